@@ -1,0 +1,272 @@
+//! The command line: every subcommand, flag and default, in one place.
+//!
+//! The clap types stop here. Each subcommand's arguments are turned once into
+//! the plain `Config` of the module that does the work, so the rest of the
+//! code never sees clap.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration::{self, limit};
+use crate::exit::Code;
+use crate::{client, fetch, server};
+
+/// The three programs of a classic socket-programming tutorial, done properly:
+/// a thread-per-connection greeting server, its client, and a raw HTTP fetcher.
+#[derive(Debug, Parser)]
+#[command(name = "sockdemo", version, about, propagate_version = true)]
+#[command(after_help = exit_codes_help())]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log more: -v for debug, -vv for trace (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log less: warnings and errors only (for fetch: errors only, no progress).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the greeting server: "Welcome!", then "Hello, <message>!" for each message.
+    #[command(
+        after_help = "Examples:\n  sockdemo serve\n  sockdemo serve --listen [::]:9999 --delay 1\n  sockdemo serve --listen 127.0.0.1:0 --max-connections 100 --idle-timeout 30s"
+    )]
+    Serve(ServeArgs),
+    /// Talk to a greeting server like the tutorial's client, from stdin, or as a load generator.
+    #[command(
+        after_help = "Examples:\n  sockdemo client\n  sockdemo client --connect 127.0.0.1:9999 Alice Bob\n  sockdemo client --stdin < names.txt\n  sockdemo client --connections 1000 --rounds 10"
+    )]
+    Client(ClientArgs),
+    /// Download a page over HTTP/1.1 or HTTPS: print the response head, save the body.
+    #[command(after_help = fetch_help())]
+    Fetch(FetchArgs),
+}
+
+/// `sockdemo serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, IPv4 or IPv6 (`[::]:9999`); port 0 picks a free port.
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:9999")]
+    pub listen: SocketAddr,
+
+    /// Sleep this long after each read, like the tutorial's server (0: none).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse)]
+    pub delay: Duration,
+
+    /// Length of the listen queue (the kernel caps it at net.core.somaxconn).
+    #[arg(long, value_name = "N", default_value = "4096")]
+    pub backlog: NonZeroUsize,
+
+    /// Clients served at once; one more gets "Busy, try again later" and is closed.
+    #[arg(long, value_name = "N", default_value = "10000")]
+    pub max_connections: NonZeroUsize,
+
+    /// Close a client that sends nothing, or reads nothing, for this long (0: never).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration::parse)]
+    pub idle_timeout: Duration,
+
+    /// On SIGINT or SIGTERM, let live connections finish for this long, then close them.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
+    pub grace: Duration,
+}
+
+/// `sockdemo client`
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Server address to connect to.
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:9999")]
+    pub connect: SocketAddr,
+
+    /// Names to send, one message each, as the tutorial's client does.
+    #[arg(value_name = "NAME", default_values = ["Michael", "Tracy", "Sarah"], conflicts_with = "stdin")]
+    pub names: Vec<String>,
+
+    /// Give up on a reply after this long (0: wait forever).
+    #[arg(short, long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    pub timeout: Duration,
+
+    /// Send each line of standard input and print each reply; `exit` or end of input ends it.
+    #[arg(long)]
+    pub stdin: bool,
+
+    /// Load mode: open this many connections at once.
+    #[arg(long, value_name = "N", conflicts_with = "stdin")]
+    pub connections: Option<NonZeroUsize>,
+
+    /// Load mode: round trips per connection.
+    #[arg(long, value_name = "M", default_value = "10", requires = "connections")]
+    pub rounds: NonZeroUsize,
+}
+
+/// `sockdemo fetch`
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// What to fetch: `host`, `host:port`, `host/path`, or an `http://` or `https://` URL.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// Save the body to FILE (`-` for stdout; the head then goes to stderr).
+    /// Default: the last segment of the URL's path, or index.html.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Give up on connecting to an address after this long (0: no limit).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    pub connect_timeout: Duration,
+
+    /// Give up when nothing arrives for this long (0: no limit).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
+    pub timeout: Duration,
+
+    /// Follow at most this many redirects.
+    #[arg(long, value_name = "N", default_value = "10")]
+    pub max_redirects: usize,
+
+    /// Do not follow redirects: stop at the first response.
+    #[arg(long)]
+    pub no_follow: bool,
+
+    /// Exit 22 and keep no file when the status is 400 or more.
+    #[arg(short, long)]
+    pub fail: bool,
+
+    /// Trust the CA certificates in this PEM file (instead of the built-in roots).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify the server's certificate (dangerous: only when asked).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+}
+
+impl Cli {
+    /// The log level the flags ask for, before `RUST_LOG` has its say.
+    pub fn log_level(&self) -> log::LevelFilter {
+        match (self.quiet, self.verbose, &self.command) {
+            (true, _, Command::Fetch(_)) => log::LevelFilter::Error,
+            (true, _, _) => log::LevelFilter::Warn,
+            (false, 0, _) => log::LevelFilter::Info,
+            (false, 1, _) => log::LevelFilter::Debug,
+            (false, _, _) => log::LevelFilter::Trace,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The server's configuration.
+    pub fn config(&self) -> server::Config {
+        server::Config {
+            listen: self.listen,
+            delay: limit(self.delay),
+            backlog: self.backlog.get(),
+            max_connections: self.max_connections.get(),
+            idle_timeout: limit(self.idle_timeout),
+            grace: self.grace,
+        }
+    }
+}
+
+impl ClientArgs {
+    /// The client's configuration.
+    pub fn config(&self) -> client::Config {
+        let mode = if self.stdin {
+            client::Mode::Stdin
+        } else if let Some(connections) = self.connections {
+            client::Mode::Load {
+                connections: connections.get(),
+                rounds: self.rounds.get(),
+            }
+        } else {
+            client::Mode::Names(self.names.clone())
+        };
+        client::Config {
+            connect: self.connect,
+            timeout: limit(self.timeout),
+            mode,
+        }
+    }
+}
+
+impl FetchArgs {
+    /// The fetcher's configuration; `quiet` comes from the global `-q`.
+    pub fn config(&self, quiet: bool) -> fetch::Config {
+        fetch::Config {
+            target: self.target.clone(),
+            output: self.output.clone(),
+            connect_timeout: limit(self.connect_timeout),
+            timeout: limit(self.timeout),
+            max_redirects: if self.no_follow {
+                None
+            } else {
+                Some(self.max_redirects)
+            },
+            fail: self.fail,
+            cacert: self.cacert.clone(),
+            insecure: self.insecure,
+            quiet,
+        }
+    }
+}
+
+fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes (curl's numbers where the meaning is the same):\n");
+    for code in Code::ALL {
+        text.push_str(&format!("  {:>2}  {}\n", code as u8, code.meaning()));
+    }
+    text
+}
+
+fn fetch_help() -> String {
+    format!(
+        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n\n{}",
+        exit_codes_help()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_the_tutorial() {
+        let cli = Cli::parse_from(["sockdemo", "client"]);
+        let Command::Client(args) = cli.command else {
+            panic!("not client")
+        };
+        assert_eq!(args.names, ["Michael", "Tracy", "Sarah"]);
+        assert_eq!(args.connect, "127.0.0.1:9999".parse().unwrap());
+        let cli = Cli::parse_from(["sockdemo", "serve"]);
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let config = args.config();
+        assert_eq!(config.delay, None);
+        assert_eq!(config.idle_timeout, Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn quiet_fetch_logs_errors_only() {
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-q", "example.com"]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Error);
+        let cli = Cli::parse_from(["sockdemo", "-q", "serve"]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Warn);
+        let cli = Cli::parse_from(["sockdemo", "serve", "-vv"]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Trace);
+    }
+}

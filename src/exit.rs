@@ -1,0 +1,167 @@
+//! Exit codes, and the one error type that carries one.
+//!
+//! sockdemo reuses curl's numbers wherever the meaning is the same, so that
+//! scripts written against curl read sockdemo's codes the same way. Code that
+//! needs a specific exit status returns a [`Failure`]; every other error ends
+//! the process with [`Code::Failure`] (1). Usage errors are clap's 2.
+
+use std::fmt;
+
+/// A documented process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Code {
+    /// Everything worked.
+    Success = 0,
+    /// A failure without a more specific code.
+    Failure = 1,
+    /// The command line was wrong (clap's own code).
+    Usage = 2,
+    /// The URL is malformed (curl: URL_MALFORMAT).
+    UrlMalformed = 3,
+    /// The host name could not be resolved (curl: COULDNT_RESOLVE_HOST).
+    CouldntResolve = 6,
+    /// No connection could be made (curl: COULDNT_CONNECT).
+    CouldntConnect = 7,
+    /// The response head is malformed or incomplete (curl: WEIRD_SERVER_REPLY).
+    BadResponse = 8,
+    /// The body ended before its announced end (curl: PARTIAL_FILE).
+    PartialBody = 18,
+    /// The server answered with a status of 400 or more and `--fail` was given (curl: HTTP_RETURNED_ERROR).
+    HttpError = 22,
+    /// The output could not be written (curl: WRITE_ERROR).
+    WriteError = 23,
+    /// An operation timed out (curl: OPERATION_TIMEDOUT).
+    Timeout = 28,
+    /// The TLS handshake failed (curl: SSL_CONNECT_ERROR).
+    TlsHandshake = 35,
+    /// Too many redirects, or a redirect loop (curl: TOO_MANY_REDIRECTS).
+    TooManyRedirects = 47,
+    /// The server closed the connection without sending anything (curl: GOT_NOTHING).
+    GotNothing = 52,
+    /// Sending to the peer failed (curl: SEND_ERROR).
+    SendError = 55,
+    /// Receiving from the peer failed, or it closed early (curl: RECV_ERROR).
+    RecvError = 56,
+    /// The server's certificate was rejected (curl: PEER_FAILED_VERIFICATION).
+    PeerCertificate = 60,
+    /// The CA certificate file could not be read (curl: SSL_CACERT_BADFILE).
+    CaCertFile = 77,
+}
+
+impl Code {
+    /// Every code, for documentation and tests.
+    pub const ALL: [Code; 18] = [
+        Code::Success,
+        Code::Failure,
+        Code::Usage,
+        Code::UrlMalformed,
+        Code::CouldntResolve,
+        Code::CouldntConnect,
+        Code::BadResponse,
+        Code::PartialBody,
+        Code::HttpError,
+        Code::WriteError,
+        Code::Timeout,
+        Code::TlsHandshake,
+        Code::TooManyRedirects,
+        Code::GotNothing,
+        Code::SendError,
+        Code::RecvError,
+        Code::PeerCertificate,
+        Code::CaCertFile,
+    ];
+
+    /// One line that says what the code means, as printed in `--help`.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Code::Success => "success",
+            Code::Failure => "other failure",
+            Code::Usage => "usage error on the command line",
+            Code::UrlMalformed => "malformed URL",
+            Code::CouldntResolve => "could not resolve host",
+            Code::CouldntConnect => "could not connect",
+            Code::BadResponse => "malformed or incomplete response head",
+            Code::PartialBody => "partial body: the transfer ended early",
+            Code::HttpError => "HTTP status 400 or more, with --fail",
+            Code::WriteError => "could not write the output",
+            Code::Timeout => "timed out",
+            Code::TlsHandshake => "TLS handshake failed",
+            Code::TooManyRedirects => "too many redirects, or a redirect loop",
+            Code::GotNothing => "the server closed the connection without a reply",
+            Code::SendError => "sending to the peer failed",
+            Code::RecvError => "receiving failed: reset, or closed early",
+            Code::PeerCertificate => "server certificate rejected",
+            Code::CaCertFile => "--cacert file unreadable or invalid",
+        }
+    }
+
+    /// The code of an error: that of the outermost [`Failure`] in its chain,
+    /// or [`Code::Failure`] when there is none.
+    pub fn of(err: &anyhow::Error) -> Code {
+        err.downcast_ref::<Failure>()
+            .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Failure>()))
+            .map_or(Code::Failure, |f| f.code)
+    }
+}
+
+impl From<Code> for std::process::ExitCode {
+    fn from(code: Code) -> Self {
+        std::process::ExitCode::from(code as u8)
+    }
+}
+
+/// An error that decides the exit code. Its message is the line the user sees.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code this failure ends the process with.
+    pub code: Code,
+    message: String,
+}
+
+impl Failure {
+    /// Wraps a message and its exit code into an [`anyhow::Error`].
+    pub fn new(code: Code, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Failure {
+            code,
+            message: message.into(),
+        })
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn codes_are_distinct_and_curls() {
+        let mut seen: Vec<u8> = Code::ALL.iter().map(|&c| c as u8).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), Code::ALL.len());
+        assert_eq!(Code::CouldntConnect as u8, 7);
+        assert_eq!(Code::Timeout as u8, 28);
+        assert_eq!(Code::RecvError as u8, 56);
+        assert_eq!(Code::UrlMalformed as u8, 3);
+    }
+
+    #[test]
+    fn code_is_found_under_context() {
+        let err = Failure::new(Code::Timeout, "timed out").context("fetching /");
+        assert_eq!(Code::of(&err), Code::Timeout);
+        let plain = anyhow::anyhow!("no code");
+        assert_eq!(Code::of(&plain), Code::Failure);
+        let io: Result<(), std::io::Error> = Err(std::io::Error::other("x"));
+        let err = io.context("writing").unwrap_err();
+        assert_eq!(Code::of(&err), Code::Failure);
+    }
+}

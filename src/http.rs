@@ -1,0 +1,1 @@
+//! PLACEHOLDER: HTTP/1.1 sans-IO parsing.

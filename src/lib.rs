@@ -1,0 +1,35 @@
+//! sockdemo: the three programs of a classic socket-programming tutorial,
+//! done properly, as one binary.
+//!
+//! | module | owns | tutorial counterpart |
+//! |---|---|---|
+//! | [`cli`] | the command line, turned into each module's `Config` | the scripts' arguments |
+//! | [`greeting`] | the greeting protocol's framing: bytes in, replies out (pure) | `tcplink`'s `recv`/`send` loop |
+//! | [`server`] | `sockdemo serve`: listener, accept loop, a thread per connection | `seed_server.py` |
+//! | [`client`] | `sockdemo client`: the tutorial's client, stdin mode, load mode | `seed_client.py` |
+//! | [`http`] | HTTP/1.1 response parsing and body framing (pure, sans-IO) | `data.split(b'\r\n\r\n', 1)` |
+//! | [`fetch`] | `sockdemo fetch`: connect, request, stream the body to a file | `seed_fetch.py` |
+//! | [`exit`] | exit codes (curl's numbers) and the error that carries one | — |
+//! | [`duration`] | the DURATION syntax of the command line | — |
+//! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
+
+pub mod cli;
+pub mod client;
+pub mod duration;
+pub mod exit;
+pub mod fetch;
+pub mod greeting;
+pub mod http;
+pub mod logging;
+pub mod server;
+
+use cli::{Cli, Command};
+
+/// Runs the subcommand the command line asked for.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve(args) => server::run(&args.config()),
+        Command::Client(args) => client::run(&args.config()),
+        Command::Fetch(args) => fetch::run(&args.config(cli.quiet)),
+    }
+}

@@ -1,0 +1,21 @@
+//! sockdemo's entry point: parse the command line, set up logging, run, and
+//! turn the outcome into an exit code. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sockdemo::cli::Cli;
+use sockdemo::exit::Code;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    sockdemo::logging::init(cli.log_level());
+    match sockdemo::run(cli) {
+        Ok(()) => Code::Success.into(),
+        Err(err) => {
+            // `{:#}` prints the whole chain of contexts on one line.
+            eprintln!("sockdemo: error: {err:#}");
+            Code::of(&err).into()
+        }
+    }
+}
