@@ -1,1 +1,0 @@
-//! PLACEHOLDER: HTTP/1.1 sans-IO parsing.
