@@ -2,7 +2,7 @@
 //!
 //! sockdemo reuses curl's numbers wherever the meaning is the same, so that
 //! scripts written against curl read sockdemo's codes the same way. Code that
-//! needs a specific exit status returns a [`Failure`]; every other error ends
+//! needs a specific exit status returns an error made by [`fail`]; every other error ends
 //! the process with [`Code::Failure`] (1). Usage errors are clap's 2.
 
 use std::fmt;
@@ -96,7 +96,7 @@ impl Code {
         }
     }
 
-    /// The code of an error: that of the outermost [`Failure`] in its chain,
+    /// The code of an error: that of the outermost [`Failure`] (made by [`fail`]) in its chain,
     /// or [`Code::Failure`] when there is none.
     pub fn of(err: &anyhow::Error) -> Code {
         err.downcast_ref::<Failure>()
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn code_is_found_under_context() {
-        let err = Failure::new(Code::Timeout, "timed out").context("fetching /");
+        let err = fail(Code::Timeout, "timed out").context("fetching /");
         assert_eq!(Code::of(&err), Code::Timeout);
         let plain = anyhow::anyhow!("no code");
         assert_eq!(Code::of(&plain), Code::Failure);
