@@ -119,14 +119,12 @@ pub struct Failure {
     message: String,
 }
 
-impl Failure {
-    /// Wraps a message and its exit code into an [`anyhow::Error`].
-    pub fn new(code: Code, message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Failure {
-            code,
-            message: message.into(),
-        })
-    }
+/// An error with the line the user sees and the exit code it ends the process with.
+pub fn fail(code: Code, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure {
+        code,
+        message: message.into(),
+    })
 }
 
 impl fmt::Display for Failure {
