@@ -94,7 +94,11 @@ pub(super) fn run(
         progress.stop();
     }
     let summary = Summary::of(&outcomes, elapsed);
-    println!("{summary}");
+    match super::print_line(&mut std::io::stdout().lock(), summary.to_string().as_bytes()) {
+        // With nobody reading the summary, the exit code still tells the outcome.
+        Err(err) if !err.is::<super::StdoutClosed>() => return Err(err),
+        _ => {}
+    }
     summary.verdict(outcomes)
 }
 
@@ -274,7 +278,10 @@ impl std::fmt::Display for Summary {
 #[derive(Default)]
 struct Checkpoint {
     state: Mutex<CheckpointState>,
-    changed: Condvar,
+    /// Wakes the main thread on each arrival (one waiter, not N).
+    arrival: Condvar,
+    /// Wakes every waiting thread, once, on release.
+    release: Condvar,
 }
 
 #[derive(Default)]
@@ -287,10 +294,10 @@ impl Checkpoint {
     fn arrive_and_wait(&self) {
         let mut state = self.lock();
         state.arrived += 1;
-        self.changed.notify_all();
+        self.arrival.notify_one();
         while !state.released {
             state = self
-                .changed
+                .release
                 .wait(state)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
@@ -301,7 +308,7 @@ impl Checkpoint {
         let mut state = self.lock();
         while state.arrived < count {
             state = self
-                .changed
+                .arrival
                 .wait(state)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
@@ -309,7 +316,7 @@ impl Checkpoint {
 
     fn release(&self) {
         self.lock().released = true;
-        self.changed.notify_all();
+        self.release.notify_all();
     }
 
     /// The state; no code panics while holding the lock, but a poisoned lock
