@@ -210,4 +210,195 @@ mod tests {
         assert!(matches!(err, HttpError::BadChunk(_)));
         assert_eq!(err.code() as u8, 8);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// How the transport uses a decoder: each read appends to a buffer,
+        /// and the decoder is called while it consumes something. Returns the
+        /// body, whether it completed, and the bytes left in the buffer.
+        fn feed(
+            framing: Framing,
+            wire: &[u8],
+            reads: &[usize],
+        ) -> (Result<Vec<u8>, HttpError>, bool, Vec<u8>) {
+            let mut decoder = BodyDecoder::new(framing);
+            let mut body = Vec::new();
+            let mut buffer = Vec::new();
+            let mut sizes = reads.iter().copied().cycle();
+            let mut fed = 0;
+            loop {
+                match decoder.decode(&buffer) {
+                    Err(err) => return (Err(err), false, buffer),
+                    Ok(step) => {
+                        assert!(step.data.start <= step.data.end && step.data.end <= step.consumed);
+                        assert!(step.consumed <= buffer.len());
+                        body.extend_from_slice(&buffer[step.data]);
+                        buffer.drain(..step.consumed);
+                        if step.consumed > 0 {
+                            continue;
+                        }
+                    }
+                }
+                if fed == wire.len() || decoder.is_complete() {
+                    let ended = decoder.finish().map(|()| body);
+                    return (ended, decoder.is_complete(), buffer);
+                }
+                let next = (fed + sizes.next().unwrap_or(1).max(1)).min(wire.len());
+                buffer.extend_from_slice(&wire[fed..next]);
+                fed = next;
+            }
+        }
+
+        /// A chunked encoding of `body`, cut into chunks of the given sizes
+        /// (cycled), in the framing's legal variants.
+        #[derive(Debug, Clone)]
+        struct Encoding {
+            cuts: Vec<usize>,
+            bare_lf: bool,
+            upper_hex: bool,
+            zeros: usize,
+            extension: Option<String>,
+            trailers: Vec<(String, String)>,
+        }
+
+        fn encoding() -> impl Strategy<Value = Encoding> {
+            (
+                prop::collection::vec(1usize..700, 1..8),
+                any::<bool>(),
+                any::<bool>(),
+                0usize..3,
+                prop::option::of(";[a-z]{1,5}(=[a-z0-9]{0,5}|=\"[ a-z]{0,5}\")?"),
+                prop::collection::vec(
+                    ("[A-Za-z][A-Za-z0-9-]{0,10}", "[!-~]([ -~]{0,20}[!-~])?"),
+                    0..3,
+                ),
+            )
+                .prop_map(|(cuts, bare_lf, upper_hex, zeros, extension, trailers)| {
+                    Encoding {
+                        cuts,
+                        bare_lf,
+                        upper_hex,
+                        zeros,
+                        extension,
+                        trailers,
+                    }
+                })
+        }
+
+        fn encode(body: &[u8], how: &Encoding) -> Vec<u8> {
+            let eol: &[u8] = if how.bare_lf { b"\n" } else { b"\r\n" };
+            let size_line = |size: usize| {
+                let hex = if how.upper_hex {
+                    format!("{size:X}")
+                } else {
+                    format!("{size:x}")
+                };
+                let mut line = "0".repeat(how.zeros).into_bytes();
+                line.extend_from_slice(hex.as_bytes());
+                line.extend_from_slice(how.extension.as_deref().unwrap_or("").as_bytes());
+                line.extend_from_slice(eol);
+                line
+            };
+            let mut wire = Vec::new();
+            let mut rest = body;
+            let mut cuts = how.cuts.iter().cycle();
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at((*cuts.next().unwrap()).min(rest.len()));
+                wire.extend_from_slice(&size_line(chunk.len()));
+                wire.extend_from_slice(chunk);
+                wire.extend_from_slice(eol);
+                rest = tail;
+            }
+            wire.extend_from_slice(&size_line(0));
+            for (name, value) in &how.trailers {
+                wire.extend_from_slice(format!("{name}: {value}").as_bytes());
+                wire.extend_from_slice(eol);
+            }
+            wire.extend_from_slice(eol);
+            wire
+        }
+
+        fn reads() -> impl Strategy<Value = Vec<usize>> {
+            prop::collection::vec(1usize..1000, 1..10)
+        }
+
+        proptest! {
+            #[test]
+            fn any_chunked_body_in_any_reads_decodes_to_itself(
+                body in prop::collection::vec(any::<u8>(), 0..3000),
+                how in encoding(),
+                reads in reads(),
+                after in prop::collection::vec(any::<u8>(), 0..10),
+            ) {
+                let mut wire = encode(&body, &how);
+                wire.extend_from_slice(&after);
+                let (decoded, complete, left) = feed(Framing::Chunked, &wire, &reads);
+                prop_assert_eq!(decoded, Ok(body));
+                prop_assert!(complete);
+                // What follows the body is never taken (it may be partly unread).
+                prop_assert!(after.starts_with(&left));
+            }
+
+            #[test]
+            fn every_chunked_truncation_is_detected(
+                body in prop::collection::vec(any::<u8>(), 0..2000),
+                how in encoding(),
+                reads in reads(),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let wire = encode(&body, &how);
+                let cut = cut.index(wire.len());
+                let (decoded, complete, _) = feed(Framing::Chunked, &wire[..cut], &reads);
+                prop_assert!(!complete);
+                prop_assert!(
+                    matches!(decoded, Err(HttpError::Truncated(_) | HttpError::BadChunk(_))),
+                    "a cut at {} of {} passed: {:?}", cut, wire.len(), decoded
+                );
+            }
+
+            #[test]
+            fn any_length_body_in_any_reads_decodes_to_itself(
+                body in prop::collection::vec(any::<u8>(), 0..5000),
+                reads in reads(),
+                after in prop::collection::vec(any::<u8>(), 0..10),
+            ) {
+                let mut wire = body.clone();
+                wire.extend_from_slice(&after);
+                let (decoded, complete, left) = feed(Framing::Length(body.len() as u64), &wire, &reads);
+                prop_assert_eq!(decoded, Ok(body));
+                prop_assert!(complete);
+                prop_assert!(after.starts_with(&left));
+            }
+
+            #[test]
+            fn every_length_truncation_is_detected(
+                len in 1usize..5000,
+                reads in reads(),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let wire = vec![b'x'; cut.index(len)];
+                let (decoded, complete, _) = feed(Framing::Length(len as u64), &wire, &reads);
+                prop_assert!(!complete);
+                prop_assert!(matches!(decoded, Err(HttpError::Truncated(_))));
+            }
+
+            /// Whatever the bytes, how they are split into reads does not
+            /// change the outcome: the same body, the same end, the same error.
+            #[test]
+            fn arbitrary_input_decodes_alike_however_split(
+                wire in prop::collection::vec(
+                    prop_oneof![any::<u8>(), Just(b'\r'), Just(b'\n'), Just(b'0'), Just(b'5'), Just(b';')],
+                    0..300,
+                ),
+                reads in prop::collection::vec(1usize..20, 1..10),
+            ) {
+                let whole = feed(Framing::Chunked, &wire, &[wire.len().max(1)]);
+                let split = feed(Framing::Chunked, &wire, &reads);
+                prop_assert_eq!(whole.0, split.0);
+                prop_assert_eq!(whole.1, split.1);
+            }
+        }
+    }
 }

@@ -388,4 +388,91 @@ mod tests {
         let (head, _) = parse(b"HTTP/1.1 301 Moved\r\nLocation:\r\n\r\n");
         assert_eq!(head.location(), None);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A header field: its name, and its value as words, each joined to
+        /// the previous one by a space or by an obsolete line fold.
+        type Field = (String, Vec<(String, bool)>);
+
+        fn field() -> impl Strategy<Value = Field> {
+            (
+                "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}",
+                prop::collection::vec(("[!-~\u{80}-\u{ff}]{1,8}", any::<bool>()), 0..4),
+            )
+        }
+
+        fn serialize(status_line: &str, fields: &[Field], eol: &str) -> Vec<u8> {
+            let mut wire = format!("{status_line}{eol}");
+            for (name, words) in fields {
+                wire.push_str(&format!("{name}:"));
+                for (i, (word, folded)) in words.iter().enumerate() {
+                    let gap = if *folded {
+                        format!("{eol} \t")
+                    } else {
+                        " ".into()
+                    };
+                    if i > 0 || *folded {
+                        wire.push_str(&gap);
+                    }
+                    wire.push_str(word);
+                }
+                wire.push_str(eol);
+            }
+            wire.push_str(eol);
+            // The generated words are Latin-1 characters standing for bytes.
+            wire.chars().map(|c| c as u32 as u8).collect()
+        }
+
+        proptest! {
+            #[test]
+            fn any_valid_head_parses_back_and_no_prefix_is_a_head(
+                version in 0u8..2,
+                status in 100u16..600,
+                reason in "[ -~]{0,20}",
+                fields in prop::collection::vec(field(), 0..8),
+                bare_lf in any::<bool>(),
+                body in prop::collection::vec(any::<u8>(), 0..20),
+            ) {
+                let status_line = format!("HTTP/1.{version} {status} {reason}");
+                let head = serialize(&status_line, &fields, if bare_lf { "\n" } else { "\r\n" });
+                let mut wire = head.clone();
+                wire.extend_from_slice(&body);
+                let (parsed, n) = parse_head(&wire).unwrap().unwrap();
+                prop_assert_eq!(n, head.len());
+                prop_assert_eq!(&parsed.raw, &head);
+                prop_assert_eq!(parsed.version, version);
+                prop_assert_eq!(parsed.status, status);
+                prop_assert_eq!(parsed.reason.as_str(), reason.as_str());
+                prop_assert_eq!(parsed.headers.len(), fields.len());
+                for (got, (name, words)) in parsed.headers.iter().zip(&fields) {
+                    prop_assert_eq!(&got.name, name);
+                    let words: Vec<&str> = words.iter().map(|(w, _)| w.as_str()).collect();
+                    let value: Vec<u8> = words.join(" ").chars().map(|c| c as u32 as u8).collect();
+                    prop_assert_eq!(&got.value, &value);
+                }
+                for cut in 0..head.len() {
+                    prop_assert_eq!(parse_head(&head[..cut]), Ok(None));
+                }
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic_and_a_head_is_its_prefix(
+                wire in prop::collection::vec(
+                    prop_oneof![any::<u8>(), Just(b'\r'), Just(b'\n'), Just(b' '), Just(b':')],
+                    0..200,
+                ),
+            ) {
+                let mut input = b"HTTP/1.1 200 OK\r\n".to_vec();
+                input.extend_from_slice(&wire);
+                if let Ok(Some((head, n))) = parse_head(&input) {
+                    prop_assert!(n <= input.len());
+                    prop_assert!(input[..n].ends_with(&head.raw));
+                    prop_assert_eq!(parse_head(&input[..n]), Ok(Some((head, n))));
+                }
+            }
+        }
+    }
 }
