@@ -432,9 +432,25 @@ fn an_oversized_chunk_size_exits_8() {
 
 #[test]
 fn an_oversized_head_exits_8() {
+    // 40 fields of 2 KiB: few fields, but more bytes than a head may have.
+    let mut head = String::from("HTTP/1.1 200 OK\r\n");
+    for i in 0..40 {
+        head.push_str(&format!("X-Filler-{i}: {}\r\n", "y".repeat(2048)));
+    }
+    head.push_str("Content-Length: 0\r\n\r\n");
+    let output = fails_with(vec![send(head)], 8, &[]);
+    assert!(
+        stderr(&output).contains("larger than"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_head_with_too_many_fields_exits_8() {
     let mut head = String::from("HTTP/1.1 200 OK\r\n");
     for i in 0..2000 {
-        head.push_str(&format!("X-Filler-{i}: {}\r\n", "y".repeat(40)));
+        head.push_str(&format!("X-Filler-{i}: y\r\n"));
     }
     head.push_str("Content-Length: 0\r\n\r\n");
     fails_with(vec![send(head)], 8, &[]);
@@ -472,6 +488,17 @@ fn a_reset_inside_the_body_exits_56() {
         56,
         &[],
     );
+}
+
+#[test]
+fn a_reset_before_any_reply_exits_56() {
+    fails_with(vec![Act::Reset], 56, &[]);
+}
+
+#[test]
+fn a_redirect_to_another_scheme_exits_1() {
+    let head = "HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1/file\r\nContent-Length: 0\r\n\r\n";
+    fails_with(vec![send(head)], 1, &[]);
 }
 
 #[test]
