@@ -108,6 +108,14 @@ fn saves(acts: Vec<Act>, head: &[u8], body: &[u8]) {
     assert_eq!(output.stdout, head, "printed head");
     assert_eq!(dir.read("out.bin"), body, "saved body");
     assert_eq!(dir.entries(), ["out.bin"]);
+    // Stderr is no terminal here: no progress bar, only the line saying what was saved.
+    let logged = stderr(&output);
+    let lines: Vec<&str> = logged.lines().collect();
+    assert_eq!(lines.len(), 1, "{logged}");
+    assert!(
+        lines[0].ends_with(&format!(" saved {} bytes to out.bin", body.len())),
+        "{logged}"
+    );
 }
 
 const OK_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
