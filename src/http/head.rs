@@ -65,7 +65,7 @@ impl ResponseHead {
     ///
     /// 101 Switching Protocols is not interim here: it only answers a request
     /// that asked to upgrade, which sockdemo never sends, and what follows it
-    /// is not HTTP; [`framing`](super::framing) rejects it.
+    /// is not HTTP; [`framing`](fn@super::framing) rejects it.
     pub fn is_interim(&self) -> bool {
         (100..200).contains(&self.status) && self.status != 101
     }
@@ -74,7 +74,7 @@ impl ResponseHead {
 /// Looks for one complete response head at the start of `buf`.
 ///
 /// `Ok(None)`: more bytes are needed. `Ok(Some((head, n)))`: the head is
-/// `buf[..n]`. An error once `buf` holds more than [`MAX_HEAD_BYTES`]
+/// `buf[..n]`. An error once `buf` holds [`MAX_HEAD_BYTES`] bytes
 /// without the end of a head, or when the head is malformed.
 ///
 /// Bare LF line endings are accepted (RFC 9112 section 2.2 allows it, and

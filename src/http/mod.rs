@@ -8,7 +8,7 @@
 //!    buffer (call it again after each read until it returns a head). A 1xx
 //!    interim head ([`ResponseHead::is_interim`]) is skipped by the caller,
 //!    which then parses the next head from the bytes after it.
-//! 2. [`framing`] decides how the body is delimited (RFC 9112 section 6.3).
+//! 2. [`framing()`] decides how the body is delimited (RFC 9112 section 6.3).
 //! 3. A [`BodyDecoder`] for that framing turns the bytes after the head into
 //!    body bytes, without copying: each [`Step`] says how much input was used
 //!    and where in it the body bytes are. [`BodyDecoder::finish`] at end of
