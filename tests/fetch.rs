@@ -588,3 +588,77 @@ fn interrupting_a_download_leaves_the_old_file_and_no_temporary() {
         dir.assert_untouched();
     }
 }
+
+/// A pseudo-terminal: `(controller, terminal)`; what is written to the
+/// terminal side is read from the controller side.
+fn pseudo_terminal() -> (fs::File, fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut controller, mut terminal) = (0, 0);
+    // SAFETY: openpty writes two new file descriptors, which are then owned
+    // by the returned files and nothing else.
+    unsafe {
+        let made = libc::openpty(
+            &mut controller,
+            &mut terminal,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        );
+        assert_eq!(made, 0, "openpty: {}", std::io::Error::last_os_error());
+        (
+            fs::File::from_raw_fd(controller),
+            fs::File::from_raw_fd(terminal),
+        )
+    }
+}
+
+/// Runs a download with stderr on a terminal; returns what the terminal showed.
+fn fetch_on_a_terminal(args: &[&str]) -> String {
+    use std::io::Read;
+    let body = vec![b'x'; 1 << 20];
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+    let pause = Duration::from_millis(400);
+    let server = serving(vec![
+        send(head),
+        send(&body[..1000]),
+        Act::Pause(pause),
+        send(&body[1000..]),
+    ]);
+    let dir = Dir::new();
+    let (mut controller, terminal) = pseudo_terminal();
+    let mut child = sockdemo()
+        .current_dir(dir.path())
+        .args(["fetch", &server.url("/x"), "-o", "out.bin"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(terminal)
+        .spawn()
+        .expect("spawn");
+    // Read as it comes, so the child never blocks on a full terminal. Once the
+    // child is gone (it holds the only terminal side), reading fails (EIO).
+    let reader = std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        let _ = controller.read_to_end(&mut shown);
+        shown
+    });
+    let status = common::wait_child(&mut child, STEP).expect("fetch finished");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(dir.read("out.bin"), body);
+    let shown = reader.join().expect("terminal reader");
+    String::from_utf8_lossy(&shown).into_owned()
+}
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_but_not_with_quiet() {
+    let shown = fetch_on_a_terminal(&[]);
+    assert!(
+        shown.contains("1000 B / 1.00 MiB"),
+        "no progress bar: {shown:?}"
+    );
+    assert!(
+        shown.contains("saved 1048576 bytes to out.bin"),
+        "{shown:?}"
+    );
+    let shown = fetch_on_a_terminal(&["-q"]);
+    assert_eq!(shown, "", "-q shows nothing");
+}
