@@ -94,7 +94,10 @@ pub(super) fn run(
         progress.stop();
     }
     let summary = Summary::of(&outcomes, elapsed);
-    match super::print_line(&mut std::io::stdout().lock(), summary.to_string().as_bytes()) {
+    match super::print_line(
+        &mut std::io::stdout().lock(),
+        summary.to_string().as_bytes(),
+    ) {
         // With nobody reading the summary, the exit code still tells the outcome.
         Err(err) if !err.is::<super::StdoutClosed>() => return Err(err),
         _ => {}
