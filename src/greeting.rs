@@ -279,7 +279,10 @@ mod tests {
         input.push(b'\n');
         assert_eq!(
             converse(&[&input]),
-            (b"Hello, x!\nError: line too long\n".to_vec(), Flow::LineTooLong)
+            (
+                b"Hello, x!\nError: line too long\n".to_vec(),
+                Flow::LineTooLong
+            )
         );
     }
 
@@ -306,7 +309,10 @@ mod tests {
         tail.extend_from_slice(&vec![b'a'; MAX_LINE + 1]);
         assert_eq!(
             converse(&[&tail]),
-            (b"Hello, x!\nError: line too long\n".to_vec(), Flow::LineTooLong)
+            (
+                b"Hello, x!\nError: line too long\n".to_vec(),
+                Flow::LineTooLong
+            )
         );
     }
 

@@ -56,9 +56,8 @@ pub enum End {
 /// however this function ends (a panic included).
 pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, slot: Slot, settings: Settings) {
     info!("accepted a connection from {peer}");
-    let end = prepare(&stream, settings).map_or_else(End::Failed, |()| {
-        converse(&mut &*stream, settings.delay)
-    });
+    let end = prepare(&stream, settings)
+        .map_or_else(End::Failed, |()| converse(&mut &*stream, settings.delay));
     match end {
         End::Finished => info!("connection from {peer} closed"),
         End::LineTooLong => info!("connection from {peer} closed: line too long"),
@@ -197,7 +196,9 @@ mod tests {
     #[test]
     fn one_read_and_one_write_per_round_trip() {
         let rounds = 1000;
-        let names: Vec<Vec<u8>> = (0..rounds).map(|i| format!("n{i}\r\n").into_bytes()).collect();
+        let names: Vec<Vec<u8>> = (0..rounds)
+            .map(|i| format!("n{i}\r\n").into_bytes())
+            .collect();
         let mut stream = Scripted::new(names.iter().cloned().map(Ok));
         let end = converse(&mut stream, None);
         assert!(matches!(end, End::Finished));

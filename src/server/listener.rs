@@ -75,7 +75,10 @@ mod tests {
         let first = listen("127.0.0.1:0".parse().expect("address"), 16).expect("listen");
         let addr = first.local_addr().expect("addr");
         let err = listen(addr, 16).expect_err("second bind");
-        assert_eq!(format!("{err:#}"), format!("cannot listen on {addr}: Address already in use (os error 98)"));
+        assert_eq!(
+            format!("{err:#}"),
+            format!("cannot listen on {addr}: Address already in use (os error 98)")
+        );
     }
 
     #[test]
@@ -86,7 +89,10 @@ mod tests {
             rlim_max: 0,
         };
         // SAFETY: as in raise_open_file_limit.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
         assert_eq!((limit.rlim_cur, limit.rlim_max), (now, now));
     }
 }

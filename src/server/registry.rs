@@ -253,7 +253,9 @@ mod tests {
         use std::io::Read;
         let registry = Registry::new(1);
         let (stream, _client) = socket_pair();
-        let slot = registry.admit(Arc::clone(&stream), peer()).expect("admitted");
+        let slot = registry
+            .admit(Arc::clone(&stream), peer())
+            .expect("admitted");
         let reader = thread::spawn(move || {
             let _slot = slot;
             let mut byte = [0u8; 1];

@@ -28,17 +28,21 @@ pub fn watch_signals(listener: Arc<TcpListener>, registry: Arc<Registry>) -> any
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+                let name = if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
                 match listener.take() {
                     Some(listener) => {
-                        info!("{name}: refusing new connections, finishing live ones");
+                        info!("{name} received: shutting down");
                         registry.advance(Stage::Draining);
                         if let Err(err) = SockRef::from(&*listener).shutdown(Shutdown::Read) {
                             warn!("cannot wake the accept loop: {err}");
                         }
                     }
                     None => {
-                        info!("{name} again: closing live connections now");
+                        info!("{name} received again: closing live connections now");
                         registry.advance(Stage::Hurrying);
                     }
                 }
