@@ -153,6 +153,19 @@ mod tests {
     }
 
     #[test]
+    fn readme_documents_every_code() {
+        let readme = include_str!("../README.md");
+        for code in Code::ALL {
+            let row = format!("| {} | ", code as u8);
+            assert!(
+                readme.contains(&row),
+                "README has no row for exit code {}",
+                code as u8
+            );
+        }
+    }
+
+    #[test]
     fn code_is_found_under_context() {
         let err = fail(Code::Timeout, "timed out").context("fetching /");
         assert_eq!(Code::of(&err), Code::Timeout);

@@ -2,48 +2,59 @@
 //! slices that never touches a socket (RFC 9112). The transport lives in
 //! `fetch`; this module is what makes the protocol testable and fuzzable.
 //!
-//! API CONTRACT (to be implemented; the signatures below are what `fetch` uses).
+//! A response is read in three steps, each a pure function or state machine:
+//!
+//! 1. [`parse_head`] finds and parses the response head at the start of a
+//!    buffer (call it again after each read until it returns a head). A 1xx
+//!    interim head ([`ResponseHead::is_interim`]) is skipped by the caller,
+//!    which then parses the next head from the bytes after it.
+//! 2. [`framing()`] decides how the body is delimited (RFC 9112 section 6.3).
+//! 3. A [`BodyDecoder`] for that framing turns the bytes after the head into
+//!    body bytes, without copying: each [`Step`] says how much input was used
+//!    and where in it the body bytes are. [`BodyDecoder::finish`] at end of
+//!    stream tells a complete body from a cut one.
+//!
+//! ```
+//! use sockdemo::http::{parse_head, framing, BodyDecoder};
+//!
+//! let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+//! let (head, n) = parse_head(wire).unwrap().unwrap();
+//! let mut decoder = BodyDecoder::new(framing(&head, false).unwrap());
+//! let mut input = &wire[n..];
+//! let mut body = Vec::new();
+//! loop {
+//!     let step = decoder.decode(input).unwrap();
+//!     body.extend_from_slice(&input[step.data]);
+//!     input = &input[step.consumed..];
+//!     if step.consumed == 0 {
+//!         break;
+//!     }
+//! }
+//! assert!(decoder.is_complete());
+//! assert_eq!(body, b"hello");
+//! ```
+//!
+//! Every line this module needs whole (a head, a chunk-size line, a trailer
+//! field) is bounded by a named limit no larger than [`MAX_HEAD_BYTES`], so a
+//! caller whose buffer holds `MAX_HEAD_BYTES` always makes progress or gets an
+//! error: it never waits for more input with a full buffer.
 
-use std::ops::Range;
+mod body;
+mod chunked;
+mod framing;
+mod head;
 
 use crate::exit::Code;
 
-/// Largest response head accepted, status line to blank line.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Most header fields accepted in one head.
-pub const MAX_HEADERS: usize = 100;
+pub use body::{BodyDecoder, Step};
+pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_TRAILER_BYTES};
+pub use framing::{Framing, framing};
+pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};
 
-/// One header field, its value unfolded (obs-fold replaced by a space).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub name: String,
-    pub value: Vec<u8>,
-}
-
-/// A parsed response head.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseHead {
-    /// The minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
-    pub version: u8,
-    pub status: u16,
-    pub reason: String,
-    pub headers: Vec<Header>,
-    /// The head exactly as received, status line to blank line included.
-    pub raw: Vec<u8>,
-}
-
-impl ResponseHead {
-    /// The first value of a header, by case-insensitive name.
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        let _ = name;
-        todo!()
-    }
-
-    /// True for a 1xx interim response, which the caller skips.
-    pub fn is_interim(&self) -> bool {
-        todo!()
-    }
-}
+// The promise of the module documentation: a head-sized buffer always holds
+// a whole framing line. Checked when compiling.
+const _: () =
+    assert!(MAX_CHUNK_LINE_BYTES <= MAX_HEAD_BYTES && MAX_TRAILER_BYTES <= MAX_HEAD_BYTES);
 
 /// What went wrong in a response; each kind maps to one exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,72 +89,15 @@ impl std::fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-/// Looks for one complete response head at the start of `buf`.
-///
-/// `Ok(None)`: more bytes are needed. `Ok(Some((head, n)))`: the head is
-/// `buf[..n]`. An error once `buf` holds more than [`MAX_HEAD_BYTES`]
-/// without the end of a head, or when the head is malformed.
-pub fn parse_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HttpError> {
-    let _ = buf;
-    todo!()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// How a response's body is delimited (RFC 9112 section 6.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// No body: 1xx, 204, 304, or a response to HEAD.
-    NoBody,
-    /// Exactly this many bytes.
-    Length(u64),
-    /// `Transfer-Encoding: chunked`.
-    Chunked,
-    /// Everything until the connection closes.
-    UntilClose,
-}
-
-/// The framing of a response to a request of the given method.
-pub fn framing(head: &ResponseHead, request_was_head: bool) -> Result<Framing, HttpError> {
-    let _ = (head, request_was_head);
-    todo!()
-}
-
-/// One step of [`BodyDecoder::decode`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    /// Bytes of the input used up; the caller drops them.
-    pub consumed: usize,
-    /// Where in the input the body bytes of this step are (within `..consumed`).
-    pub data: Range<usize>,
-}
-
-/// Decodes a body incrementally, over input split in any way, without copying.
-#[derive(Debug)]
-pub struct BodyDecoder {
-    _private: (),
-}
-
-impl BodyDecoder {
-    /// A decoder for a body of the given framing.
-    pub fn new(framing: Framing) -> Self {
-        let _ = framing;
-        todo!()
-    }
-
-    /// Decodes from the start of `input`. Call again with the rest while
-    /// `consumed > 0`; when it is 0 and the body is not complete, read more.
-    pub fn decode(&mut self, input: &[u8]) -> Result<Step, HttpError> {
-        let _ = input;
-        todo!()
-    }
-
-    /// True once the whole body (and any trailers) has been decoded.
-    pub fn is_complete(&self) -> bool {
-        todo!()
-    }
-
-    /// The stream ended: fine if the body is complete or runs until close,
-    /// [`HttpError::Truncated`] (or `BadChunk` inside a chunk line) otherwise.
-    pub fn finish(&self) -> Result<(), HttpError> {
-        todo!()
+    #[test]
+    fn errors_map_to_curls_codes() {
+        assert_eq!(HttpError::BadHead("x".into()).code() as u8, 8);
+        assert_eq!(HttpError::BadChunk("x".into()).code() as u8, 8);
+        assert_eq!(HttpError::Truncated("x".into()).code() as u8, 18);
+        assert_eq!(HttpError::Truncated("cut".into()).to_string(), "cut");
     }
 }

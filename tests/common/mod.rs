@@ -35,7 +35,11 @@ impl Server {
     /// Starts `sockdemo serve --listen 127.0.0.1:0 ARGS` and waits for its
     /// `listening on ADDR` line.
     pub fn start(args: &[&str]) -> Server {
-        Server::start_with(sockdemo().args(["serve", "--listen", "127.0.0.1:0"]).args(args))
+        Server::start_with(
+            sockdemo()
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .args(args),
+        )
     }
 
     /// Starts a prepared `serve` command and waits for its `listening on ADDR` line.
@@ -61,7 +65,11 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .parse()
             .expect("address in the listening line");
-        Server { child, addr, stderr }
+        Server {
+            child,
+            addr,
+            stderr,
+        }
     }
 
     /// Waits up to `timeout` for a logged line containing `needle`.

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Benchmark: download a large file from a local nginx with `sockdemo fetch`
+# (release build), curl, wget, and the tutorial's seed_fetch.py (when
+# ../shared/peers/ is there), into a file and into a pipe to /dev/null.
+# Wall time and peak RSS; the tools alternate, each round in a rotated order,
+# and the medians over the rounds are compared as ratios to curl measured in
+# the same run. Not a test: run it by hand on a quiet machine.
+#
+#   bash bench/fetch.sh            # 1 GiB, 5 rounds
+#   SIZE_MIB=256 ROUNDS=3 bash bench/fetch.sh
+#
+# Into a file, sockdemo fsyncs before it renames the file into place and
+# curl does not, so the like-for-like reference is "curl, then sync FILE";
+# the plain curl ratio is printed too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE_MIB=${SIZE_MIB:-1024}
+ROUNDS=${ROUNDS:-5}
+SEED_FETCH=../shared/peers/seed_fetch.py
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx && [ ! -x /usr/sbin/nginx ]; then
+    apt-get update && apt-get install -y nginx
+fi
+if [ ! -x /usr/bin/time ]; then
+    apt-get update && apt-get install -y time
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+cargo build --release --locked
+SOCKDEMO=$PWD/target/release/sockdemo
+
+# On disk (not a tmpfs), where a user's download would go.
+WORK=$(mktemp -d /var/tmp/fetch-bench.XXXXXX)
+NGINX_PID=
+cleanup() {
+    if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/www" "$WORK/logs"
+chmod 755 "$WORK" "$WORK/www" # nginx's workers run as another user
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/www/big.bin"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$WORK/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    sendfile on;
+    client_body_temp_path $WORK/logs;
+    proxy_temp_path $WORK/logs;
+    fastcgi_temp_path $WORK/logs;
+    uwsgi_temp_path $WORK/logs;
+    scgi_temp_path $WORK/logs;
+    server {
+        listen 127.0.0.1:$PORT;
+        root $WORK/www;
+    }
+}
+EOF
+"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
+NGINX_PID=$!
+URL=http://127.0.0.1:$PORT/big.bin
+for _ in $(seq 100); do
+    curl -sf -o /dev/null -r 0-0 "$URL" && break
+    sleep 0.1
+done
+cat "$WORK/www/big.bin" >/dev/null # served from the page cache, like the later runs
+
+OUT=$WORK/out.bin
+RESULTS=$WORK/results.tsv
+
+# measure NAME MODE COMMAND...: runs COMMAND (a shell snippet) once, after
+# flushing earlier runs' dirty pages, and records wall seconds and the peak
+# RSS of the process /usr/bin/time runs in it (marked TIME in the snippet).
+measure() {
+    local name=$1 mode=$2 snippet=$3
+    rm -f "$OUT"
+    sync
+    local start end
+    start=$(date +%s.%N)
+    TIME="/usr/bin/time -v -o $WORK/rusage" bash -c "$snippet"
+    end=$(date +%s.%N)
+    local rss
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/rusage")
+    printf '%s\t%s\t%s\t%s\n' "$name" "$mode" "$(echo "$end - $start" | bc)" "$rss" >>"$RESULTS"
+}
+
+TOOLS=(sockdemo curl curl+sync wget)
+if [ -f "$SEED_FETCH" ]; then TOOLS+=(seed_fetch.py); fi
+
+run_tool() {
+    local tool=$1 mode=$2
+    case "$tool:$mode" in
+    sockdemo:file) measure "$tool" "$mode" "\$TIME $SOCKDEMO fetch -q --fail -o $OUT $URL >/dev/null" ;;
+    sockdemo:pipe) measure "$tool" "$mode" "\$TIME $SOCKDEMO fetch -q --fail -o - $URL | cat >/dev/null" ;;
+    curl:file) measure "$tool" "$mode" "\$TIME curl -sf -o $OUT $URL" ;;
+    curl:pipe) measure "$tool" "$mode" "\$TIME curl -sf $URL | cat >/dev/null" ;;
+    curl+sync:file) measure "$tool" "$mode" "\$TIME curl -sf -o $OUT $URL && sync $OUT" ;;
+    curl+sync:pipe) ;; # the same as curl
+    wget:file) measure "$tool" "$mode" "\$TIME wget -q -O $OUT $URL" ;;
+    wget:pipe) measure "$tool" "$mode" "\$TIME wget -q -O - $URL | cat >/dev/null" ;;
+    seed_fetch.py:file) measure "$tool" "$mode" "\$TIME python3 $SEED_FETCH 127.0.0.1 --port $PORT --path /big.bin --out $OUT >/dev/null" ;;
+    seed_fetch.py:pipe) measure "$tool" "$mode" "\$TIME python3 $SEED_FETCH 127.0.0.1 --port $PORT --path /big.bin --out /dev/stdout | cat >/dev/null" ;;
+    esac
+}
+
+for round in $(seq "$ROUNDS"); do
+    # Rotate the order each round, so no tool always runs first or last.
+    n=${#TOOLS[@]}
+    for i in $(seq 0 $((n - 1))); do
+        tool=${TOOLS[$(((i + round) % n))]}
+        for mode in pipe file; do
+            run_tool "$tool" "$mode"
+        done
+    done
+    echo "round $round of $ROUNDS done" >&2
+done
+
+# A byte-identical copy, checked once outside the timings.
+"$SOCKDEMO" fetch -q --fail -o "$OUT" "$URL" >/dev/null
+cmp "$OUT" "$WORK/www/big.bin"
+
+python3 - "$RESULTS" "$SIZE_MIB" "$ROUNDS" <<'EOF'
+import statistics, sys
+from collections import defaultdict
+path, size, rounds = sys.argv[1], sys.argv[2], sys.argv[3]
+wall, rss = defaultdict(list), defaultdict(list)
+for line in open(path):
+    tool, mode, seconds, kib = line.split("\t")
+    wall[tool, mode].append(float(seconds))
+    rss[tool, mode].append(int(kib))
+med = {key: statistics.median(values) for key, values in wall.items()}
+print(f"{size} MiB, medians of {rounds} rounds\n")
+print("| tool | into | wall (s) | vs curl | vs curl + sync | peak RSS (MiB) |")
+print("|---|---|---:|---:|---:|---:|")
+for (tool, mode), seconds in sorted(med.items(), key=lambda kv: (kv[0][1], kv[1])):
+    vs_curl = seconds / med["curl", mode]
+    vs_sync = f"{seconds / med['curl+sync', 'file']:.2f}x" if mode == "file" else ""
+    peak = max(rss[tool, mode]) / 1024
+    print(f"| {tool} | {mode} | {seconds:.2f} | {vs_curl:.2f}x | {vs_sync} | {peak:.1f} |")
+EOF

@@ -1,0 +1,463 @@
+//! Where the body goes, and the promise that a user's file is never left
+//! half-written: a download to a regular file is written to a temporary
+//! file beside it, fsynced, and renamed over the target only once it is
+//! complete; on any failure, Ctrl-C included, the temporary file is removed
+//! and the existing file is untouched.
+//!
+//! The tutorial's counterpart is `with open(a.out, 'wb') as f: f.write(html)`,
+//! which truncates the user's file before a single byte has arrived.
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, BufWriter, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::ptr;
+use std::sync::Once;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use log::debug;
+
+use crate::exit::{Code, fail};
+
+/// Body bytes are gathered into writes of at least this size when they
+/// arrive in small pieces (small chunks of a chunked body); larger pieces
+/// are written straight from the receive buffer without a copy.
+const WRITE_BLOCK: usize = 64 * 1024;
+
+/// Writeback of a downloaded file is started every this many bytes, so the
+/// disk works while the network does and the final fsync has little left to
+/// do. Large enough that the extra system call is negligible.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
+
+/// Permissions of a newly created file before the umask, as curl gives (not
+/// the 0600 of a temporary file).
+const NEW_FILE_MODE: u32 = 0o644;
+
+/// Symbolic links followed before giving up (Linux's own limit).
+const MAX_SYMLINKS: usize = 40;
+
+/// Where the user asked the body to go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// `-o -`.
+    Stdout,
+    /// A path (the default name, or `-o FILE`).
+    File(PathBuf),
+}
+
+/// An open output. Dropping it without [`Output::commit`] abandons the
+/// download: a temporary file is removed, the target left as it was.
+pub struct Output {
+    writer: BufWriter<Sink>,
+    name: String,
+}
+
+enum Sink {
+    /// Standard output, unbuffered by Rust (its stdout splits at newlines).
+    Stdout(File),
+    /// Something that is not a regular file (`/dev/null`, a FIFO): written
+    /// in place, since it cannot be replaced and holds nothing to protect.
+    Direct(File),
+    /// A regular file, replaced atomically.
+    Atomic(Atomic),
+}
+
+struct Atomic {
+    /// `None` once committed or removed.
+    temp: Option<tempfile::NamedTempFile>,
+    target: PathBuf,
+    written: u64,
+    writeback_from: u64,
+}
+
+impl Output {
+    /// Opens the destination for writing. Exit 23 when that is not possible.
+    pub fn open(destination: &Destination) -> anyhow::Result<Output> {
+        let (sink, name) = match destination {
+            Destination::Stdout => {
+                let fd = io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|err| write_error("stdout", &err))?;
+                (Sink::Stdout(File::from(fd)), "stdout".to_owned())
+            }
+            Destination::File(path) => {
+                let name = path.display().to_string();
+                (
+                    open_file(path).map_err(|err| write_error(&name, &err))?,
+                    name,
+                )
+            }
+        };
+        Ok(Output {
+            writer: BufWriter::with_capacity(WRITE_BLOCK, sink),
+            name,
+        })
+    }
+
+    /// Writes body bytes. Exit 23 on failure.
+    pub fn write_all(&mut self, data: &[u8]) -> anyhow::Result<()> {
+        self.writer
+            .write_all(data)
+            .map_err(|err| write_error(&self.name, &err))
+    }
+
+    /// Completes the download: flushes, and for a regular file fsyncs it,
+    /// renames it over the target, and fsyncs the directory so that the
+    /// rename itself survives a crash. Returns the name written to.
+    pub fn commit(self) -> anyhow::Result<String> {
+        let name = self.name;
+        let sink = self
+            .writer
+            .into_inner()
+            .map_err(|err| write_error(&name, err.error()))?;
+        match sink {
+            Sink::Stdout(_) | Sink::Direct(_) => {}
+            Sink::Atomic(mut atomic) => atomic.commit().map_err(|err| write_error(&name, &err))?,
+        }
+        Ok(name)
+    }
+}
+
+fn write_error(name: &str, err: &io::Error) -> anyhow::Error {
+    fail(Code::WriteError, format!("writing {name}: {err}"))
+}
+
+/// Opens a path: in place when it is not a regular file, else through a
+/// temporary file beside the (symlink-resolved) target.
+fn open_file(path: &Path) -> io::Result<Sink> {
+    let target = resolve_symlinks(path)?;
+    let existing = match fs::metadata(&target) {
+        Ok(meta) => Some(meta),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err),
+    };
+    if let Some(meta) = &existing {
+        if meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory",
+            ));
+        }
+        if !meta.is_file() {
+            debug!(
+                "{} is not a regular file: writing it in place",
+                target.display()
+            );
+            return Ok(Sink::Direct(OpenOptions::new().write(true).open(&target)?));
+        }
+    }
+    let dir = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Some(file_name) = target.file_name() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a file name",
+        ));
+    };
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(file_name);
+    prefix.push(".");
+    let temp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".part")
+        .permissions(Permissions::from_mode(NEW_FILE_MODE))
+        .tempfile_in(dir)?;
+    remove_on_signal(temp.path());
+    if let Some(meta) = existing {
+        keep_owner_and_mode(temp.as_file(), &meta);
+    }
+    debug!("downloading into {}", temp.path().display());
+    Ok(Sink::Atomic(Atomic {
+        temp: Some(temp),
+        target,
+        written: 0,
+        writeback_from: 0,
+    }))
+}
+
+/// Follows a chain of symbolic links to the path they lead to, which need
+/// not exist yet (a dangling link names the file to create).
+fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..MAX_SYMLINKS {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(parent) => parent.join(link),
+                    None => link,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+/// A replaced file keeps its permissions, and its owner when the process may
+/// give it (root replacing another user's file).
+fn keep_owner_and_mode(file: &File, original: &fs::Metadata) {
+    if let Ok(own) = file.metadata() {
+        if (own.uid(), own.gid()) != (original.uid(), original.gid()) {
+            if let Err(err) =
+                std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
+            {
+                debug!("keeping the owner of the replaced file: {err}");
+            }
+        }
+    }
+    // After fchown, which may clear set-id bits.
+    let mode = Permissions::from_mode(original.mode() & 0o7777);
+    if let Err(err) = file.set_permissions(mode) {
+        debug!("keeping the mode of the replaced file: {err}");
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Stdout(file) | Sink::Direct(file) => file.write(buf),
+            Sink::Atomic(atomic) => atomic.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Atomic {
+    fn file(&self) -> io::Result<&File> {
+        self.temp
+            .as_ref()
+            .map(tempfile::NamedTempFile::as_file)
+            .ok_or_else(|| io::Error::other("the temporary file is gone"))
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file()?.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.writeback_from >= WRITEBACK_STEP {
+            self.start_writeback();
+        }
+        Ok(n)
+    }
+
+    /// Asks the kernel to start writing the bytes written since the last
+    /// call to disk, without waiting for it. Only a speed-up: the fsync at
+    /// the end is what makes the data durable, so a failure here is ignored.
+    fn start_writeback(&mut self) {
+        let Ok(file) = self.file() else { return };
+        let (from, len) = (self.writeback_from, self.written - self.writeback_from);
+        // SAFETY: sync_file_range only reads its integer arguments; the file
+        // descriptor is valid for the duration of the call.
+        let result = unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                from as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        if result != 0 {
+            debug!("sync_file_range: {}", io::Error::last_os_error());
+        }
+        self.writeback_from = self.written;
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        let temp = self
+            .temp
+            .take()
+            .ok_or_else(|| io::Error::other("the temporary file is gone"))?;
+        temp.as_file().sync_all()?;
+        temp.persist(&self.target).map_err(|err| err.error)?;
+        // The rename is done: there is no temporary file left to remove.
+        forget_pending();
+        let dir = match self.target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        File::open(dir)?.sync_all()
+    }
+}
+
+impl Drop for Atomic {
+    fn drop(&mut self) {
+        // Remove the temporary file first, then stop the signal handler from
+        // looking for it: in the other order a Ctrl-C in between would leave it.
+        drop(self.temp.take());
+        forget_pending();
+    }
+}
+
+/// The path of the temporary file a signal must remove, as a C string the
+/// handler can pass to unlink(2). Never freed: the handler may read it at
+/// any moment, and a path per process is a negligible leak.
+static PENDING: AtomicPtr<libc::c_char> = AtomicPtr::new(ptr::null_mut());
+
+/// Makes SIGINT, SIGTERM and SIGHUP remove the temporary file at `path`
+/// before ending the process the way the signal normally does.
+fn remove_on_signal(path: &Path) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(install_handlers);
+    if let Ok(path) = CString::new(path.as_os_str().as_bytes()) {
+        PENDING.store(path.into_raw(), Ordering::SeqCst);
+    }
+}
+
+fn forget_pending() {
+    PENDING.store(ptr::null_mut(), Ordering::SeqCst);
+}
+
+fn install_handlers() {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the action is fully initialised; the handler only calls
+        // async-signal-safe functions (unlink, raise).
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            // SA_RESETHAND: the handler runs once, then the default action
+            // (termination) applies to the signal it raises again.
+            action.sa_flags = libc::SA_RESETHAND;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(signal, &action, ptr::null_mut()) != 0 {
+                debug!(
+                    "installing a handler for signal {signal}: {}",
+                    io::Error::last_os_error()
+                );
+            }
+        }
+    }
+}
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    let path = PENDING.swap(ptr::null_mut(), Ordering::SeqCst);
+    // SAFETY: `path` is null or a leaked, never-freed C string; unlink and
+    // raise are async-signal-safe.
+    unsafe {
+        if !path.is_null() {
+            libc::unlink(path);
+        }
+        // Blocked until the handler returns, then delivered with the default
+        // action: the process ends as killed by this signal (exit 130 for Ctrl-C).
+        libc::raise(signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_new_file_appears_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.bin");
+        let mut output = Output::open(&Destination::File(path.clone())).unwrap();
+        output.write_all(b"hello ").unwrap();
+        output.write_all(&vec![b'x'; 3 * WRITE_BLOCK]).unwrap();
+        assert!(!path.exists(), "visible before commit");
+        assert_eq!(entries(dir.path()).len(), 1, "one temporary file");
+        output.commit().unwrap();
+        let mut expected = b"hello ".to_vec();
+        expected.extend(vec![b'x'; 3 * WRITE_BLOCK]);
+        assert_eq!(fs::read(&path).unwrap(), expected);
+        assert_eq!(entries(dir.path()), ["out.bin"]);
+    }
+
+    #[test]
+    fn an_abandoned_download_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keep.txt");
+        fs::write(&path, b"precious").unwrap();
+        let mut output = Output::open(&Destination::File(path.clone())).unwrap();
+        output.write_all(b"partial").unwrap();
+        drop(output);
+        assert_eq!(fs::read(&path).unwrap(), b"precious");
+        assert_eq!(entries(dir.path()), ["keep.txt"]);
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_mode_and_a_symlink_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.txt");
+        fs::write(&real, b"old").unwrap();
+        fs::set_permissions(&real, Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink("real.txt", &link).unwrap();
+        let mut output = Output::open(&Destination::File(link.clone())).unwrap();
+        output.write_all(b"new").unwrap();
+        output.commit().unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(&real).unwrap(), b"new");
+        assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_new_file_is_0644_less_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.txt");
+        let output = Output::open(&Destination::File(path.clone())).unwrap();
+        output.commit().unwrap();
+        // Read, not set: the umask is shared with the tests running alongside.
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Umask:"))
+            .map(|mask| u32::from_str_radix(mask.trim(), 8).unwrap())
+            .unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644 & !umask);
+    }
+
+    #[test]
+    fn a_non_regular_file_is_written_in_place() {
+        let mut output = Output::open(&Destination::File("/dev/null".into())).unwrap();
+        output.write_all(b"discarded").unwrap();
+        assert_eq!(output.commit().unwrap(), "/dev/null");
+        // Not replaced by a regular file, which root could have done.
+        assert!(
+            fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    }
+
+    #[test]
+    fn a_directory_or_a_missing_directory_is_a_write_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Output::open(&Destination::File(dir.path().to_path_buf()))
+            .err()
+            .unwrap();
+        assert_eq!(Code::of(&err), Code::WriteError);
+        let err = Output::open(&Destination::File(dir.path().join("..")))
+            .err()
+            .unwrap();
+        assert_eq!(Code::of(&err), Code::WriteError);
+        let err = Output::open(&Destination::File(dir.path().join("no/such/file")))
+            .err()
+            .unwrap();
+        assert_eq!(Code::of(&err), Code::WriteError);
+    }
+}

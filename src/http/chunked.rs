@@ -1,0 +1,415 @@
+//! The chunked transfer coding (RFC 9112 section 7.1), decoded incrementally
+//! and without copying: chunk data is handed back as ranges of the input.
+//!
+//! Chunk-size lines are parsed by `httparse::parse_chunk_size`, after this
+//! module has found the whole line within [`MAX_CHUNK_LINE_BYTES`] and checked
+//! that it starts with a digit (httparse reads an empty size as 0). Trailer
+//! fields are checked with httparse and discarded. Like the head, the framing
+//! lines may end in a bare LF (RFC 9112 section 2.2).
+
+use std::ops::Range;
+
+use super::HttpError;
+
+/// Longest chunk-size line, extensions and line ending included. A size is
+/// at most 16 hex digits; extensions are rarely used and ignored here, so
+/// 4 KiB is generous while bounding what a server can make us buffer.
+pub const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
+
+/// Largest trailer section after the last chunk, blank line included: the
+/// few fields servers send (checksums, timing) fit many times over.
+pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
+
+/// Most hex digits in a chunk size: 16 fill a u64 (httparse's own limit too).
+const MAX_SIZE_DIGITS: usize = 16;
+
+/// Where the decoder is in the chunked framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside a chunk's data, this many bytes to go.
+    Data(u64),
+    /// Expecting the line ending after a chunk's data.
+    DataEnd,
+    /// After the last chunk: trailer field lines until a blank line.
+    Trailers { bytes: usize },
+    /// The blank line after the trailers has been read.
+    Done,
+}
+
+/// The result of one decoding step over the start of an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Decoded {
+    /// Bytes of the input used up.
+    pub consumed: usize,
+    /// The chunk data in this step, within `..consumed`; empty when none.
+    pub data: Range<usize>,
+}
+
+/// A state machine over a chunked body.
+#[derive(Debug, Clone)]
+pub(super) struct ChunkedDecoder {
+    state: State,
+}
+
+impl ChunkedDecoder {
+    pub fn new() -> Self {
+        ChunkedDecoder { state: State::Size }
+    }
+
+    /// Reads framing from the start of `input` up to and including the next
+    /// run of chunk data (at most one chunk's worth, so that it is one range),
+    /// or until the input runs out or the body ends.
+    pub fn decode(&mut self, input: &[u8]) -> Result<Decoded, HttpError> {
+        let mut pos = 0;
+        loop {
+            let rest = &input[pos..];
+            match self.state {
+                State::Size => {
+                    let Some(len) = line(rest, MAX_CHUNK_LINE_BYTES, "chunk size line")? else {
+                        return Ok(framing_only(pos));
+                    };
+                    let size = chunk_size(&rest[..len])?;
+                    pos += len;
+                    self.state = if size == 0 {
+                        State::Trailers { bytes: 0 }
+                    } else {
+                        State::Data(size)
+                    };
+                }
+                State::Data(remaining) => {
+                    // The hot path: one range over as much data as is here.
+                    let n = usize::try_from(remaining).map_or(rest.len(), |r| r.min(rest.len()));
+                    if n == 0 {
+                        return Ok(framing_only(pos));
+                    }
+                    let left = remaining - n as u64;
+                    self.state = if left == 0 {
+                        State::DataEnd
+                    } else {
+                        State::Data(left)
+                    };
+                    return Ok(Decoded {
+                        consumed: pos + n,
+                        data: pos..pos + n,
+                    });
+                }
+                State::DataEnd => {
+                    let len = match rest {
+                        [] | [b'\r'] => return Ok(framing_only(pos)),
+                        [b'\r', b'\n', ..] => 2,
+                        [b'\n', ..] => 1,
+                        _ => {
+                            return Err(HttpError::BadChunk(
+                                "chunk data is longer than its size".into(),
+                            ));
+                        }
+                    };
+                    pos += len;
+                    self.state = State::Size;
+                }
+                State::Trailers { bytes } => {
+                    let budget = MAX_TRAILER_BYTES - bytes;
+                    let Some(len) = line(rest, budget, "trailer section")? else {
+                        return Ok(framing_only(pos));
+                    };
+                    let field = &rest[..len];
+                    pos += len;
+                    if field == b"\r\n" || field == b"\n" {
+                        self.state = State::Done;
+                        return Ok(framing_only(pos));
+                    }
+                    check_trailer_field(field)?;
+                    self.state = State::Trailers { bytes: bytes + len };
+                }
+                State::Done => return Ok(framing_only(pos)),
+            }
+        }
+    }
+
+    /// True once the last chunk and the trailer section have been read.
+    pub fn is_complete(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// The stream ended: an error unless the body was complete.
+    pub fn finish(&self) -> Result<(), HttpError> {
+        let where_ = match self.state {
+            State::Done => return Ok(()),
+            State::Size => "before the last chunk",
+            State::Data(_) | State::DataEnd => "inside a chunk",
+            State::Trailers { .. } => "inside the trailer section",
+        };
+        Err(HttpError::Truncated(format!(
+            "the chunked body ended early: connection closed {where_}"
+        )))
+    }
+}
+
+/// A step that used `consumed` bytes of framing and carried no data.
+fn framing_only(consumed: usize) -> Decoded {
+    Decoded {
+        consumed,
+        data: consumed..consumed,
+    }
+}
+
+/// The length of the line at the start of `input`, LF included: `None` when
+/// it is not all there yet, an error when it cannot end within `max` bytes.
+fn line(input: &[u8], max: usize, what: &str) -> Result<Option<usize>, HttpError> {
+    let window = &input[..input.len().min(max)];
+    match window.iter().position(|&b| b == b'\n') {
+        Some(lf) => Ok(Some(lf + 1)),
+        None if input.len() >= max => Err(HttpError::BadChunk(format!(
+            "{what} longer than {max} bytes"
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// The size from one whole chunk-size line (`line` ends with LF).
+fn chunk_size(line: &[u8]) -> Result<u64, HttpError> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return Err(HttpError::BadChunk(format!(
+            "chunk size is not a hexadecimal number: {:?}",
+            String::from_utf8_lossy(line.trim_ascii_end())
+        )));
+    }
+    if digits > MAX_SIZE_DIGITS {
+        return Err(HttpError::BadChunk(format!(
+            "chunk size has more than {MAX_SIZE_DIGITS} hex digits"
+        )));
+    }
+    // httparse wants CRLF; give it one for a bare-LF line (rare, and short).
+    let crlf_line;
+    let line = if line.ends_with(b"\r\n") {
+        line
+    } else {
+        crlf_line = [&line[..line.len() - 1], b"\r\n"].concat();
+        &crlf_line
+    };
+    match httparse::parse_chunk_size(line) {
+        Ok(httparse::Status::Complete((len, size))) if len == line.len() => Ok(size),
+        _ => Err(HttpError::BadChunk(format!(
+            "malformed chunk size line: {:?}",
+            String::from_utf8_lossy(line.trim_ascii_end())
+        ))),
+    }
+}
+
+/// Checks one trailer field line (`name: value` and its line ending).
+fn check_trailer_field(line: &[u8]) -> Result<(), HttpError> {
+    // A single field line is a header section missing its blank line: httparse
+    // says Partial when the line is well formed, an error otherwise.
+    let mut field = [httparse::EMPTY_HEADER; 1];
+    match httparse::parse_headers(line, &mut field) {
+        Ok(httparse::Status::Partial) => Ok(()),
+        _ => Err(HttpError::BadChunk(format!(
+            "malformed trailer field: {:?}",
+            String::from_utf8_lossy(line.trim_ascii_end())
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `wire` fed in pieces of `read` bytes (the caller keeps what
+    /// was not consumed), returning the body and whether it completed.
+    fn decode_in_reads(wire: &[u8], read: usize) -> Result<(Vec<u8>, bool), HttpError> {
+        let mut decoder = ChunkedDecoder::new();
+        let mut body = Vec::new();
+        let mut buffer = Vec::new();
+        let mut fed = 0;
+        loop {
+            let step = decoder.decode(&buffer)?;
+            assert!(step.data.end <= step.consumed && step.data.start <= step.data.end);
+            body.extend_from_slice(&buffer[step.data]);
+            buffer.drain(..step.consumed);
+            if step.consumed > 0 {
+                continue;
+            }
+            if decoder.is_complete() || fed == wire.len() {
+                return Ok((body, decoder.is_complete()));
+            }
+            let next = (fed + read).min(wire.len());
+            buffer.extend_from_slice(&wire[fed..next]);
+            fed = next;
+        }
+    }
+
+    fn decode_all(wire: &[u8]) -> Result<Vec<u8>, HttpError> {
+        // Every small read size, where the splits fall everywhere, and one read.
+        let reads = (1..=wire.len().min(64)).chain([wire.len().max(1)]);
+        let mut results = reads.map(|read| decode_in_reads(wire, read));
+        let first = results.next().unwrap();
+        for other in results {
+            assert_eq!(other, first, "every read size decodes alike");
+        }
+        let (body, complete) = first?;
+        assert!(complete, "the body should be complete");
+        Ok(body)
+    }
+
+    fn bad_chunk(wire: &[u8]) -> String {
+        match decode_in_reads(wire, wire.len()) {
+            Err(HttpError::BadChunk(m)) => m,
+            other => panic!("expected BadChunk, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decodes_chunks_and_trailers() {
+        let wire =
+            b"5\r\nhello\r\n1;name=value\r\n \r\nA\r\n0123456789\r\n0\r\nChecksum: x\r\n\r\n";
+        assert_eq!(decode_all(wire).unwrap(), b"hello 0123456789");
+    }
+
+    #[test]
+    fn data_comes_as_one_range_per_chunk() {
+        let wire = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        let mut decoder = ChunkedDecoder::new();
+        let first = decoder.decode(wire).unwrap();
+        assert_eq!((first.consumed, first.data.clone()), (8, 3..8));
+        let second = decoder.decode(&wire[8..]).unwrap();
+        assert_eq!((second.consumed, second.data), (11, 5..11));
+        let last = decoder.decode(&wire[19..]).unwrap();
+        assert_eq!(
+            (last.consumed, last.data.is_empty()),
+            (wire.len() - 19, true)
+        );
+        assert!(decoder.is_complete());
+        assert_eq!(decoder.finish(), Ok(()));
+        // Bytes after the body are left alone.
+        assert_eq!(decoder.decode(b"extra").unwrap().consumed, 0);
+    }
+
+    #[test]
+    fn bare_lf_framing_is_accepted() {
+        assert_eq!(
+            decode_all(b"5\nhello\n3;x\nabc\n0\nT: 1\n\n").unwrap(),
+            b"helloabc"
+        );
+    }
+
+    #[test]
+    fn large_sizes_and_hex_case() {
+        let mut decoder = ChunkedDecoder::new();
+        let step = decoder.decode(b"FFFFFFFFFFFFFFFF\r\nab").unwrap();
+        assert_eq!(step.data, 18..20);
+        assert_eq!(decoder.state, State::Data(u64::MAX - 2));
+        assert_eq!(
+            decode_all(b"a\r\n0123456789\r\nA\r\n0123456789\r\n0\r\n\r\n")
+                .unwrap()
+                .len(),
+            20
+        );
+    }
+
+    #[test]
+    fn invalid_sizes_are_rejected() {
+        assert!(bad_chunk(b"10000000000000000\r\n").contains("16 hex digits"));
+        assert!(bad_chunk(b"zz\r\n").contains("not a hexadecimal"));
+        assert!(bad_chunk(b"\r\n").contains("not a hexadecimal"));
+        assert!(bad_chunk(b";ext\r\n").contains("not a hexadecimal"));
+        assert!(bad_chunk(b" 5\r\nhello\r\n").contains("not a hexadecimal"));
+        assert!(bad_chunk(b"-5\r\n").contains("not a hexadecimal"));
+        assert!(bad_chunk(b"0x5\r\nhello\r\n").contains("malformed"));
+        assert!(bad_chunk(b"5 5\r\n").contains("malformed"));
+        assert!(bad_chunk(b"5\r\r\n").contains("malformed"));
+        assert!(bad_chunk(b"5;a\rb\n").contains("malformed"));
+    }
+
+    #[test]
+    fn whitespace_and_extensions_after_the_size_are_accepted() {
+        assert_eq!(
+            decode_all(b"5 \t\r\nhello\r\n5 ; a=\"b c\"\r\nworld\r\n0\r\n\r\n").unwrap(),
+            b"helloworld"
+        );
+    }
+
+    #[test]
+    fn chunk_line_length_is_bounded() {
+        let mut line = b"5;".to_vec();
+        line.resize(MAX_CHUNK_LINE_BYTES - 2, b'x');
+        line.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(decode_all(&line).unwrap(), b"hello");
+        let mut long = b"5;".to_vec();
+        long.resize(MAX_CHUNK_LINE_BYTES - 1, b'x');
+        long.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+        assert!(bad_chunk(&long).contains("longer than 4096"));
+        // Without its end in sight, the line is refused as soon as it is too long.
+        let endless = vec![b'1'; MAX_CHUNK_LINE_BYTES];
+        assert!(bad_chunk(&endless).contains("longer"));
+        assert!(decode_in_reads(&endless[..MAX_CHUNK_LINE_BYTES - 1], 100).is_ok());
+    }
+
+    #[test]
+    fn data_longer_than_its_size_is_rejected() {
+        assert!(bad_chunk(b"3\r\nhello\r\n0\r\n\r\n").contains("longer than its size"));
+        assert!(bad_chunk(b"3\r\nhel\rlo").contains("longer than its size"));
+    }
+
+    #[test]
+    fn trailers_are_checked_and_bounded() {
+        assert!(bad_chunk(b"0\r\nnot a field\r\n\r\n").contains("trailer"));
+        assert!(bad_chunk(b"0\r\nX: a\0b\r\n\r\n").contains("trailer"));
+        assert!(bad_chunk(b"0\r\n folded\r\n\r\n").contains("trailer"));
+        let mut wire = b"0\r\n".to_vec();
+        while wire.len() < 3 + MAX_TRAILER_BYTES - 2 - 100 {
+            wire.extend_from_slice(b"X-Padding: 0123456789012345678901234567890123456789\r\n");
+        }
+        wire.extend_from_slice(b"\r\n");
+        assert_eq!(decode_all(&wire).unwrap(), b"");
+        let mut big = b"0\r\n".to_vec();
+        while big.len() < 3 + MAX_TRAILER_BYTES {
+            big.extend_from_slice(b"X-Padding: 0123456789012345678901234567890123456789\r\n");
+        }
+        big.extend_from_slice(b"\r\n");
+        assert!(bad_chunk(&big).contains("trailer section longer"));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let wire = b"5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n";
+        for cut in 0..wire.len() {
+            let (_, complete) = decode_in_reads(&wire[..cut], 3).unwrap();
+            assert!(!complete, "cut at {cut}");
+            let mut decoder = ChunkedDecoder::new();
+            let mut input = &wire[..cut];
+            loop {
+                let step = decoder.decode(input).unwrap();
+                input = &input[step.consumed..];
+                if step.consumed == 0 {
+                    break;
+                }
+            }
+            assert!(
+                matches!(decoder.finish(), Err(HttpError::Truncated(_))),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncation_messages_say_where() {
+        let finish_after = |wire: &[u8]| {
+            let mut decoder = ChunkedDecoder::new();
+            let mut input = wire;
+            while !input.is_empty() {
+                let step = decoder.decode(input).unwrap();
+                if step.consumed == 0 {
+                    break;
+                }
+                input = &input[step.consumed..];
+            }
+            decoder.finish().unwrap_err().to_string()
+        };
+        assert!(finish_after(b"5\r\nhello\r\n").contains("before the last chunk"));
+        assert!(finish_after(b"5\r\nhel").contains("inside a chunk"));
+        assert!(finish_after(b"0\r\nX: 1\r\n").contains("trailer"));
+    }
+}

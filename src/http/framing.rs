@@ -1,0 +1,277 @@
+//! How a response's body is delimited: RFC 9112 section 6.3, point by point,
+//! including the conflicting and invalid cases, which are errors here rather
+//! than guesses (a guess is how a cut or smuggled body passes for complete).
+
+use super::HttpError;
+use super::head::ResponseHead;
+
+/// How a response's body is delimited (RFC 9112 section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: 1xx, 204, 304, or a response to HEAD.
+    NoBody,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Everything until the connection closes.
+    UntilClose,
+}
+
+/// The framing of a response to a request of the given method.
+///
+/// In the order of RFC 9112 section 6.3: a response to HEAD, a 1xx, 204 or
+/// 304 has no body, whatever its fields say (bytes after such a head are
+/// not part of it); a `Transfer-Encoding` whose final coding is `chunked`
+/// means chunked, and any other final coding means the body runs until the
+/// connection closes; otherwise `Content-Length` gives the length; otherwise
+/// the body runs until close.
+///
+/// Errors, all [`HttpError::BadHead`]: a 101 (sockdemo never asks to switch
+/// protocols); both `Transfer-Encoding` and `Content-Length` (the RFC's
+/// smuggling case); `Transfer-Encoding` in an HTTP/1.0 response (section
+/// 6.1: the framing is faulty); `chunked` applied twice or an empty coding
+/// list; a `Content-Length` that is not a decimal number, too large, or
+/// holding two different values (an identical list such as `5, 5` or a
+/// repeated identical field is one value).
+pub fn framing(head: &ResponseHead, request_was_head: bool) -> Result<Framing, HttpError> {
+    if head.status == 101 {
+        return Err(HttpError::BadHead(
+            "unexpected 101 Switching Protocols: no upgrade was asked for".into(),
+        ));
+    }
+    if request_was_head || head.is_interim() || head.status == 204 || head.status == 304 {
+        return Ok(Framing::NoBody);
+    }
+    let has_length = head.header("content-length").is_some();
+    if head.header("transfer-encoding").is_some() {
+        if has_length {
+            return Err(HttpError::BadHead(
+                "response has both Transfer-Encoding and Content-Length".into(),
+            ));
+        }
+        if head.version == 0 {
+            return Err(HttpError::BadHead(
+                "HTTP/1.0 response with Transfer-Encoding".into(),
+            ));
+        }
+        return transfer_coding(head);
+    }
+    if has_length {
+        return content_length(head).map(Framing::Length);
+    }
+    Ok(Framing::UntilClose)
+}
+
+/// The framing a `Transfer-Encoding` field (or several: they form one list)
+/// gives a response: chunked when `chunked` is the final coding, otherwise
+/// until close (section 6.3, point 4, for responses).
+fn transfer_coding(head: &ResponseHead) -> Result<Framing, HttpError> {
+    let codings: Vec<&[u8]> = head
+        .headers_named("transfer-encoding")
+        .flat_map(|value| value.split(|&b| b == b','))
+        // A coding's parameters (`;name=value`) do not change which it is.
+        .map(|element| element.split(|&b| b == b';').next().unwrap_or(element))
+        .map(<[u8]>::trim_ascii)
+        .filter(|coding| !coding.is_empty())
+        .collect();
+    let is_chunked = |coding: &&[u8]| coding.eq_ignore_ascii_case(b"chunked");
+    match codings.split_last() {
+        None => Err(HttpError::BadHead("empty Transfer-Encoding".into())),
+        Some((_, earlier)) if earlier.iter().any(is_chunked) => Err(HttpError::BadHead(
+            "Transfer-Encoding applies chunked before another coding".into(),
+        )),
+        Some((last, _)) if is_chunked(last) => Ok(Framing::Chunked),
+        Some(_) => Ok(Framing::UntilClose),
+    }
+}
+
+/// The one length all `Content-Length` values agree on.
+fn content_length(head: &ResponseHead) -> Result<u64, HttpError> {
+    let mut length = None;
+    for element in head
+        .headers_named("content-length")
+        .flat_map(|value| value.split(|&b| b == b','))
+    {
+        let element = element.trim_ascii();
+        let value = parse_decimal(element).ok_or_else(|| {
+            HttpError::BadHead(format!(
+                "invalid Content-Length: {:?}",
+                String::from_utf8_lossy(element)
+            ))
+        })?;
+        match length {
+            Some(previous) if previous != value => {
+                return Err(HttpError::BadHead(format!(
+                    "conflicting Content-Length values: {previous} and {value}"
+                )));
+            }
+            _ => length = Some(value),
+        }
+    }
+    length.ok_or_else(|| HttpError::BadHead("empty Content-Length".into()))
+}
+
+/// `1*DIGIT` as a u64; `None` when empty, not all digits, or too large. (No
+/// sign, no spaces: `str::parse` would take a `+`.)
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse_head;
+
+    fn head(fields: &str) -> ResponseHead {
+        head_with_status("HTTP/1.1 200 OK", fields)
+    }
+
+    fn head_with_status(status_line: &str, fields: &str) -> ResponseHead {
+        let wire = format!("{status_line}\r\n{fields}\r\n");
+        parse_head(wire.as_bytes()).unwrap().unwrap().0
+    }
+
+    fn of(fields: &str) -> Result<Framing, HttpError> {
+        framing(&head(fields), false)
+    }
+
+    fn bad(fields: &str) -> String {
+        match of(fields) {
+            Err(HttpError::BadHead(m)) => m,
+            other => panic!("expected BadHead for {fields:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_body_statuses_and_head_requests() {
+        let both = "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n";
+        for status in [
+            "HTTP/1.1 204 No Content",
+            "HTTP/1.1 304 Not Modified",
+            "HTTP/1.1 100 Continue",
+            "HTTP/1.1 103 Early Hints",
+        ] {
+            let head = head_with_status(status, "Content-Length: 5\r\n");
+            assert_eq!(framing(&head, false), Ok(Framing::NoBody), "{status}");
+            let head = head_with_status(status, both);
+            assert_eq!(framing(&head, false), Ok(Framing::NoBody), "{status}");
+        }
+        assert_eq!(
+            framing(&head("Content-Length: 5\r\n"), true),
+            Ok(Framing::NoBody)
+        );
+        assert_eq!(
+            framing(&head("Transfer-Encoding: chunked\r\n"), true),
+            Ok(Framing::NoBody)
+        );
+    }
+
+    #[test]
+    fn switching_protocols_is_an_error() {
+        let head = head_with_status("HTTP/1.1 101 Switching Protocols", "Upgrade: websocket\r\n");
+        assert!(matches!(framing(&head, false), Err(HttpError::BadHead(m)) if m.contains("101")));
+    }
+
+    #[test]
+    fn content_length() {
+        assert_eq!(of("Content-Length: 5\r\n"), Ok(Framing::Length(5)));
+        assert_eq!(of("Content-Length: 0\r\n"), Ok(Framing::Length(0)));
+        assert_eq!(of("content-length:  007 \r\n"), Ok(Framing::Length(7)));
+        assert_eq!(of("Content-Length: 5, 5\r\n"), Ok(Framing::Length(5)));
+        assert_eq!(of("Content-Length: 5,5 ,5\r\n"), Ok(Framing::Length(5)));
+        assert_eq!(
+            of("Content-Length: 5\r\nContent-Length: 5\r\n"),
+            Ok(Framing::Length(5))
+        );
+        assert_eq!(
+            of("Content-Length: 18446744073709551615\r\n"),
+            Ok(Framing::Length(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn invalid_or_conflicting_content_length() {
+        assert!(bad("Content-Length: 5\r\nContent-Length: 6\r\n").contains("5 and 6"));
+        assert!(bad("Content-Length: 5, 6\r\n").contains("conflicting"));
+        for invalid in [
+            "-1",
+            "+5",
+            "5a",
+            "0x10",
+            "1 2",
+            "",
+            "5,",
+            ",5",
+            "18446744073709551616",
+            "\u{b3}",
+        ] {
+            assert!(
+                bad(&format!("Content-Length: {invalid}\r\n")).contains("Content-Length"),
+                "{invalid:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn chunked_and_other_codings() {
+        assert_eq!(of("Transfer-Encoding: chunked\r\n"), Ok(Framing::Chunked));
+        assert_eq!(of("Transfer-Encoding: Chunked\r\n"), Ok(Framing::Chunked));
+        assert_eq!(
+            of("Transfer-Encoding: gzip, chunked\r\n"),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            of("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            of("Transfer-Encoding: chunked;x=1\r\n"),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(of("Transfer-Encoding: gzip\r\n"), Ok(Framing::UntilClose));
+        assert_eq!(
+            of("Transfer-Encoding: identity\r\n"),
+            Ok(Framing::UntilClose)
+        );
+        assert!(bad("Transfer-Encoding: chunked, gzip\r\n").contains("before"));
+        assert!(bad("Transfer-Encoding: chunked, chunked\r\n").contains("before"));
+        assert!(bad("Transfer-Encoding: , \r\n").contains("empty"));
+    }
+
+    #[test]
+    fn content_length_with_transfer_encoding_is_an_error() {
+        assert!(bad("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n").contains("both"));
+        assert!(bad("Transfer-Encoding: gzip\r\nContent-Length: 5\r\n").contains("both"));
+    }
+
+    #[test]
+    fn transfer_encoding_in_http_1_0_is_an_error() {
+        let head = head_with_status("HTTP/1.0 200 OK", "Transfer-Encoding: chunked\r\n");
+        assert!(matches!(framing(&head, false), Err(HttpError::BadHead(m)) if m.contains("1.0")));
+    }
+
+    #[test]
+    fn otherwise_until_close() {
+        assert_eq!(of(""), Ok(Framing::UntilClose));
+        let head = head_with_status("HTTP/1.0 200 OK", "Server: x\r\n");
+        assert_eq!(framing(&head, false), Ok(Framing::UntilClose));
+    }
+
+    #[test]
+    fn parse_decimal_edges() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_decimal(b"18446744073709551616"), None);
+        assert_eq!(parse_decimal(b"99999999999999999999"), None);
+        assert_eq!(parse_decimal(b""), None);
+        assert_eq!(parse_decimal(b" 1"), None);
+    }
+}

@@ -1,0 +1,210 @@
+//! A scripted HTTP server for the fetch tests: for each request it plays a
+//! list of actions chosen by the test (send these bytes, pause, reset the
+//! connection, stall), over plain TCP or TLS, on 127.0.0.1 port 0. It
+//! records every request head it receives. Dropping it stops it.
+
+#![allow(dead_code)] // each test crate uses a different part of this module
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long any connection of the server may live: a bound on every test.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(20);
+
+/// One step of a scripted response.
+#[derive(Debug, Clone)]
+pub enum Act {
+    /// Send these bytes.
+    Send(Vec<u8>),
+    /// Wait this long.
+    Pause(Duration),
+    /// Close with a TCP reset instead of a clean close.
+    Reset,
+    /// Keep the connection open, sending nothing, until the server is dropped.
+    Stall,
+    /// Close without a TLS close_notify (for plain TCP, a normal close).
+    CloseAbruptly,
+}
+
+/// Shorthand for `Act::Send`.
+pub fn send(bytes: impl AsRef<[u8]>) -> Act {
+    Act::Send(bytes.as_ref().to_vec())
+}
+
+type Handler = dyn Fn(&str) -> Vec<Act> + Send + Sync;
+
+/// A running scripted server.
+pub struct Scripted {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    requests: Arc<Mutex<Vec<Vec<u8>>>>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Scripted {
+    /// Serves plain HTTP: `handler` maps a request's target (`/path?query`)
+    /// to the actions that answer it.
+    pub fn start(handler: impl Fn(&str) -> Vec<Act> + Send + Sync + 'static) -> Scripted {
+        Scripted::start_on("127.0.0.1:0", None, handler)
+    }
+
+    /// Serves HTTPS with this TLS configuration.
+    pub fn start_tls(
+        tls: Arc<rustls::ServerConfig>,
+        handler: impl Fn(&str) -> Vec<Act> + Send + Sync + 'static,
+    ) -> Scripted {
+        Scripted::start_on("127.0.0.1:0", Some(tls), handler)
+    }
+
+    /// Serves plain HTTP on the given loopback address (port 0).
+    pub fn start_on(
+        listen: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: impl Fn(&str) -> Vec<Act> + Send + Sync + 'static,
+    ) -> Scripted {
+        let listener = TcpListener::bind(listen).expect("bind the scripted server");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let addr = listener.local_addr().expect("local address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let acceptor = {
+            let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
+            thread::spawn(move || accept_loop(&listener, &stop, &requests, &handler, tls.as_ref()))
+        };
+        Scripted {
+            addr,
+            stop,
+            requests,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// `http://ADDR{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The request heads received so far.
+    pub fn requests(&self) -> Vec<Vec<u8>> {
+        self.requests.lock().expect("requests").clone()
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    stop: &Arc<AtomicBool>,
+    requests: &Arc<Mutex<Vec<Vec<u8>>>>,
+    handler: &Arc<Handler>,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let (stop, requests, handler) =
+                    (Arc::clone(stop), Arc::clone(requests), Arc::clone(handler));
+                let tls = tls.cloned();
+                thread::spawn(move || {
+                    let _ = serve(stream, &stop, &requests, &*handler, tls);
+                });
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+fn serve(
+    tcp: TcpStream,
+    stop: &AtomicBool,
+    requests: &Mutex<Vec<Vec<u8>>>,
+    handler: &Handler,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> io::Result<()> {
+    tcp.set_nonblocking(false)?;
+    tcp.set_read_timeout(Some(CONNECTION_LIFETIME))?;
+    let raw = tcp.try_clone()?;
+    let mut stream: Box<dyn ReadWrite> = match tls {
+        Some(config) => {
+            let connection = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+            Box::new(rustls::StreamOwned::new(connection, tcp))
+        }
+        None => Box::new(tcp),
+    };
+    let head = read_request_head(&mut stream)?;
+    let target = String::from_utf8_lossy(&head)
+        .split(' ')
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    requests.lock().expect("requests").push(head);
+    for act in handler(&target) {
+        match act {
+            Act::Send(bytes) => {
+                stream.write_all(&bytes)?;
+                stream.flush()?;
+            }
+            Act::Pause(duration) => thread::sleep(duration),
+            Act::Reset => {
+                socket2::SockRef::from(&raw).set_linger(Some(Duration::ZERO))?;
+                return Ok(());
+            }
+            Act::CloseAbruptly => return Ok(()),
+            Act::Stall => {
+                let deadline = Instant::now() + CONNECTION_LIFETIME;
+                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                return Ok(());
+            }
+        }
+    }
+    stream.close();
+    Ok(())
+}
+
+fn read_request_head(stream: &mut Box<dyn ReadWrite>) -> io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(byte[0]);
+    }
+    Ok(head)
+}
+
+/// A connection the scripts write to: plain TCP or TLS.
+trait ReadWrite: Read + Write + Send {
+    /// Ends the response: a TLS close_notify, then the TCP close.
+    fn close(&mut self);
+}
+
+impl ReadWrite for TcpStream {
+    fn close(&mut self) {}
+}
+
+impl ReadWrite for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.conn.complete_io(&mut self.sock);
+    }
+}
