@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::exit::{Code, fail};
+use crate::greeting::WELCOME;
 
 /// The client's settings.
 #[derive(Debug, Clone)]
@@ -51,9 +52,6 @@ pub enum Mode {
         rounds: usize,
     },
 }
-
-/// What the server sends first, on every connection.
-const WELCOME: &[u8] = b"Welcome!";
 
 /// The message that asks the server to close the connection.
 const EXIT: &[u8] = b"exit";

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{STEP, run_bounded, sockdemo};
+use common::{STEP, Server, run_bounded, sockdemo};
 
 /// Accepts one connection within `STEP`, or panics.
 fn accept_within(listener: &TcpListener) -> TcpStream {
@@ -464,4 +464,52 @@ fn load_mode_with_nothing_listening_fails_every_connection() {
     );
     let error = error_line(&output, addr);
     assert!(error.contains("3 of 3 connections failed"), "{error}");
+}
+
+#[test]
+fn tutorial_session_against_sockdemo_serve() {
+    let server = Server::start(&[]);
+    let output = client(server.addr, &[]);
+    assert_eq!(
+        text(&output.stdout),
+        "Welcome!\nHello, Michael!\nHello, Tracy!\nHello, Sarah!\n"
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn stdin_against_sockdemo_serve_is_answered_in_line_mode() {
+    let server = Server::start(&[]);
+    let output = client_with_stdin(server.addr, b"Bob\nAlice\r\nexit\n");
+    assert_eq!(
+        text(&output.stdout),
+        "Welcome!\nHello, Bob!\nHello, Alice!\r\n"
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn load_mode_against_sockdemo_serve() {
+    let server = Server::start(&["-q"]);
+    let output = client(server.addr, &["--connections", "300", "--rounds", "10"]);
+    assert_eq!(text(&output.stderr), "");
+    assert_eq!(output.status.code(), Some(0));
+    summary(&output, 300, 0, 3000);
+}
+
+#[test]
+fn load_mode_reports_the_servers_busy_reply() {
+    let server = Server::start(&["-q", "--max-connections", "5"]);
+    let output = client(server.addr, &["--connections", "8", "--rounds", "3"]);
+    assert_eq!(output.status.code(), Some(8));
+    summary(&output, 5, 3, 15);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("sockdemo: error: 3 of 8 connections failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(r#"sent "Busy, try again later\n" where "Welcome!" was expected"#),
+        "{stderr}"
+    );
 }

@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Connection, EXIT, WELCOME};
+use super::{Connection, EXIT};
 use crate::exit::{Code, fail};
+use crate::greeting::WELCOME;
 
 /// Stack of each connection's thread: enough for the connection's few frames
 /// and the formatting of an error message, with a wide margin; small, so that
