@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Turns bench/serve.sh's runs.tsv into the Markdown tables of BENCHMARKS.md:
-medians over the repeats, and sockdemo's ratios to the floor and to the
-tutorial's Python server, per load generator."""
+"""Turns bench/serve.sh's runs.tsv (one or more) into the Markdown tables of
+BENCHMARKS.md, one per load generator.
+
+Figures are medians over the repeats. sockdemo's ratios are medians of the
+ratios within each repeat, where sockdemo and the other server ran back to
+back, so that the load other programs put on the machine meanwhile cancels
+out as far as it can."""
 
 import csv
 import statistics
@@ -10,8 +14,8 @@ from collections import defaultdict
 
 SERVERS = ["sockdemo", "floor", "python"]
 GENERATORS = {
-    "client": "`sockdemo client --connections N`",
-    "loadgen": "`bench/loadgen.c` (epoll, one thread)",
+    "client": "`sockdemo client --connections N --rounds M`",
+    "loadgen": "`bench/loadgen N M` (C, epoll, one thread)",
 }
 
 
@@ -31,60 +35,68 @@ def fmt(value, pattern):
     return "-" if value is None else pattern.format(value)
 
 
-def ratio(a, b):
-    return None if a is None or not b else a / b
-
-
-def main(path):
+def main(paths):
     runs = defaultdict(list)
     levels = []
-    servers = set()
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            level = int(row["level"])
-            if level not in levels:
-                levels.append(level)
-            servers.add(row["server"])
-            runs[(row["generator"], level, row["server"])].append(row)
-    servers = [s for s in SERVERS if s in servers]
+    present = set()
+    for path in paths:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                level = int(row["level"])
+                if level not in levels:
+                    levels.append(level)
+                present.add(row["server"])
+                runs[(row["generator"], level, row["server"])].append(row)
+    servers = [s for s in SERVERS if s in present]
+    others = [s for s in servers if s != "sockdemo"]
 
     def stat(generator, level, server, field):
         return median(number(r[field]) for r in runs[(generator, level, server)])
 
-    def failures(generator, level, server):
-        rows = runs[(generator, level, server)]
-        failed = sum(int(r["failed"]) for r in rows)
-        return f"{failed}/{sum(int(r['ok']) + int(r['failed']) for r in rows)}"
+    def paired_ratio(generator, level, other, field):
+        """Median over repeats of sockdemo's figure divided by the other's."""
+        mine = {r["repeat"]: number(r[field]) for r in runs[(generator, level, "sockdemo")]}
+        ratios = []
+        for r in runs[(generator, level, other)]:
+            a, b = mine.get(r["repeat"]), number(r[field])
+            if a is not None and b:
+                ratios.append(a / b)
+        return median(ratios)
 
+    def failed(generator, level):
+        parts = []
+        for s in servers:
+            rows = runs[(generator, level, s)]
+            lost = sum(int(r["failed"]) for r in rows)
+            total = sum(int(r["ok"]) + int(r["failed"]) for r in rows)
+            if lost:
+                parts.append(f"{s} {lost:,} of {total:,}")
+        return ", ".join(parts) or "none"
+
+    names = " / ".join(servers)
     for generator, title in GENERATORS.items():
         if not any(key[0] == generator for key in runs):
             continue
-        print(f"Load from {title}; medians over the repeats.\n")
-        head = ["N"]
-        head += [f"{s} rt/s" for s in servers]
-        head += ["sockdemo ÷ floor", "sockdemo ÷ python"] if "python" in servers else ["sockdemo ÷ floor"]
-        head += [f"{s} p99 ms" for s in servers]
-        head += ["p99 sockdemo ÷ floor"]
-        head += [f"{s} peak RSS MiB" for s in servers]
-        head += [f"{s} failed conns" for s in servers]
+        print(f"Load from {title}:\n")
+        head = ["N", "M", f"round trips/s ({names})"]
+        head += [f"sockdemo ÷ {o}" for o in others]
+        head += [f"p99 ms ({names})", "p99 sockdemo ÷ floor"]
+        head += [f"peak RSS MiB ({names})", "failed connections"]
         print("| " + " | ".join(head) + " |")
-        print("|" + "---:|" * len(head))
+        print("|" + "---:|" * (len(head) - 1) + "---|")
         for level in levels:
-            rate = {s: stat(generator, level, s, "rate") for s in servers}
-            p99 = {s: stat(generator, level, s, "p99_ms") for s in servers}
-            rss = {s: stat(generator, level, s, "rss_kib") for s in servers}
-            cells = [f"{level:,}"]
-            cells += [fmt(rate[s], "{:,.0f}") for s in servers]
-            cells.append(fmt(ratio(rate.get("sockdemo"), rate.get("floor")), "{:.2f}x"))
-            if "python" in servers:
-                cells.append(fmt(ratio(rate.get("sockdemo"), rate.get("python")), "{:.1f}x"))
-            cells += [fmt(p99[s], "{:.3f}") for s in servers]
-            cells.append(fmt(ratio(p99.get("sockdemo"), p99.get("floor")), "{:.2f}x"))
-            cells += [fmt(None if rss[s] is None else rss[s] / 1024, "{:.1f}") for s in servers]
-            cells += [failures(generator, level, s) for s in servers]
+            rounds = stat(generator, level, servers[0], "rounds")
+            rate = [fmt(stat(generator, level, s, "rate"), "{:,.0f}") for s in servers]
+            p99 = [fmt(stat(generator, level, s, "p99_ms"), "{:.3f}") for s in servers]
+            rss = [fmt(stat(generator, level, s, "rss_kib"), "{:.0f}") for s in servers]
+            rss = [fmt(None if v == "-" else int(v) / 1024, "{:.1f}") for v in rss]
+            cells = [f"{level:,}", fmt(rounds, "{:,.0f}"), " / ".join(rate)]
+            cells += [fmt(paired_ratio(generator, level, o, "rate"), "{:.2f}x") for o in others]
+            cells += [" / ".join(p99), fmt(paired_ratio(generator, level, "floor", "p99_ms"), "{:.2f}x")]
+            cells += [" / ".join(rss), failed(generator, level)]
             print("| " + " | ".join(cells) + " |")
         print()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])
