@@ -101,10 +101,17 @@ fn converse(config: &Config, names: &[String]) -> anyhow::Result<()> {
 }
 
 /// A name is sent as one raw message, so it must be one the server can see:
-/// TCP cannot carry an empty message, and `exit` would end the conversation.
+/// TCP cannot carry an empty message, a line feed would switch sockdemo's
+/// server to line mode, and `exit` would end the conversation.
 fn check_name(name: &str) -> anyhow::Result<()> {
     if name.is_empty() {
         return Err(fail(Code::Usage, "a name cannot be empty"));
+    }
+    if name.contains('\n') {
+        return Err(fail(
+            Code::Usage,
+            format!("a name cannot contain a line feed: {name:?} (use --stdin to send lines)"),
+        ));
     }
     if name.as_bytes() == EXIT {
         return Err(fail(
@@ -424,5 +431,7 @@ mod tests {
         let exit = check_name("exit").unwrap_err();
         assert_eq!(Code::of(&exit), Code::Usage);
         assert!(check_name("exit ").is_ok());
+        let lines = check_name("Bob\nAlice").unwrap_err();
+        assert_eq!(Code::of(&lines), Code::Usage);
     }
 }
