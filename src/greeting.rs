@@ -1,1 +1,329 @@
-//! PLACEHOLDER: greeting framing.
+//! The greeting protocol's framing: bytes in, replies out. No sockets here.
+//!
+//! The tutorial's server treats the bytes of one `recv` as one message and
+//! answers `Hello, <message>!` with no line ending. TCP has no message
+//! boundaries, so that only works for a client that, like the tutorial's,
+//! sends one message and waits for the reply. A person at `nc` or a script
+//! sends lines instead. [`Framer`] serves both:
+//!
+//! - A connection starts in **raw mode**: the bytes of one read are one
+//!   message, and the reply has no line ending.
+//! - The first read that contains a line feed switches the connection to
+//!   **line mode** for good, starting with that read: each LF-terminated line
+//!   is one message (a CR right before the LF belongs to the line ending), and
+//!   its reply ends with that line's own ending. A line may arrive in pieces,
+//!   and one read may hold several lines.
+//! - The message `exit` (after its line ending is removed) closes the
+//!   connection. At end of stream, an unterminated last line is answered.
+//! - Invalid UTF-8 becomes U+FFFD in the reply. A line longer than
+//!   [`MAX_LINE`] bytes is answered with [`LINE_TOO_LONG`] and the connection
+//!   is closed, so no client can make the server buffer without bound.
+
+use std::borrow::Cow;
+
+/// What the server sends first on every connection, exactly as the tutorial does.
+pub const WELCOME: &[u8] = b"Welcome!";
+
+/// The one line a client gets when the server is full.
+pub const BUSY: &[u8] = b"Busy, try again later\n";
+
+/// The one line a client gets before it is closed for sending a line longer than [`MAX_LINE`].
+pub const LINE_TOO_LONG: &[u8] = b"Error: line too long\n";
+
+/// The longest message, in bytes without its line ending, that line mode accepts.
+/// 64 KiB is far beyond any name or chat line, yet small enough that a client
+/// streaming bytes without a newline holds at most this much of the server's memory.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// The message that ends a conversation.
+const EXIT: &[u8] = b"exit";
+
+/// What the connection should do after the replies produced so far are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading.
+    Continue,
+    /// Send the replies, then close the connection: `exit`, or end of stream.
+    Close,
+    /// Send the replies, which end with [`LINE_TOO_LONG`], then close the connection.
+    LineTooLong,
+}
+
+/// The framing state of one connection.
+#[derive(Debug, Default)]
+pub struct Framer {
+    line_mode: bool,
+    /// The start of a line whose LF has not arrived yet (line mode only).
+    partial: Vec<u8>,
+}
+
+impl Framer {
+    /// A framer in raw mode, as every connection starts.
+    pub fn new() -> Framer {
+        Framer::default()
+    }
+
+    /// Whether the connection has switched to line mode.
+    pub fn is_line_mode(&self) -> bool {
+        self.line_mode
+    }
+
+    /// Takes the bytes of one read (never empty: an empty read is end of
+    /// stream, see [`Framer::finish`]) and appends the replies they call for
+    /// to `replies`.
+    pub fn feed(&mut self, input: &[u8], replies: &mut Vec<u8>) -> Flow {
+        if !self.line_mode {
+            if !input.contains(&b'\n') {
+                return answer(input, b"", replies);
+            }
+            self.line_mode = true;
+        }
+        self.feed_lines(input, replies)
+    }
+
+    /// Ends the stream: answers an unterminated last line, if any.
+    pub fn finish(&mut self, replies: &mut Vec<u8>) -> Flow {
+        let line = std::mem::take(&mut self.partial);
+        if line.len() > MAX_LINE {
+            replies.extend_from_slice(LINE_TOO_LONG);
+            return Flow::LineTooLong;
+        }
+        if !line.is_empty() {
+            answer(&line, b"", replies);
+        }
+        Flow::Close
+    }
+
+    fn feed_lines(&mut self, mut input: &[u8], replies: &mut Vec<u8>) -> Flow {
+        while let Some(lf) = input.iter().position(|&b| b == b'\n') {
+            let (piece, rest) = (&input[..lf], &input[lf + 1..]);
+            input = rest;
+            let flow = if self.partial.is_empty() {
+                answer_line(piece, replies)
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(piece);
+                answer_line(&line, replies)
+            };
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        // One byte more than MAX_LINE may still be a CR that belongs to the ending.
+        if self.partial.len() + input.len() > MAX_LINE + 1 {
+            self.partial = Vec::new();
+            replies.extend_from_slice(LINE_TOO_LONG);
+            return Flow::LineTooLong;
+        }
+        self.partial.extend_from_slice(input);
+        Flow::Continue
+    }
+}
+
+/// Answers one complete line, given without its LF.
+fn answer_line(line: &[u8], replies: &mut Vec<u8>) -> Flow {
+    let (message, ending): (&[u8], &[u8]) = match line.strip_suffix(b"\r") {
+        Some(message) => (message, b"\r\n"),
+        None => (line, b"\n"),
+    };
+    if message.len() > MAX_LINE {
+        replies.extend_from_slice(LINE_TOO_LONG);
+        return Flow::LineTooLong;
+    }
+    answer(message, ending, replies)
+}
+
+/// Appends `Hello, <message>!<ending>`, or asks to close on `exit`.
+fn answer(message: &[u8], ending: &[u8], replies: &mut Vec<u8>) -> Flow {
+    if message == EXIT {
+        return Flow::Close;
+    }
+    let text: Cow<'_, str> = String::from_utf8_lossy(message);
+    replies.reserve(text.len() + ending.len() + 8);
+    replies.extend_from_slice(b"Hello, ");
+    replies.extend_from_slice(text.as_bytes());
+    replies.push(b'!');
+    replies.extend_from_slice(ending);
+    Flow::Continue
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds each read in turn, then the end of stream; returns everything sent
+    /// and the flow that ended the conversation.
+    fn converse(reads: &[&[u8]]) -> (Vec<u8>, Flow) {
+        let mut framer = Framer::new();
+        let mut replies = Vec::new();
+        for read in reads {
+            let flow = framer.feed(read, &mut replies);
+            if flow != Flow::Continue {
+                return (replies, flow);
+            }
+        }
+        let flow = framer.finish(&mut replies);
+        (replies, flow)
+    }
+
+    fn replies(reads: &[&[u8]]) -> Vec<u8> {
+        converse(reads).0
+    }
+
+    #[test]
+    fn raw_mode_is_the_tutorials_transcript() {
+        let (sent, flow) = converse(&[b"Michael", b"Tracy", b"Sarah", b"exit", b"more"]);
+        assert_eq!(sent, b"Hello, Michael!Hello, Tracy!Hello, Sarah!");
+        assert_eq!(flow, Flow::Close);
+    }
+
+    #[test]
+    fn raw_mode_answers_each_read_whole() {
+        assert_eq!(replies(&[b"a b\rc"]), b"Hello, a b\rc!");
+        assert_eq!(replies(&[b"exit "]), b"Hello, exit !");
+    }
+
+    #[test]
+    fn line_endings_are_kept() {
+        assert_eq!(replies(&[b"Bob\r\n"]), b"Hello, Bob!\r\n");
+        assert_eq!(replies(&[b"Bob\n"]), b"Hello, Bob!\n");
+        assert_eq!(replies(&[b"A\nB\r\n"]), b"Hello, A!\nHello, B!\r\n");
+    }
+
+    #[test]
+    fn two_lines_in_one_read_get_two_replies() {
+        assert_eq!(replies(&[b"Ann\nBob\n"]), b"Hello, Ann!\nHello, Bob!\n");
+    }
+
+    #[test]
+    fn a_line_split_across_reads_is_one_message() {
+        assert_eq!(
+            replies(&[b"x\n", b"Bo", b"b", b"\r", b"\n"]),
+            b"Hello, x!\nHello, Bob!\r\n"
+        );
+    }
+
+    #[test]
+    fn the_first_fragment_before_any_newline_is_raw() {
+        // The documented cost of serving raw clients: the first read has no LF yet.
+        assert_eq!(replies(&[b"Bo", b"b\n"]), b"Hello, Bo!Hello, b!\n");
+    }
+
+    #[test]
+    fn line_mode_is_for_good() {
+        let mut framer = Framer::new();
+        let mut sent = Vec::new();
+        assert_eq!(framer.feed(b"a\n", &mut sent), Flow::Continue);
+        assert!(framer.is_line_mode());
+        assert_eq!(framer.feed(b"b", &mut sent), Flow::Continue);
+        assert_eq!(sent, b"Hello, a!\n");
+    }
+
+    #[test]
+    fn an_empty_line_is_a_message() {
+        assert_eq!(replies(&[b"\n\r\n"]), b"Hello, !\nHello, !\r\n");
+    }
+
+    #[test]
+    fn exit_closes_after_earlier_replies() {
+        let (sent, flow) = converse(&[b"Ann\nexit\r\nBob\n", b"more\n"]);
+        assert_eq!(sent, b"Hello, Ann!\n");
+        assert_eq!(flow, Flow::Close);
+        assert_eq!(converse(&[b"exit\n", b"more\n"]), (Vec::new(), Flow::Close));
+    }
+
+    #[test]
+    fn exit_must_be_exact() {
+        assert_eq!(
+            replies(&[b"exit \nExit\n exit\n"]),
+            b"Hello, exit !\nHello, Exit!\nHello,  exit!\n"
+        );
+    }
+
+    #[test]
+    fn unterminated_tail_is_answered_at_end_of_stream() {
+        assert_eq!(replies(&[b"Ann\nBo", b"b"]), b"Hello, Ann!\nHello, Bob!");
+        // A CR without an LF is not a line ending.
+        assert_eq!(replies(&[b"Ann\nBob\r"]), b"Hello, Ann!\nHello, Bob\r!");
+        // `exit` as the tail ends the stream with nothing to say.
+        assert_eq!(replies(&[b"Ann\nexit"]), b"Hello, Ann!\n");
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        assert_eq!(replies(&[b"B\xffb"]), "Hello, B\u{FFFD}b!".as_bytes());
+        assert_eq!(
+            replies(&[b"\xc3\n", b"\xc3\xa9\n"]),
+            "Hello, \u{FFFD}!\nHello, \u{e9}!\n".as_bytes()
+        );
+    }
+
+    #[test]
+    fn a_line_of_max_length_is_answered() {
+        let line = vec![b'a'; MAX_LINE];
+        let mut input = b"x\n".to_vec();
+        input.extend_from_slice(&line);
+        input.extend_from_slice(b"\r\n");
+        let mut expected = b"Hello, x!\nHello, ".to_vec();
+        expected.extend_from_slice(&line);
+        expected.extend_from_slice(b"!\r\n");
+        // In pieces, so that it is buffered on the way.
+        let pieces: Vec<&[u8]> = input.chunks(1000).collect();
+        assert_eq!(converse(&pieces), (expected, Flow::Close));
+    }
+
+    #[test]
+    fn a_line_too_long_is_refused_and_closes() {
+        let mut input = b"x\n".to_vec();
+        input.extend_from_slice(&vec![b'a'; MAX_LINE + 1]);
+        input.push(b'\n');
+        assert_eq!(
+            converse(&[&input]),
+            (
+                b"Hello, x!\nError: line too long\n".to_vec(),
+                Flow::LineTooLong
+            )
+        );
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_without_waiting_for_its_end() {
+        let mut framer = Framer::new();
+        let mut sent = Vec::new();
+        let chunk = [b'a'; 1024];
+        assert_eq!(framer.feed(b"x\n", &mut sent), Flow::Continue);
+        let mut flow = Flow::Continue;
+        let mut fed = 0;
+        while flow == Flow::Continue {
+            flow = framer.feed(&chunk, &mut sent);
+            fed += chunk.len();
+            assert!(fed <= MAX_LINE + chunk.len() + 1, "buffered without bound");
+        }
+        assert_eq!(sent, b"Hello, x!\nError: line too long\n");
+        assert!(framer.partial.capacity() == 0, "the buffer was kept");
+    }
+
+    #[test]
+    fn a_too_long_tail_at_end_of_stream_is_refused() {
+        let mut tail = b"x\n".to_vec();
+        tail.extend_from_slice(&vec![b'a'; MAX_LINE + 1]);
+        assert_eq!(
+            converse(&[&tail]),
+            (
+                b"Hello, x!\nError: line too long\n".to_vec(),
+                Flow::LineTooLong
+            )
+        );
+    }
+
+    #[test]
+    fn any_split_after_the_first_newline_gives_the_same_replies() {
+        // Any split of a line-mode conversation after the first LF gives the same replies.
+        let input = b"a\nBob\r\nC\xffd\n\nend";
+        let whole = replies(&[input]);
+        for cut in 2..input.len() {
+            let (a, b) = input.split_at(cut);
+            assert_eq!(replies(&[a, b]), whole, "cut at {cut}");
+        }
+    }
+}

@@ -108,6 +108,14 @@ fn saves(acts: Vec<Act>, head: &[u8], body: &[u8]) {
     assert_eq!(output.stdout, head, "printed head");
     assert_eq!(dir.read("out.bin"), body, "saved body");
     assert_eq!(dir.entries(), ["out.bin"]);
+    // Stderr is no terminal here: no progress bar, only the line saying what was saved.
+    let logged = stderr(&output);
+    let lines: Vec<&str> = logged.lines().collect();
+    assert_eq!(lines.len(), 1, "{logged}");
+    assert!(
+        lines[0].ends_with(&format!(" saved {} bytes to out.bin", body.len())),
+        "{logged}"
+    );
 }
 
 const OK_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
@@ -432,9 +440,25 @@ fn an_oversized_chunk_size_exits_8() {
 
 #[test]
 fn an_oversized_head_exits_8() {
+    // 40 fields of 2 KiB: few fields, but more bytes than a head may have.
+    let mut head = String::from("HTTP/1.1 200 OK\r\n");
+    for i in 0..40 {
+        head.push_str(&format!("X-Filler-{i}: {}\r\n", "y".repeat(2048)));
+    }
+    head.push_str("Content-Length: 0\r\n\r\n");
+    let output = fails_with(vec![send(head)], 8, &[]);
+    assert!(
+        stderr(&output).contains("larger than"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_head_with_too_many_fields_exits_8() {
     let mut head = String::from("HTTP/1.1 200 OK\r\n");
     for i in 0..2000 {
-        head.push_str(&format!("X-Filler-{i}: {}\r\n", "y".repeat(40)));
+        head.push_str(&format!("X-Filler-{i}: y\r\n"));
     }
     head.push_str("Content-Length: 0\r\n\r\n");
     fails_with(vec![send(head)], 8, &[]);
@@ -472,6 +496,17 @@ fn a_reset_inside_the_body_exits_56() {
         56,
         &[],
     );
+}
+
+#[test]
+fn a_reset_before_any_reply_exits_56() {
+    fails_with(vec![Act::Reset], 56, &[]);
+}
+
+#[test]
+fn a_redirect_to_another_scheme_exits_1() {
+    let head = "HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1/file\r\nContent-Length: 0\r\n\r\n";
+    fails_with(vec![send(head)], 1, &[]);
 }
 
 #[test]
@@ -552,4 +587,78 @@ fn interrupting_a_download_leaves_the_old_file_and_no_temporary() {
         assert_eq!(status.signal(), Some(signal), "{status:?}");
         dir.assert_untouched();
     }
+}
+
+/// A pseudo-terminal: `(controller, terminal)`; what is written to the
+/// terminal side is read from the controller side.
+fn pseudo_terminal() -> (fs::File, fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut controller, mut terminal) = (0, 0);
+    // SAFETY: openpty writes two new file descriptors, which are then owned
+    // by the returned files and nothing else.
+    unsafe {
+        let made = libc::openpty(
+            &mut controller,
+            &mut terminal,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        );
+        assert_eq!(made, 0, "openpty: {}", std::io::Error::last_os_error());
+        (
+            fs::File::from_raw_fd(controller),
+            fs::File::from_raw_fd(terminal),
+        )
+    }
+}
+
+/// Runs a download with stderr on a terminal; returns what the terminal showed.
+fn fetch_on_a_terminal(args: &[&str]) -> String {
+    use std::io::Read;
+    let body = vec![b'x'; 1 << 20];
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+    let pause = Duration::from_millis(400);
+    let server = serving(vec![
+        send(head),
+        send(&body[..1000]),
+        Act::Pause(pause),
+        send(&body[1000..]),
+    ]);
+    let dir = Dir::new();
+    let (mut controller, terminal) = pseudo_terminal();
+    let mut child = sockdemo()
+        .current_dir(dir.path())
+        .args(["fetch", &server.url("/x"), "-o", "out.bin"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(terminal)
+        .spawn()
+        .expect("spawn");
+    // Read as it comes, so the child never blocks on a full terminal. Once the
+    // child is gone (it holds the only terminal side), reading fails (EIO).
+    let reader = std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        let _ = controller.read_to_end(&mut shown);
+        shown
+    });
+    let status = common::wait_child(&mut child, STEP).expect("fetch finished");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(dir.read("out.bin"), body);
+    let shown = reader.join().expect("terminal reader");
+    String::from_utf8_lossy(&shown).into_owned()
+}
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_but_not_with_quiet() {
+    let shown = fetch_on_a_terminal(&[]);
+    assert!(
+        shown.contains("1000 B / 1.00 MiB"),
+        "no progress bar: {shown:?}"
+    );
+    assert!(
+        shown.contains("saved 1048576 bytes to out.bin"),
+        "{shown:?}"
+    );
+    let shown = fetch_on_a_terminal(&["-q"]);
+    assert_eq!(shown, "", "-q shows nothing");
 }

@@ -192,13 +192,14 @@ fn redirect_location(
     // rather than misread them.
     let location =
         percent_encoding::percent_encode(location, percent_encoding::CONTROLS).to_string();
-    let next = base.join(location.trim()).map_err(|err| {
+    let mut next = base.join(location.trim()).map_err(|err| {
         fail(
             Code::UrlMalformed,
             format!("invalid redirect Location {location:?} from {base}: {err}"),
         )
     })?;
     target::check_scheme(&next)?;
+    next.set_fragment(None);
     Ok(Some(next))
 }
 
@@ -252,10 +253,11 @@ impl Exchange {
             .write_all(request.as_bytes())
             .and_then(|()| stream.flush())
             .map_err(|err| {
-                fail(
-                    Code::SendError,
-                    format!("sending the request to {url}: {err}"),
-                )
+                let code = match err.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Code::Timeout,
+                    _ => Code::SendError,
+                };
+                fail(code, format!("sending the request to {url}: {err}"))
             })?;
         Ok(Exchange {
             stream,

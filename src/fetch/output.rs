@@ -154,7 +154,12 @@ fn open_file(path: &Path) -> io::Result<Sink> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let file_name = target.file_name().unwrap_or(target.as_os_str());
+    let Some(file_name) = target.file_name() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a file name",
+        ));
+    };
     let mut prefix = std::ffi::OsString::from(".");
     prefix.push(file_name);
     prefix.push(".");
@@ -443,6 +448,10 @@ mod tests {
     fn a_directory_or_a_missing_directory_is_a_write_error() {
         let dir = tempfile::tempdir().unwrap();
         let err = Output::open(&Destination::File(dir.path().to_path_buf()))
+            .err()
+            .unwrap();
+        assert_eq!(Code::of(&err), Code::WriteError);
+        let err = Output::open(&Destination::File(dir.path().join("..")))
             .err()
             .unwrap();
         assert_eq!(Code::of(&err), Code::WriteError);

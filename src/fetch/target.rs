@@ -37,9 +37,16 @@ pub fn parse(target: &str) -> anyhow::Result<Url> {
     } else {
         format!("http://{target}")
     };
-    let url = Url::parse(&text)
+    let mut url = Url::parse(&text)
         .map_err(|err| fail(Code::UrlMalformed, format!("invalid URL {target:?}: {err}")))?;
     check_scheme(&url)?;
+    // A fragment is never sent; without it, URLs compare as the requests they make.
+    url.set_fragment(None);
+    if !url.username().is_empty() || url.password().is_some() {
+        log::warn!(
+            "user name and password in the URL are not sent: authentication is not supported"
+        );
+    }
     Ok(url)
 }
 

@@ -9,7 +9,8 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, mpsc};
+use std::thread;
 use std::time::Duration;
 
 use log::debug;
@@ -73,6 +74,11 @@ impl Connector {
         let host = url
             .host()
             .ok_or_else(|| fail(Code::UrlMalformed, format!("no host in URL {url}")))?;
+        // TLS settings first: an unusable --cacert is reported before any connection.
+        let tls_config = match url.scheme() {
+            "https" => Some(self.tls_config()?),
+            _ => None,
+        };
         let tcp = self.connect_tcp(&host, port)?;
         let set_limits = tcp
             .set_read_timeout(self.read_timeout)
@@ -83,16 +89,15 @@ impl Connector {
                 format!("setting up the socket: {err}"),
             )
         })?;
-        if url.scheme() != "https" {
+        let Some(config) = tls_config else {
             return Ok(Stream::Plain(tcp));
-        }
-        let config = self.tls_config()?;
+        };
         let tls = self.handshake(config, &host, tcp)?;
         Ok(Stream::Tls(Box::new(tls)))
     }
 
     fn connect_tcp(&self, host: &Host<&str>, port: u16) -> anyhow::Result<TcpStream> {
-        let addrs = resolve(host, port)?;
+        let addrs = resolve(host, port, self.connect_timeout)?;
         let mut failures = Vec::new();
         let mut all_timed_out = true;
         for addr in &addrs {
@@ -192,25 +197,58 @@ impl Stream {
     }
 }
 
-/// Resolves a host to its addresses (an IP literal is its own address).
-fn resolve(host: &Host<&str>, port: u16) -> anyhow::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = match *host {
-        Host::Ipv4(ip) => vec![SocketAddr::from((ip, port))],
-        Host::Ipv6(ip) => vec![SocketAddr::from((ip, port))],
-        Host::Domain(domain) => (domain, port)
-            .to_socket_addrs()
-            .map_err(|err| {
-                fail(
-                    Code::CouldntResolve,
-                    format!("could not resolve host {domain}: {err}"),
-                )
-            })?
-            .collect(),
+/// Resolves a host to its addresses (an IP literal is its own address),
+/// within `limit`: the system resolver has no time limit of its own, so it
+/// runs on a thread of its own that is left behind if it does not answer.
+fn resolve(
+    host: &Host<&str>,
+    port: u16,
+    limit: Option<Duration>,
+) -> anyhow::Result<Vec<SocketAddr>> {
+    let domain = match *host {
+        Host::Ipv4(ip) => return Ok(vec![SocketAddr::from((ip, port))]),
+        Host::Ipv6(ip) => return Ok(vec![SocketAddr::from((ip, port))]),
+        Host::Domain(domain) => domain.to_owned(),
     };
+    let (tx, rx) = mpsc::channel();
+    let lookup = {
+        let domain = domain.clone();
+        move || {
+            let result = (domain.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect::<Vec<_>>);
+            // The receiver is gone only if it gave up waiting.
+            let _ = tx.send(result);
+        }
+    };
+    thread::Builder::new()
+        .name("resolve".into())
+        .spawn(lookup)
+        .map_err(|err| fail(Code::CouldntResolve, format!("resolving {domain}: {err}")))?;
+    let answer = match limit {
+        Some(limit) => rx.recv_timeout(limit).map_err(|_| {
+            fail(
+                Code::Timeout,
+                format!("resolving {domain}: no answer within {limit:?}"),
+            )
+        })?,
+        None => rx.recv().map_err(|_| {
+            fail(
+                Code::CouldntResolve,
+                format!("resolving {domain}: no answer"),
+            )
+        })?,
+    };
+    let addrs = answer.map_err(|err| {
+        fail(
+            Code::CouldntResolve,
+            format!("could not resolve host {domain}: {err}"),
+        )
+    })?;
     if addrs.is_empty() {
         return Err(fail(
             Code::CouldntResolve,
-            format!("host {host} has no address"),
+            format!("host {domain} has no address"),
         ));
     }
     Ok(addrs)
@@ -367,7 +405,7 @@ mod tests {
     fn literal_addresses_need_no_lookup() {
         let v6 = Host::Ipv6("::1".parse().unwrap());
         assert_eq!(
-            resolve(&v6, 8080).unwrap(),
+            resolve(&v6, 8080, None).unwrap(),
             vec!["[::1]:8080".parse().unwrap()]
         );
     }

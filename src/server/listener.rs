@@ -1,0 +1,98 @@
+//! The listening socket and the process limits it depends on: the tutorial's
+//! `socket` / `setsockopt` / `bind` / `listen`, with the backlog under the
+//! user's control (std's `TcpListener::bind` always asks for 128) and enough
+//! file descriptors for ten thousand clients.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+use anyhow::Context;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Binds and listens on `addr` with a listen queue of `backlog` connections.
+/// On the IPv6 unspecified address `[::]` it takes IPv4 clients too.
+pub fn listen(addr: SocketAddr, backlog: usize) -> anyhow::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .context("creating the listening socket")?;
+    // A restarted server can bind again at once, while the previous run's
+    // connections linger in TIME_WAIT.
+    socket
+        .set_reuse_address(true)
+        .context("setting SO_REUSEADDR")?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket
+            .set_only_v6(false)
+            .context("making [::] accept IPv4 too")?;
+    }
+    socket
+        .bind(&addr.into())
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    // The kernel quietly caps this at net.core.somaxconn.
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    socket
+        .listen(backlog)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(socket.into())
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go's runtime
+/// does: each client costs a descriptor, and the usual soft limit of 1024
+/// would cap the server far below what the system allows.
+pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes to the struct we pass, which outlives the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let before = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: setrlimit only reads the struct we pass, which outlives the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok((before, limit.rlim_cur))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpStream;
+
+    #[test]
+    fn dual_stack_on_the_ipv6_unspecified_address() {
+        let listener = listen("[::]:0".parse().expect("address"), 16).expect("listen on [::]");
+        let port = listener.local_addr().expect("addr").port();
+        TcpStream::connect(("127.0.0.1", port)).expect("IPv4 client on [::]");
+    }
+
+    #[test]
+    fn a_port_in_use_is_a_clear_error() {
+        let first = listen("127.0.0.1:0".parse().expect("address"), 16).expect("listen");
+        let addr = first.local_addr().expect("addr");
+        let err = listen(addr, 16).expect_err("second bind");
+        assert_eq!(
+            format!("{err:#}"),
+            format!("cannot listen on {addr}: Address already in use (os error 98)")
+        );
+    }
+
+    #[test]
+    fn the_open_file_limit_reaches_the_hard_limit() {
+        let (_, now) = raise_open_file_limit().expect("rlimit");
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as in raise_open_file_limit.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        assert_eq!((limit.rlim_cur, limit.rlim_max), (now, now));
+    }
+}

@@ -1,0 +1,288 @@
+//! The registry of live connections: who holds a slot, how many were served
+//! and refused, and where shutdown stands. One mutex guards it all; it is
+//! taken once when a connection starts and once when it ends, never per message.
+//!
+//! Each live connection's socket is registered so that, at the end of the
+//! grace period, shutdown can close the ones still open. The registry shares
+//! the socket (an `Arc`), so the descriptor stays valid for as long as it is
+//! registered and no second descriptor is spent per connection.
+
+use std::collections::HashMap;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Where the server stands in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Accepting and serving.
+    Running,
+    /// Asked to stop: no new connections, live ones get the grace period.
+    Draining,
+    /// Asked twice: close live connections now.
+    Hurrying,
+}
+
+/// Totals for the summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    /// Connections admitted since the start.
+    pub served: u64,
+    /// Connections turned away because the server was full.
+    pub refused: u64,
+    /// The most connections alive at once.
+    pub peak: usize,
+}
+
+/// The live connections and the server's stage, shared by all threads.
+#[derive(Debug)]
+pub struct Registry {
+    state: Mutex<State>,
+    /// Notified when a connection ends and when the stage changes.
+    changed: Condvar,
+    max_connections: usize,
+}
+
+#[derive(Debug)]
+struct State {
+    live: HashMap<u64, Arc<TcpStream>>,
+    next_id: u64,
+    refused: u64,
+    peak: usize,
+    stage: Stage,
+}
+
+/// A connection's place in the registry. Dropping it (also while unwinding
+/// from a panic) frees the place.
+#[derive(Debug)]
+pub struct Slot {
+    registry: Arc<Registry>,
+    id: u64,
+    peer: SocketAddr,
+}
+
+impl Registry {
+    /// An empty registry that admits up to `max_connections` at once.
+    pub fn new(max_connections: usize) -> Arc<Registry> {
+        Arc::new(Registry {
+            state: Mutex::new(State {
+                live: HashMap::new(),
+                next_id: 0,
+                refused: 0,
+                peak: 0,
+                stage: Stage::Running,
+            }),
+            changed: Condvar::new(),
+            max_connections,
+        })
+    }
+
+    /// Registers a new connection, or counts it as refused (and returns
+    /// `None`) when `max_connections` are already alive.
+    pub fn admit(self: &Arc<Self>, stream: Arc<TcpStream>, peer: SocketAddr) -> Option<Slot> {
+        let mut state = self.lock();
+        if state.live.len() >= self.max_connections {
+            state.refused += 1;
+            return None;
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        state.live.insert(id, stream);
+        state.peak = state.peak.max(state.live.len());
+        Some(Slot {
+            registry: Arc::clone(self),
+            id,
+            peer,
+        })
+    }
+
+    /// The server's stage.
+    pub fn stage(&self) -> Stage {
+        self.lock().stage
+    }
+
+    /// Moves the server on to `stage` (never back) and wakes everyone waiting.
+    pub fn advance(&self, stage: Stage) {
+        let mut state = self.lock();
+        state.stage = state.stage.max(stage);
+        self.changed.notify_all();
+    }
+
+    /// Sleeps for `timeout`, or less if the server is asked to stop meanwhile.
+    pub fn sleep_unless_stopping(&self, timeout: Duration) {
+        let state = self.lock();
+        let _ = self
+            .changed
+            .wait_timeout_while(state, timeout, |state| state.stage == Stage::Running)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+
+    /// Waits until no connection is alive, `deadline` passes, or the stage
+    /// reaches [`Stage::Hurrying`]. Returns how many connections are still alive.
+    pub fn wait_for_grace(&self, deadline: Instant) -> usize {
+        self.wait_until(deadline, |state| {
+            state.live.is_empty() || state.stage == Stage::Hurrying
+        })
+    }
+
+    /// Waits until no connection is alive or `deadline` passes. Returns how
+    /// many connections are still alive.
+    pub fn wait_until_empty(&self, deadline: Instant) -> usize {
+        self.wait_until(deadline, |state| state.live.is_empty())
+    }
+
+    fn wait_until(&self, deadline: Instant, done: impl Fn(&State) -> bool) -> usize {
+        let mut state = self.lock();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if done(&state) || left.is_zero() {
+                return state.live.len();
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Shuts down every live socket in both directions: blocked reads see the
+    /// end of the stream, blocked writes fail, and each connection ends itself.
+    pub fn shut_down_all(&self) {
+        for stream in self.lock().live.values() {
+            // A socket the peer already reset cannot be shut down; it is ending anyway.
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// The totals so far.
+    pub fn totals(&self) -> Totals {
+        let state = self.lock();
+        Totals {
+            served: state.next_id,
+            refused: state.refused,
+            peak: state.peak,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The lock is never held across code that can panic, so a poisoned
+        // state is still consistent: carry on rather than take the server down.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Slot {
+    /// The number of this connection, counted from 0 since the start.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            log::error!(
+                "connection from {} ended by a panic; the server goes on",
+                self.peer
+            );
+        }
+        let mut state = self.registry.lock();
+        state.live.remove(&self.id);
+        self.registry.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn socket_pair() -> (Arc<TcpStream>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        (Arc::new(server), client)
+    }
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:1".parse().expect("address")
+    }
+
+    #[test]
+    fn admits_up_to_the_limit_and_counts_the_refused() {
+        let registry = Registry::new(2);
+        let (a, _ca) = socket_pair();
+        let (b, _cb) = socket_pair();
+        let (c, _cc) = socket_pair();
+        let slot_a = registry.admit(a, peer()).expect("first");
+        let _slot_b = registry.admit(b, peer()).expect("second");
+        assert!(registry.admit(Arc::clone(&c), peer()).is_none());
+        drop(slot_a);
+        assert!(registry.admit(c, peer()).is_some());
+        let totals = registry.totals();
+        assert_eq!(
+            totals,
+            Totals {
+                served: 3,
+                refused: 1,
+                peak: 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_panic_releases_the_slot() {
+        let registry = Registry::new(1);
+        let (stream, _client) = socket_pair();
+        let slot = registry.admit(stream, peer()).expect("admitted");
+        let outcome = thread::spawn(move || {
+            let _slot = slot;
+            panic!("a bug in one connection");
+        })
+        .join();
+        assert!(outcome.is_err());
+        assert_eq!(registry.wait_until_empty(Instant::now()), 0);
+        let (stream, _client) = socket_pair();
+        assert!(registry.admit(stream, peer()).is_some());
+    }
+
+    #[test]
+    fn shutting_down_ends_a_blocked_read() {
+        use std::io::Read;
+        let registry = Registry::new(1);
+        let (stream, _client) = socket_pair();
+        let slot = registry
+            .admit(Arc::clone(&stream), peer())
+            .expect("admitted");
+        let reader = thread::spawn(move || {
+            let _slot = slot;
+            let mut byte = [0u8; 1];
+            (&*stream).read(&mut byte).map_err(|e| e.kind())
+        });
+        thread::sleep(Duration::from_millis(50));
+        registry.shut_down_all();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert_eq!(registry.wait_until_empty(deadline), 0);
+        assert_eq!(reader.join().expect("reader"), Ok(0));
+    }
+
+    #[test]
+    fn stages_only_move_forward_and_wake_sleepers() {
+        let registry = Registry::new(1);
+        let sleeper = {
+            let registry = Arc::clone(&registry);
+            thread::spawn(move || {
+                let start = Instant::now();
+                registry.sleep_unless_stopping(Duration::from_secs(30));
+                start.elapsed()
+            })
+        };
+        thread::sleep(Duration::from_millis(50));
+        registry.advance(Stage::Hurrying);
+        registry.advance(Stage::Draining);
+        assert_eq!(registry.stage(), Stage::Hurrying);
+        assert!(sleeper.join().expect("sleeper") < Duration::from_secs(10));
+    }
+}
