@@ -121,7 +121,7 @@ fn out_of_descriptors_the_server_waits_and_recovers() {
         client.send(b"exit\n");
         client.expect_closed();
     }
-    server.wait_for_log("accepting again after", STEP);
+    server.wait_for_log("accepting again; failed attempts in a row: ", STEP);
     still_serves(server.addr);
 }
 
