@@ -3,13 +3,11 @@
 //!
 //! Chunk-size lines are parsed by `httparse::parse_chunk_size`, after this
 //! module has found the whole line within [`MAX_CHUNK_LINE_BYTES`] and checked
-//! that it starts with a digit (httparse reads an empty size as 0). Trailer
+//! that it starts with a hex digit (httparse reads an empty size as 0). Trailer
 //! fields are checked with httparse and discarded. Like the head, the framing
 //! lines may end in a bare LF (RFC 9112 section 2.2).
 
-use std::ops::Range;
-
-use super::HttpError;
+use super::{HttpError, Step};
 
 /// Longest chunk-size line, extensions and line ending included. A size is
 /// at most 16 hex digits; extensions are rarely used and ignored here, so
@@ -38,15 +36,6 @@ enum State {
     Done,
 }
 
-/// The result of one decoding step over the start of an input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Decoded {
-    /// Bytes of the input used up.
-    pub consumed: usize,
-    /// The chunk data in this step, within `..consumed`; empty when none.
-    pub data: Range<usize>,
-}
-
 /// A state machine over a chunked body.
 #[derive(Debug, Clone)]
 pub(super) struct ChunkedDecoder {
@@ -61,7 +50,7 @@ impl ChunkedDecoder {
     /// Reads framing from the start of `input` up to and including the next
     /// run of chunk data (at most one chunk's worth, so that it is one range),
     /// or until the input runs out or the body ends.
-    pub fn decode(&mut self, input: &[u8]) -> Result<Decoded, HttpError> {
+    pub fn decode(&mut self, input: &[u8]) -> Result<Step, HttpError> {
         let mut pos = 0;
         loop {
             let rest = &input[pos..];
@@ -90,7 +79,7 @@ impl ChunkedDecoder {
                     } else {
                         State::Data(left)
                     };
-                    return Ok(Decoded {
+                    return Ok(Step {
                         consumed: pos + n,
                         data: pos..pos + n,
                     });
@@ -148,8 +137,8 @@ impl ChunkedDecoder {
 }
 
 /// A step that used `consumed` bytes of framing and carried no data.
-fn framing_only(consumed: usize) -> Decoded {
-    Decoded {
+fn framing_only(consumed: usize) -> Step {
+    Step {
         consumed,
         data: consumed..consumed,
     }
