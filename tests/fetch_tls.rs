@@ -238,3 +238,47 @@ fn a_redirect_from_http_to_https_is_followed() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(fs::read(dir.path().join("out.bin")).expect("out.bin"), BODY);
 }
+
+#[test]
+fn a_redirect_from_https_to_http_is_followed_with_a_warning() {
+    let pki = pki();
+    let plain = Scripted::start(|_| ok_response());
+    let location = plain.url("/plain");
+    let secure = https_server(
+        &pki,
+        vec![send(format!(
+            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+        ))],
+    );
+    let url = format!("https://localhost:{}/f", secure.addr.port());
+    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(fs::read(dir.path().join("out.bin")).expect("out.bin"), BODY);
+    assert!(
+        stderr(&output).contains("WARN  redirected from https to plain http"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_stalled_tls_body_times_out_with_28() {
+    let pki = pki();
+    let server = https_server(
+        &pki,
+        vec![
+            send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"),
+            send("partial"),
+            Act::Stall,
+        ],
+    );
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem", "--timeout", "300ms"]);
+    assert_eq!(code(&output), 28, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("nothing received for 300ms"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!dir.path().join("out.bin").exists());
+}

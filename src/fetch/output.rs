@@ -18,7 +18,7 @@ use std::ptr;
 use std::sync::Once;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use log::debug;
+use log::{debug, warn};
 
 use crate::exit::{Code, fail};
 
@@ -69,6 +69,10 @@ struct Atomic {
     /// `None` once committed or removed.
     temp: Option<tempfile::NamedTempFile>,
     target: PathBuf,
+    /// The target's directory, opened before the download so that nothing
+    /// can fail once the rename is done; `None` when it cannot be opened
+    /// (a directory one may write but not read).
+    dir: Option<File>,
     written: u64,
     writeback_from: u64,
 }
@@ -108,6 +112,11 @@ impl Output {
     /// Completes the download: flushes, and for a regular file fsyncs it,
     /// renames it over the target, and fsyncs the directory so that the
     /// rename itself survives a crash. Returns the name written to.
+    ///
+    /// An error means the target is as it was. Once the rename is done, the
+    /// download has succeeded: a failed fsync of the directory is only a
+    /// warning, since after a crash the directory holds either the old file
+    /// or the new one, never a mix.
     pub fn commit(self) -> anyhow::Result<String> {
         let name = self.name;
         let sink = self
@@ -154,6 +163,9 @@ fn open_file(path: &Path) -> io::Result<Sink> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
+    let dir_handle = File::open(dir)
+        .inspect_err(|err| debug!("{} will not be fsynced: {err}", dir.display()))
+        .ok();
     let Some(file_name) = target.file_name() else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -176,6 +188,7 @@ fn open_file(path: &Path) -> io::Result<Sink> {
     Ok(Sink::Atomic(Atomic {
         temp: Some(temp),
         target,
+        dir: dir_handle,
         written: 0,
         writeback_from: 0,
     }))
@@ -278,13 +291,18 @@ impl Atomic {
             .ok_or_else(|| io::Error::other("the temporary file is gone"))?;
         temp.as_file().sync_all()?;
         temp.persist(&self.target).map_err(|err| err.error)?;
-        // The rename is done: there is no temporary file left to remove.
+        // The rename is done: there is no temporary file left to remove,
+        // and nothing below may fail.
         forget_pending();
-        let dir = match self.target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        File::open(dir)?.sync_all()
+        if let Some(dir) = &self.dir {
+            if let Err(err) = dir.sync_all() {
+                warn!(
+                    "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
+                    self.target.display()
+                );
+            }
+        }
+        Ok(())
     }
 }
 
