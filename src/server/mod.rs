@@ -124,7 +124,7 @@ fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 if failures_in_a_row > 0 {
-                    info!("accepting again after {failures_in_a_row} failed attempts");
+                    info!("accepting again; failed attempts in a row: {failures_in_a_row}");
                     failures_in_a_row = 0;
                     backoff = BACKOFF_FIRST;
                 }
