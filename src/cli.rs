@@ -37,7 +37,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the greeting server: "Welcome!", then "Hello, <message>!" for each message.
+    /// Run the greeting server: "Welcome!", then "Hello, NAME!" for each message NAME.
     #[command(
         after_help = "Examples:\n  sockdemo serve\n  sockdemo serve --listen [::]:9999 --delay 1\n  sockdemo serve --listen 127.0.0.1:0 --max-connections 100 --idle-timeout 30s"
     )]

@@ -123,8 +123,11 @@ fn accept_loop(
         }
         match accepted {
             Ok((stream, peer)) => {
+                // An IPv4 client of a dual-stack listener is logged as the
+                // IPv4 address it is, not as `[::ffff:a.b.c.d]`.
+                let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
                 if failures_in_a_row > 0 {
-                    info!("accepting again after {failures_in_a_row} failed attempts");
+                    info!("accepting again; failed attempts in a row: {failures_in_a_row}");
                     failures_in_a_row = 0;
                     backoff = BACKOFF_FIRST;
                 }
