@@ -6,7 +6,7 @@ mod scripted;
 
 use std::fs;
 use std::process::Output;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use common::{STEP, run_bounded, sockdemo};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -19,6 +19,32 @@ const BODY: &[u8] = b"secret body\n";
 struct Pki {
     ca_pem: String,
     server: Arc<rustls::ServerConfig>,
+    hellos: Arc<Hellos>,
+}
+
+/// Serves the one certificate, and records what each ClientHello asked for.
+#[derive(Debug)]
+struct Hellos {
+    key: Arc<rustls::sign::CertifiedKey>,
+    seen: Mutex<Vec<Hello>>,
+}
+
+/// What a ClientHello asked for: a server name (SNI), ALPN protocols.
+type Hello = (Option<String>, Vec<Vec<u8>>);
+
+impl rustls::server::ResolvesServerCert for Hellos {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let alpn = hello
+            .alpn()
+            .map(|protocols| protocols.map(<[u8]>::to_vec).collect())
+            .unwrap_or_default();
+        let name = hello.server_name().map(str::to_owned);
+        self.seen.lock().expect("hellos").push((name, alpn));
+        Some(Arc::clone(&self.key))
+    }
 }
 
 fn pki() -> Pki {
@@ -36,18 +62,29 @@ fn pki() -> Pki {
     let cert = params.signed_by(&key, &ca).expect("server certificate");
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider)
+    let signing_key = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            key.serialize_der(),
+        )))
+        .expect("server key");
+    let hellos = Arc::new(Hellos {
+        key: Arc::new(rustls::sign::CertifiedKey::new(
+            vec![cert.der().clone(), CertificateDer::from(ca.der().to_vec())],
+            signing_key,
+        )),
+        seen: Mutex::new(Vec::new()),
+    });
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
         .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone(), CertificateDer::from(ca.der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .expect("server config");
+        .with_cert_resolver(Arc::clone(&hellos) as Arc<dyn rustls::server::ResolvesServerCert>);
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Pki {
         ca_pem: ca.pem(),
         server: Arc::new(server),
+        hellos,
     }
 }
 
@@ -104,6 +141,15 @@ fn https_with_a_trusted_private_ca_works_by_name_and_by_address() {
     assert!(
         request.starts_with(&format!("GET /f HTTP/1.1\r\nHost: localhost:{port}\r\n")),
         "{request}"
+    );
+    // A name is sent as SNI, an address is not (RFC 6066 forbids it); both offer http/1.1.
+    let http_1_1 = vec![b"http/1.1".to_vec()];
+    assert_eq!(
+        *pki.hellos.seen.lock().expect("hellos"),
+        [
+            (Some("localhost".to_owned()), http_1_1.clone()),
+            (None, http_1_1)
+        ]
     );
 }
 
