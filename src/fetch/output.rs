@@ -12,7 +12,7 @@ use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::Once;
@@ -178,9 +178,17 @@ fn open_file(path: &Path) -> io::Result<Sink> {
     let temp = tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(".part")
-        .permissions(Permissions::from_mode(NEW_FILE_MODE))
-        .tempfile_in(dir)?;
-    remove_on_signal(temp.path());
+        .make_in(dir, |path| {
+            // Registered before it exists: a signal between its creation and
+            // its registration would leave it behind.
+            remove_on_signal(path);
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(NEW_FILE_MODE)
+                .open(path)
+                .inspect_err(|_| forget_pending())
+        })?;
     if let Some(meta) = existing {
         keep_owner_and_mode(temp.as_file(), &meta);
     }

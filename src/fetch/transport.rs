@@ -192,9 +192,20 @@ impl Connector {
         deadline: Option<Deadline>,
     ) -> anyhow::Result<TcpStream> {
         let addrs = resolve(host, port, self.connect_limit(deadline)?)?;
+        self.connect_first(&addrs, &format!("{host} port {port}"), deadline)
+    }
+
+    /// Connects to the first of `addrs` that accepts, trying each in turn
+    /// with its own time limit; `name` says what they are in the error.
+    fn connect_first(
+        &self,
+        addrs: &[SocketAddr],
+        name: &str,
+        deadline: Option<Deadline>,
+    ) -> anyhow::Result<TcpStream> {
         let mut failures = Vec::new();
         let mut all_timed_out = true;
-        for addr in &addrs {
+        for addr in addrs {
             debug!("connecting to {addr}");
             let attempt = match self.connect_limit(deadline)? {
                 Some(limit) => TcpStream::connect_timeout(addr, limit),
@@ -219,7 +230,7 @@ impl Connector {
         };
         Err(fail(
             code,
-            format!("{what} {host} port {port} ({})", failures.join("; ")),
+            format!("{what} {name} ({})", failures.join("; ")),
         ))
     }
 
@@ -582,12 +593,33 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_connection_exits_7() {
-        // Bind then drop: the port is very likely closed right after.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
+    fn each_address_is_tried_in_turn() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let closed = closed_port_on_loopback();
+        let connector = Connector::new(Some(Duration::from_secs(5)), None, None, false);
+        let stream = connector
+            .connect_first(&[closed, open], "test", None)
+            .unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), open);
+        let err = connector
+            .connect_first(&[closed, closed], "test", None)
+            .unwrap_err();
+        assert_eq!(Code::of(&err), Code::CouldntConnect);
+        assert_eq!(format!("{err}").matches("refused").count(), 2, "{err}");
+    }
+
+    /// An address on loopback where nothing listens, very likely: a port
+    /// just bound and released.
+    fn closed_port_on_loopback() -> SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
             .unwrap()
-            .port();
+    }
+
+    #[test]
+    fn a_refused_connection_exits_7() {
+        let port = closed_port_on_loopback().port();
         let connector = Connector::new(Some(Duration::from_secs(5)), None, None, false);
         let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
         let Err(err) = connector.connect(&url, None) else {
