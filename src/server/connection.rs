@@ -57,6 +57,8 @@ pub enum End {
 /// closing line is logged, so that the line is true when it appears.
 pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, slot: Slot, settings: Settings) {
     info!("accepted a connection from {peer}");
+    // `&TcpStream` reads and writes too, so the socket stays shared with the
+    // registry, which shuts it down if the server stops.
     let end = prepare(&stream, settings)
         .map_or_else(End::Failed, |()| converse(&mut &*stream, settings.delay));
     drop(stream);

@@ -5,10 +5,10 @@
 //! each admitted client gets a thread of its own (`tcplink`), with a small
 //! explicit stack. Around that loop:
 //!
-//! - [`listener`]: the socket (backlog, SO_REUSEADDR, dual stack) and the open file limit;
-//! - [`connection`]: one client's conversation, one read and one write per round trip;
-//! - [`registry`]: the live connections, `--max-connections`, the totals;
-//! - [`shutdown`]: SIGINT / SIGTERM, turned into a graceful stop.
+//! - `listener`: the socket (backlog, SO_REUSEADDR, dual stack) and the open file limit;
+//! - `connection`: one client's conversation, one read and one write per round trip;
+//! - `registry`: the live connections, `--max-connections`, the totals;
+//! - `shutdown`: SIGINT / SIGTERM, turned into a graceful stop.
 //!
 //! Transient accept failures (out of descriptors or memory, a client that
 //! gave up in the queue) never end the loop: they are logged at most once a
