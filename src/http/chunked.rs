@@ -12,8 +12,8 @@
 use super::{HttpError, Step};
 
 /// Longest chunk-size line, extensions and line ending included. A size has
-/// at most 16 significant hex digits; extensions are rarely used and ignored here, so
-/// 4 KiB is generous while bounding what a server can make us buffer.
+/// at most 16 significant hex digits; extensions are rarely used and ignored
+/// here, so 4 KiB is generous while bounding what a server can make us buffer.
 pub const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
 
 /// Largest trailer section after the last chunk, blank line included: the
@@ -189,17 +189,17 @@ fn chunk_size(line: &[u8]) -> Result<u64, HttpError> {
             "chunk size has more than {MAX_SIZE_DIGITS} significant hex digits"
         )));
     }
-    let line = &line[zeros..];
+    let significant = &line[zeros..];
     // httparse wants CRLF; give it one for a bare-LF line (rare, and short).
     let crlf_line;
-    let line = if line.ends_with(b"\r\n") {
-        line
+    let significant = if significant.ends_with(b"\r\n") {
+        significant
     } else {
-        crlf_line = [&line[..line.len() - 1], b"\r\n"].concat();
+        crlf_line = [&significant[..significant.len() - 1], b"\r\n"].concat();
         &crlf_line
     };
-    match httparse::parse_chunk_size(line) {
-        Ok(httparse::Status::Complete((len, size))) if len == line.len() => Ok(size),
+    match httparse::parse_chunk_size(significant) {
+        Ok(httparse::Status::Complete((len, size))) if len == significant.len() => Ok(size),
         _ => Err(HttpError::BadChunk(format!(
             "malformed chunk size line: {:?}",
             String::from_utf8_lossy(line.trim_ascii_end())
@@ -362,6 +362,7 @@ mod tests {
         assert!(bad_chunk(b"5 5\r\n").contains("malformed"));
         assert!(bad_chunk(b"5\r\r\n").contains("malformed"));
         assert!(bad_chunk(b"5;a\rb\n").contains("malformed"));
+        assert!(bad_chunk(b"005 5\r\n").contains("\"005 5\""));
     }
 
     #[test]

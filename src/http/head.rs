@@ -34,7 +34,8 @@ pub struct ResponseHead {
     pub version: u8,
     /// The status code, 100 to 599.
     pub status: u16,
-    /// The reason phrase (non-UTF-8 bytes replaced by U+FFFD); may be empty.
+    /// The reason phrase, without the whitespace before it (non-UTF-8 bytes
+    /// replaced by U+FFFD); may be empty.
     pub reason: String,
     /// The header fields, in the order received.
     pub headers: Vec<Header>,
@@ -74,7 +75,9 @@ impl ResponseHead {
 ///
 /// `Ok(None)`: more bytes are needed. `Ok(Some((head, n)))`: the head is
 /// `buf[..n]`. An error once `buf` holds [`MAX_HEAD_BYTES`] bytes
-/// without the end of a head, or when the head is malformed.
+/// without the end of a head, or when the head is malformed: at once when
+/// the fault is in its first bytes (a reply that is not HTTP), otherwise
+/// when the end of the head has arrived (it is parsed whole only then).
 ///
 /// Bare LF line endings are accepted (RFC 9112 section 2.2 allows it, and
 /// hand-written servers send them), and so are empty lines before the
@@ -185,7 +188,7 @@ fn bad_head(err: httparse::Error) -> HttpError {
 }
 
 /// The reason phrase from the raw status line. httparse has already checked
-/// its shape (`HTTP/1.x SSS` then whitespace or the line end); it drops a
+/// its shape (`HTTP/1.x SSS` then a space or the line end); it drops a
 /// phrase with non-ASCII bytes, which is still worth showing, lossily. The
 /// whitespace before the phrase is all taken as its separator (RFC 9112
 /// section 4 asks for one space; some servers send more).
