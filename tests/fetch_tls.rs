@@ -238,15 +238,24 @@ fn tls_to_a_plain_server_is_a_handshake_failure() {
 }
 
 #[test]
-fn a_missing_close_notify_is_harmless_with_a_length() {
+fn a_missing_close_notify_is_harmless_with_a_length_or_chunks() {
     let pki = pki();
-    let mut acts = ok_response();
-    acts.push(Act::CloseAbruptly);
-    let server = https_server(&pki, acts);
-    let url = format!("https://localhost:{}/f", server.addr.port());
-    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    assert_eq!(fs::read(dir.path().join("out.bin")).expect("out.bin"), BODY);
+    let mut with_length = ok_response();
+    with_length.push(Act::CloseAbruptly);
+    let chunked = vec![
+        send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        send(format!("{:x}\r\n", BODY.len())),
+        send(BODY),
+        send("\r\n0\r\n\r\n"),
+        Act::CloseAbruptly,
+    ];
+    for acts in [with_length, chunked] {
+        let server = https_server(&pki, acts);
+        let url = format!("https://localhost:{}/f", server.addr.port());
+        let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+        assert_eq!(code(&output), 0, "{}", stderr(&output));
+        assert_eq!(fs::read(dir.path().join("out.bin")).expect("out.bin"), BODY);
+    }
 }
 
 #[test]

@@ -138,6 +138,14 @@ fn write_error(name: &str, err: &io::Error) -> anyhow::Error {
 /// Opens a path: in place when it is not a regular file, else through a
 /// temporary file beside the (symlink-resolved) target.
 fn open_file(path: &Path) -> io::Result<Sink> {
+    // `new/` names a directory, which the rename would refuse: refuse it
+    // now, not after the download.
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "names a directory",
+        ));
+    }
     let target = resolve_symlinks(path)?;
     let existing = match fs::metadata(&target) {
         Ok(meta) => Some(meta),
@@ -485,5 +493,12 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(Code::of(&err), Code::WriteError);
+        let new_dir = format!("{}/new/", dir.path().display());
+        let err = Output::open(&Destination::File(new_dir.into()))
+            .err()
+            .unwrap();
+        assert_eq!(Code::of(&err), Code::WriteError);
+        assert!(err.to_string().ends_with("names a directory"), "{err}");
+        assert_eq!(entries(dir.path()), Vec::<String>::new());
     }
 }

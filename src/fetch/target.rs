@@ -67,27 +67,27 @@ pub fn redirect(base: &Url, location: &[u8]) -> anyhow::Result<Url> {
 /// user name and password, which are not sent (authentication is not
 /// supported) and must not be shown in messages either.
 fn fetchable(mut url: Url) -> anyhow::Result<Url> {
+    let had_credentials = !url.username().is_empty() || url.password().is_some();
+    // These fail only for a URL that cannot have credentials, hence has none.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_fragment(None);
     if !matches!(url.scheme(), "http" | "https") {
-        let scheme = url.scheme().to_owned();
-        // A URL without credentials to show in the message.
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
         return Err(fail(
             Code::Failure,
-            format!("unsupported scheme {scheme:?} in {url} (only http and https)"),
+            format!(
+                "unsupported scheme {:?} in {url} (only http and https)",
+                url.scheme()
+            ),
         ));
     }
     if url.host().is_none() {
         return Err(fail(Code::UrlMalformed, format!("no host in URL {url}")));
     }
-    url.set_fragment(None);
-    if !url.username().is_empty() || url.password().is_some() {
+    if had_credentials {
         log::warn!(
             "user name and password in the URL are not sent: authentication is not supported"
         );
-        // Cannot fail: an http(s) URL with a host can have credentials.
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
     }
     Ok(url)
 }

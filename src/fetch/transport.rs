@@ -337,7 +337,8 @@ impl Timed {
             return err;
         }
         let message = match self.deadline {
-            Some(deadline) if deadline.left().is_zero() => deadline.to_string(),
+            // The deadline had cut the socket's limit short of the idle limit.
+            Some(deadline) if self.applied != self.idle => deadline.to_string(),
             _ => format!("{waiting_for} for {:?}", self.applied.unwrap_or_default()),
         };
         io::Error::new(io::ErrorKind::TimedOut, message)
