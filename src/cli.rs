@@ -37,7 +37,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the greeting server: "Welcome!", then "Hello, <message>!" for each message.
+    /// Run the greeting server: "Welcome!", then "Hello, NAME!" for each message NAME.
     #[command(
         after_help = "Examples:\n  sockdemo serve\n  sockdemo serve --listen [::]:9999 --delay 1\n  sockdemo serve --listen 127.0.0.1:0 --max-connections 100 --idle-timeout 30s"
     )]
@@ -124,9 +124,14 @@ pub struct FetchArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
     pub connect_timeout: Duration,
 
-    /// Give up when nothing arrives for this long (0: no limit).
+    /// Give up when nothing arrives for this long, or when a TLS handshake or
+    /// a response head takes longer (0: no limit).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
     pub timeout: Duration,
+
+    /// Give up when the whole fetch, redirects included, takes longer (0: no limit).
+    #[arg(short, long, value_name = "DURATION", default_value = "0", value_parser = duration::parse)]
+    pub max_time: Duration,
 
     /// Follow at most this many redirects.
     #[arg(long, value_name = "N", default_value = "10")]
@@ -205,6 +210,7 @@ impl FetchArgs {
             output: self.output.clone(),
             connect_timeout: limit(self.connect_timeout),
             timeout: limit(self.timeout),
+            max_time: limit(self.max_time),
             max_redirects: if self.no_follow {
                 None
             } else {

@@ -150,6 +150,7 @@ fn answer(message: &[u8], ending: &[u8], replies: &mut Vec<u8>) -> Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Just;
 
     /// Feeds each read in turn, then the end of stream; returns everything sent
     /// and the flow that ended the conversation.
@@ -314,6 +315,38 @@ mod tests {
                 Flow::LineTooLong
             )
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(128))]
+
+        /// Once in line mode, how the bytes are cut into reads never changes the replies.
+        #[test]
+        fn reads_do_not_matter_in_line_mode(
+            body in proptest::collection::vec(
+                proptest::prop_oneof![
+                    Just(b'\n'), Just(b'\r'), Just(0xff_u8), Just(b'e'), Just(b'x'), Just(b'i'), Just(b't'),
+                    proptest::num::u8::ANY,
+                ],
+                0..400,
+            ),
+            cuts in proptest::collection::vec(0usize..400, 0..20),
+        ) {
+            let mut input = b"\n".to_vec();
+            input.extend_from_slice(&body);
+            let whole = converse(&[&input]);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| 1 + c % input.len()).collect();
+            cuts.push(input.len());
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut reads = Vec::new();
+            let mut start = 0;
+            for cut in cuts {
+                reads.push(&input[start..cut]);
+                start = cut;
+            }
+            proptest::prop_assert_eq!(converse(&reads), whole);
+        }
     }
 
     #[test]

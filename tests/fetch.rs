@@ -353,7 +353,12 @@ fn no_follow_saves_the_redirect_itself() {
 #[test]
 fn a_redirect_loop_exits_47() {
     let server = Scripted::start(|target| {
-        let next = if target == "/a" { "/b" } else { "/a" };
+        // Through several URLs, each with its own path and query.
+        let next = match target {
+            "/a" => "/b?x",
+            "/b?x" => "c",
+            _ => "/a",
+        };
         vec![send(format!(
             "HTTP/1.1 302 Found\r\nLocation: {next}\r\nContent-Length: 0\r\n\r\n"
         ))]
@@ -362,7 +367,14 @@ fn a_redirect_loop_exits_47() {
     let output = dir.fetch(&[&server.url("/a"), "-o", "out.bin"]);
     assert_eq!(code(&output), 47, "stderr: {}", stderr(&output));
     assert!(stderr(&output).contains("loop"), "{}", stderr(&output));
+    assert_eq!(server.requests().len(), 3);
     dir.assert_untouched();
+}
+
+#[test]
+fn an_empty_location_is_a_final_response() {
+    let head = "HTTP/1.1 302 Found\r\nLocation:\r\nContent-Length: 5\r\n\r\n";
+    saves(vec![send(head), send("moved")], head.as_bytes(), b"moved");
 }
 
 #[test]
@@ -439,6 +451,28 @@ fn an_oversized_chunk_size_exits_8() {
 }
 
 #[test]
+fn an_oversized_chunk_extension_exits_8() {
+    let mut line = format!("5;{}", "x".repeat(10_000));
+    line.push_str("\r\nhello\r\n0\r\n\r\n");
+    let acts = vec![
+        send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        send(line),
+    ];
+    fails_with(acts, 8, &[]);
+}
+
+#[test]
+fn an_oversized_trailer_section_exits_8() {
+    let mut wire =
+        String::from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n");
+    for i in 0..1000 {
+        wire.push_str(&format!("X-Trailer-{i}: {}\r\n", "z".repeat(40)));
+    }
+    wire.push_str("\r\n");
+    fails_with(vec![send(wire)], 8, &[]);
+}
+
+#[test]
 fn an_oversized_head_exits_8() {
     // 40 fields of 2 KiB: few fields, but more bytes than a head may have.
     let mut head = String::from("HTTP/1.1 200 OK\r\n");
@@ -477,6 +511,107 @@ fn a_stalling_server_times_out_with_28() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// `bytes` sent one by one, `every` apart.
+fn trickle(bytes: &[u8], every: Duration) -> Vec<Act> {
+    bytes
+        .iter()
+        .flat_map(|&b| [Act::Pause(every), send([b])])
+        .collect()
+}
+
+#[test]
+fn a_trickled_head_times_out_with_28() {
+    // A byte every 50 ms is never idle for --timeout, but the head must be
+    // whole within it.
+    let mut head = "HTTP/1.1 200 OK\r\nX: ".to_string();
+    head.push_str(&"y".repeat(100));
+    head.push_str("\r\nContent-Length: 0\r\n\r\n");
+    let started = std::time::Instant::now();
+    let output = fails_with(
+        trickle(head.as_bytes(), Duration::from_millis(50)),
+        28,
+        &["--timeout", "300ms"],
+    );
+    assert!(
+        stderr(&output).contains("the response head did not complete within 300ms"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn endless_interim_responses_time_out_with_28() {
+    let mut acts = Vec::new();
+    for _ in 0..200 {
+        acts.push(send("HTTP/1.1 102 Processing\r\n\r\n"));
+        acts.push(Act::Pause(Duration::from_millis(20)));
+    }
+    acts.push(send(OK_HEAD));
+    acts.push(send("hello world"));
+    let output = fails_with(acts, 28, &["--timeout", "300ms"]);
+    assert!(
+        stderr(&output).contains("response head"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn max_time_bounds_a_trickled_body() {
+    let mut acts = vec![send(OK_HEAD)];
+    acts.extend(trickle(b"hello world", Duration::from_millis(200)));
+    let started = std::time::Instant::now();
+    let output = fails_with(acts, 28, &["--max-time", "500ms", "--timeout", "5s"]);
+    assert!(
+        stderr(&output).contains("--max-time"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_trickled_tls_handshake_times_out_with_28() {
+    // A TLS record header announcing 64 bytes of handshake, then those bytes
+    // one by one: never idle, never done.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut hello = [0u8; 512];
+        let _ = stream.read(&mut hello);
+        let mut record = vec![0x16, 0x03, 0x03, 0x00, 0x40];
+        record.extend([0u8; 0x40]);
+        for byte in record {
+            if stream.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let dir = Dir::new();
+    let url = format!("https://127.0.0.1:{port}/x");
+    let output = dir.fetch(&[&url, "-o", "out.bin", "--timeout", "300ms"]);
+    assert_eq!(code(&output), 28, "stderr: {}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the TLS handshake did not complete within 300ms"),
+        "{}",
+        stderr(&output)
+    );
+    dir.assert_untouched();
+    server.join().expect("server thread");
 }
 
 #[test]
@@ -538,6 +673,97 @@ fn an_unwritable_output_exits_23() {
     let output = dir.fetch(&[&server.url("/x"), "-o", "missing/dir/file"]);
     assert_eq!(code(&output), 23, "stderr: {}", stderr(&output));
     dir.assert_untouched();
+}
+
+#[test]
+fn a_write_error_midway_exits_23_and_leaves_no_temporary() {
+    use std::os::unix::process::CommandExt;
+    let body = vec![b'x'; 300_000];
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+    let server = serving(vec![send(head), send(&body)]);
+    let dir = Dir::new();
+    let mut command = sockdemo();
+    command
+        .current_dir(dir.path())
+        .args(["fetch", &server.url("/x"), "-o", "out.bin"]);
+    // SAFETY: between fork and exec, only async-signal-safe calls. A file
+    // size limit makes a write fail midway as a full disk would (EFBIG
+    // rather than ENOSPC, once SIGXFSZ no longer kills the process).
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 100_000,
+                rlim_max: 100_000,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = run_bounded(&mut command, STEP);
+    assert_eq!(code(&output), 23, "stderr: {}", stderr(&output));
+    assert!(
+        stderr(&output).contains("writing out.bin"),
+        "{}",
+        stderr(&output)
+    );
+    dir.assert_untouched();
+}
+
+#[test]
+fn a_closed_stdout_pipe_exits_23() {
+    // `sockdemo fetch URL -o - | head -c1`: the reader goes away, as with curl the
+    // body could not be delivered: exit 23, one line, no SIGPIPE death.
+    let body = vec![b'x'; 1 << 20];
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+    let server = serving(vec![send(head), send(&body)]);
+    let dir = Dir::new();
+    let mut child = sockdemo()
+        .current_dir(dir.path())
+        .args(["fetch", &server.url("/x"), "-o", "-", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let status = common::wait_child(&mut child, STEP).expect("fetch finished");
+    let mut message = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut message)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(23), "{message}");
+    assert!(message.contains("Broken pipe"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    dir.assert_untouched();
+}
+
+#[test]
+fn a_directory_that_cannot_be_read_still_gets_its_file() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // Root may do anything; an unprivileged user may create and rename files
+    // in a directory with mode 0333, but not open it to fsync it.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: cannot run the download as another user");
+        return;
+    }
+    let server = serving(vec![send(OK_HEAD), send("hello world")]);
+    let dir = Dir::new();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o333)).expect("chmod");
+    let output = run_bounded(
+        sockdemo()
+            .current_dir(dir.path())
+            .args(["fetch", &server.url("/x"), "-o", "out.bin"])
+            .uid(65534)
+            .gid(65534),
+        STEP,
+    );
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).expect("chmod");
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    assert_eq!(dir.read("out.bin"), b"hello world");
+    assert_eq!(dir.entries(), ["out.bin"]);
 }
 
 #[test]
@@ -612,12 +838,12 @@ fn pseudo_terminal() -> (fs::File, fs::File) {
     }
 }
 
-/// Runs a download with stderr on a terminal; returns what the terminal showed.
-fn fetch_on_a_terminal(args: &[&str]) -> String {
+/// Runs a download with stderr on a terminal, the server pausing after the
+/// first 1000 bytes of the body; returns what the terminal showed.
+fn fetch_on_a_terminal(args: &[&str], pause: Duration) -> String {
     use std::io::Read;
     let body = vec![b'x'; 1 << 20];
     let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
-    let pause = Duration::from_millis(400);
     let server = serving(vec![
         send(head),
         send(&body[..1000]),
@@ -650,7 +876,8 @@ fn fetch_on_a_terminal(args: &[&str]) -> String {
 
 #[test]
 fn a_progress_bar_shows_on_a_terminal_but_not_with_quiet() {
-    let shown = fetch_on_a_terminal(&[]);
+    // The pause leaves the bar time to be drawn.
+    let shown = fetch_on_a_terminal(&[], Duration::from_millis(400));
     assert!(
         shown.contains("1000 B / 1.00 MiB"),
         "no progress bar: {shown:?}"
@@ -659,6 +886,6 @@ fn a_progress_bar_shows_on_a_terminal_but_not_with_quiet() {
         shown.contains("saved 1048576 bytes to out.bin"),
         "{shown:?}"
     );
-    let shown = fetch_on_a_terminal(&["-q"]);
+    let shown = fetch_on_a_terminal(&["-q"], Duration::ZERO);
     assert_eq!(shown, "", "-q shows nothing");
 }

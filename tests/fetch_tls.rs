@@ -6,7 +6,7 @@ mod scripted;
 
 use std::fs;
 use std::process::Output;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use common::{STEP, run_bounded, sockdemo};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -19,6 +19,32 @@ const BODY: &[u8] = b"secret body\n";
 struct Pki {
     ca_pem: String,
     server: Arc<rustls::ServerConfig>,
+    hellos: Arc<Hellos>,
+}
+
+/// Serves the one certificate, and records what each ClientHello asked for.
+#[derive(Debug)]
+struct Hellos {
+    key: Arc<rustls::sign::CertifiedKey>,
+    seen: Mutex<Vec<Hello>>,
+}
+
+/// What a ClientHello asked for: a server name (SNI), ALPN protocols.
+type Hello = (Option<String>, Vec<Vec<u8>>);
+
+impl rustls::server::ResolvesServerCert for Hellos {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let alpn = hello
+            .alpn()
+            .map(|protocols| protocols.map(<[u8]>::to_vec).collect())
+            .unwrap_or_default();
+        let name = hello.server_name().map(str::to_owned);
+        self.seen.lock().expect("hellos").push((name, alpn));
+        Some(Arc::clone(&self.key))
+    }
 }
 
 fn pki() -> Pki {
@@ -36,18 +62,29 @@ fn pki() -> Pki {
     let cert = params.signed_by(&key, &ca).expect("server certificate");
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider)
+    let signing_key = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            key.serialize_der(),
+        )))
+        .expect("server key");
+    let hellos = Arc::new(Hellos {
+        key: Arc::new(rustls::sign::CertifiedKey::new(
+            vec![cert.der().clone(), CertificateDer::from(ca.der().to_vec())],
+            signing_key,
+        )),
+        seen: Mutex::new(Vec::new()),
+    });
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
         .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone(), CertificateDer::from(ca.der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .expect("server config");
+        .with_cert_resolver(Arc::clone(&hellos) as Arc<dyn rustls::server::ResolvesServerCert>);
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Pki {
         ca_pem: ca.pem(),
         server: Arc::new(server),
+        hellos,
     }
 }
 
@@ -104,6 +141,15 @@ fn https_with_a_trusted_private_ca_works_by_name_and_by_address() {
     assert!(
         request.starts_with(&format!("GET /f HTTP/1.1\r\nHost: localhost:{port}\r\n")),
         "{request}"
+    );
+    // A name is sent as SNI, an address is not (RFC 6066 forbids it); both offer http/1.1.
+    let http_1_1 = vec![b"http/1.1".to_vec()];
+    assert_eq!(
+        *pki.hellos.seen.lock().expect("hellos"),
+        [
+            (Some("localhost".to_owned()), http_1_1.clone()),
+            (None, http_1_1)
+        ]
     );
 }
 
@@ -192,15 +238,24 @@ fn tls_to_a_plain_server_is_a_handshake_failure() {
 }
 
 #[test]
-fn a_missing_close_notify_is_harmless_with_a_length() {
+fn a_missing_close_notify_is_harmless_with_a_length_or_chunks() {
     let pki = pki();
-    let mut acts = ok_response();
-    acts.push(Act::CloseAbruptly);
-    let server = https_server(&pki, acts);
-    let url = format!("https://localhost:{}/f", server.addr.port());
-    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    assert_eq!(fs::read(dir.path().join("out.bin")).expect("out.bin"), BODY);
+    let mut with_length = ok_response();
+    with_length.push(Act::CloseAbruptly);
+    let chunked = vec![
+        send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        send(format!("{:x}\r\n", BODY.len())),
+        send(BODY),
+        send("\r\n0\r\n\r\n"),
+        Act::CloseAbruptly,
+    ];
+    for acts in [with_length, chunked] {
+        let server = https_server(&pki, acts);
+        let url = format!("https://localhost:{}/f", server.addr.port());
+        let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+        assert_eq!(code(&output), 0, "{}", stderr(&output));
+        assert_eq!(fs::read(dir.path().join("out.bin")).expect("out.bin"), BODY);
+    }
 }
 
 #[test]
@@ -237,4 +292,48 @@ fn a_redirect_from_http_to_https_is_followed() {
     let (output, dir) = fetch(&pki, &[&plain.url("/f"), "--cacert", "ca.pem"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(fs::read(dir.path().join("out.bin")).expect("out.bin"), BODY);
+}
+
+#[test]
+fn a_redirect_from_https_to_http_is_followed_with_a_warning() {
+    let pki = pki();
+    let plain = Scripted::start(|_| ok_response());
+    let location = plain.url("/plain");
+    let secure = https_server(
+        &pki,
+        vec![send(format!(
+            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+        ))],
+    );
+    let url = format!("https://localhost:{}/f", secure.addr.port());
+    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(fs::read(dir.path().join("out.bin")).expect("out.bin"), BODY);
+    assert!(
+        stderr(&output).contains("WARN  redirected from https to plain http"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_stalled_tls_body_times_out_with_28() {
+    let pki = pki();
+    let server = https_server(
+        &pki,
+        vec![
+            send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"),
+            send("partial"),
+            Act::Stall,
+        ],
+    );
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem", "--timeout", "300ms"]);
+    assert_eq!(code(&output), 28, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("nothing received for 300ms"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!dir.path().join("out.bin").exists());
 }

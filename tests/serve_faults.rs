@@ -1,6 +1,6 @@
 //! `sockdemo serve` under load and faults: bursts beyond std's backlog of
-//! 128, running out of descriptors, idle and non-reading clients, resets,
-//! a full server, and shutdown on SIGTERM / SIGINT.
+//! 128, running out of descriptors, threads the system refuses, idle and
+//! non-reading clients, resets, a full server, and shutdown on SIGTERM / SIGINT.
 
 mod common;
 mod talk;
@@ -121,8 +121,74 @@ fn out_of_descriptors_the_server_waits_and_recovers() {
         client.send(b"exit\n");
         client.expect_closed();
     }
-    server.wait_for_log("accepting again after", STEP);
+    server.wait_for_log("accepting again; failed attempts in a row: ", STEP);
     still_serves(server.addr);
+}
+
+#[test]
+fn a_thread_the_system_refuses_closes_only_that_client() {
+    // One malloc arena, so that address space goes to thread stacks only.
+    let server = Server::start_with(
+        common::sockdemo()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("MALLOC_ARENA_MAX", "1"),
+    );
+    // Leave room for a few 256 KiB connection stacks, not for ten.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+        .expect("/proc/PID/status");
+    let size_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmSize:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize");
+    let limit = (size_kib + 1024) * 1024;
+    let prlimit = Command::new("prlimit")
+        .arg(format!("--pid={}", server.child.id()))
+        .arg(format!("--as={limit}:{limit}"))
+        .status()
+        .expect("run prlimit");
+    assert!(prlimit.success());
+
+    let mut greeted = Vec::new();
+    let mut turned_away = Vec::new();
+    for _ in 0..10 {
+        let mut client = Client::connect(server.addr);
+        let mut first = [0u8; 1];
+        match std::io::Read::read(&mut client.stream, &mut first) {
+            Ok(0) => turned_away.push(client.stream.local_addr().expect("local addr")),
+            Ok(_) => {
+                client.expect(&b"Welcome!"[1..]);
+                greeted.push(client);
+            }
+            Err(err) => panic!("a client failed: {err}"),
+        }
+    }
+    assert!(!greeted.is_empty(), "nobody was served");
+    let Some(peer) = turned_away.first() else {
+        panic!("every thread was created: the address space limit did not bite");
+    };
+    server.wait_for_log(&format!("cannot start a thread for {peer}"), STEP);
+    for client in &mut greeted {
+        client.ask(b"Ann\n", b"Hello, Ann!\n");
+    }
+    drop(greeted);
+    // Once their threads have ended, their stacks are free again and the
+    // server serves as before.
+    let deadline = Instant::now() + STEP;
+    loop {
+        let mut client = Client::connect(server.addr);
+        let mut first = [0u8; 1];
+        if std::io::Read::read(&mut client.stream, &mut first).expect("read") == 1 {
+            client.expect(&b"Welcome!"[1..]);
+            client.ask(b"Bob\n", b"Hello, Bob!\n");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no thread could be started again"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

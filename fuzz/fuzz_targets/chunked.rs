@@ -1,8 +1,8 @@
 //! Fuzzes the body decoders.
 //!
 //! - Round trip: a body drawn from the input, encoded as chunks cut at sizes
-//!   drawn from the input (extensions, trailers, hex case, leading zeros and
-//!   line endings varied), fed in reads of sizes drawn from the input, must
+//!   drawn from the input (extensions, trailers and their folds, hex case,
+//!   leading zeros beyond the 16 digits of a u64, and line endings varied), fed in reads of sizes drawn from the input, must
 //!   decode to itself and complete, leaving what follows the body unread;
 //!   every cut of that encoding must fail, never pass for a whole body.
 //! - Arbitrary bytes: decoding the input as a chunked body in one read and
@@ -24,7 +24,7 @@ struct Case {
     upper_hex: bool,
     zeros: u8,
     extension: Option<Extension>,
-    trailers: Vec<(u8, u8)>,
+    trailers: Vec<(u8, u8, bool)>,
     after: Vec<u8>,
     cut: u32,
 }
@@ -107,7 +107,8 @@ fn encode(case: &Case) -> Vec<u8> {
         text
     });
     let size_line = |size: usize| {
-        let mut line = "0".repeat(usize::from(case.zeros % 4));
+        // Up to 23 zeros: more than 16 digits in all, which is still legal.
+        let mut line = "0".repeat(usize::from(case.zeros % 24));
         line.push_str(&if case.upper_hex {
             format!("{size:X}")
         } else {
@@ -129,9 +130,13 @@ fn encode(case: &Case) -> Vec<u8> {
         rest = tail;
     }
     wire.extend_from_slice(&size_line(0));
-    for &(name, value) in case.trailers.iter().take(20) {
+    for &(name, value, folded) in case.trailers.iter().take(20) {
         let field = format!("X-T{name}: v{}", "x".repeat(usize::from(value)));
         wire.extend_from_slice(field.as_bytes());
+        if folded {
+            wire.extend_from_slice(eol);
+            wire.extend_from_slice(b" \tfolded");
+        }
         wire.extend_from_slice(eol);
     }
     wire.extend_from_slice(eol);

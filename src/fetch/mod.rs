@@ -19,19 +19,21 @@ pub mod progress;
 pub mod target;
 pub mod transport;
 
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use log::{debug, info};
+use log::{debug, info, warn};
 use url::Url;
 
 use crate::exit::{Code, fail};
 use crate::http::{self, BodyDecoder, Framing, HttpError, ResponseHead};
 use output::{Destination, Output};
 use progress::Progress;
-use transport::{Connector, Stream};
+use transport::{Connector, Deadline, Stream};
 
 /// The receive buffer: one read fills at most this much, and body bytes are
 /// written straight from it. Larger than a response head may be
@@ -56,8 +58,11 @@ pub struct Config {
     pub output: Option<PathBuf>,
     /// Limit on connecting to each address (`None`: none).
     pub connect_timeout: Option<Duration>,
-    /// Limit on waiting for data (`None`: none).
+    /// Limit on waiting for data, and on each step of bounded size: the TLS
+    /// handshake, a response head, a redirect's body (`None`: none).
     pub timeout: Option<Duration>,
+    /// Limit on the whole fetch, redirects included (`None`: none).
+    pub max_time: Option<Duration>,
     /// Redirects to follow at most; `None` with `--no-follow`.
     pub max_redirects: Option<usize>,
     /// `--fail`: a status of 400 or more is an error and keeps no file.
@@ -90,10 +95,13 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         config.insecure,
     );
 
+    let total = Deadline::after(config.max_time, "the whole transfer (--max-time)");
+
     let mut url = first_url;
-    let mut visited = vec![url.clone()];
+    let mut visited = Visited::default();
+    visited.insert(&url);
     loop {
-        let mut exchange = Exchange::start(&connector, &url)?;
+        let mut exchange = Exchange::start(&connector, &url, total)?;
         let head = exchange
             .read_head()
             .with_context(|| format!("fetching {url}"))?;
@@ -103,22 +111,24 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             .with_context(|| format!("fetching {url}"))?;
 
         if let Some(next) = redirect_location(&head, &url, config.max_redirects)? {
-            if visited.contains(&next) {
+            if !visited.insert(&next) {
                 return Err(fail(
                     Code::TooManyRedirects,
                     format!("redirect loop: {url} sends back to {next}"),
                 ));
             }
             let max = config.max_redirects.unwrap_or_default();
-            if visited.len() > max {
+            if visited.redirects() > max {
                 return Err(fail(
                     Code::TooManyRedirects,
                     format!("too many redirects (more than {max})"),
                 ));
             }
             debug!("{} redirect to {next}", head.status);
+            if url.scheme() == "https" && next.scheme() == "http" {
+                warn!("redirected from https to plain http: {next} is fetched unencrypted");
+            }
             exchange.drain(framing);
-            visited.push(next.clone());
             url = next;
             continue;
         }
@@ -184,23 +194,33 @@ fn redirect_location(
     if max_redirects.is_none() || !matches!(head.status, 301 | 302 | 303 | 307 | 308) {
         return Ok(None);
     }
-    // A redirect without a Location is a final response, as in curl.
-    let Some(location) = head.header("location") else {
-        return Ok(None);
-    };
-    // Bytes outside ASCII are sent by some servers unencoded: encode them
-    // rather than misread them.
-    let location =
-        percent_encoding::percent_encode(location, percent_encoding::CONTROLS).to_string();
-    let mut next = base.join(location.trim()).map_err(|err| {
-        fail(
-            Code::UrlMalformed,
-            format!("invalid redirect Location {location:?} from {base}: {err}"),
-        )
-    })?;
-    target::check_scheme(&next)?;
-    next.set_fragment(None);
-    Ok(Some(next))
+    // A redirect without a Location, or with an empty one, is a final
+    // response, as in curl.
+    match head.header("location") {
+        Some(location) if !location.is_empty() => target::redirect(base, location).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The URLs a fetch has visited, to tell a redirect loop. Each is kept as a
+/// 64-bit hash: a Location may be tens of KiB, and a chain of them must not
+/// make memory grow by that much a step.
+#[derive(Default)]
+struct Visited {
+    hasher: RandomState,
+    seen: HashSet<u64>,
+}
+
+impl Visited {
+    /// Records a URL; false if it was visited before.
+    fn insert(&mut self, url: &Url) -> bool {
+        self.seen.insert(self.hasher.hash_one(url.as_str()))
+    }
+
+    /// Redirects followed so far: every URL but the first.
+    fn redirects(&self) -> usize {
+        self.seen.len() - 1
+    }
 }
 
 fn framing_length(framing: Framing) -> Option<u64> {
@@ -219,7 +239,10 @@ fn http_failure(err: &HttpError) -> anyhow::Error {
 /// One request and its response, over one connection.
 struct Exchange {
     stream: Stream,
+    /// The idle limit, which also bounds the head and a drained body.
     timeout: Option<Duration>,
+    /// The deadline of the whole fetch, if any.
+    total: Option<Deadline>,
     /// `buf[start..end]` holds bytes received but not yet used.
     buf: Vec<u8>,
     start: usize,
@@ -240,9 +263,13 @@ enum Received {
 }
 
 impl Exchange {
-    /// Connects and sends the GET request for `url`.
-    fn start(connector: &Connector, url: &Url) -> anyhow::Result<Exchange> {
-        let mut stream = connector.connect(url)?;
+    /// Connects and sends the GET request for `url`, all before `total`.
+    fn start(
+        connector: &Connector,
+        url: &Url,
+        total: Option<Deadline>,
+    ) -> anyhow::Result<Exchange> {
+        let mut stream = connector.connect(url, total)?;
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
             target::request_target(url),
@@ -254,7 +281,7 @@ impl Exchange {
             .and_then(|()| stream.flush())
             .map_err(|err| {
                 let code = match err.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Code::Timeout,
+                    io::ErrorKind::TimedOut => Code::Timeout,
                     _ => Code::SendError,
                 };
                 fail(code, format!("sending the request to {url}: {err}"))
@@ -262,6 +289,7 @@ impl Exchange {
         Ok(Exchange {
             stream,
             timeout: connector.read_timeout(),
+            total,
             buf: vec![0; RECEIVE_BUFFER],
             start: 0,
             end: 0,
@@ -271,7 +299,18 @@ impl Exchange {
 
     /// Reads up to the end of the final response head, skipping 1xx interim
     /// responses. The bytes after it stay in the buffer for the body.
+    ///
+    /// The heads together must arrive within the idle limit: they are
+    /// bounded in size but not in number (1xx), and a server trickling them
+    /// byte by byte must not hold the fetch for days.
     fn read_head(&mut self) -> anyhow::Result<ResponseHead> {
+        self.bound_step("the response head");
+        let head = self.read_final_head();
+        self.stream.set_deadline(self.total);
+        head
+    }
+
+    fn read_final_head(&mut self) -> anyhow::Result<ResponseHead> {
         loop {
             match http::parse_head(&self.buf[self.start..self.end]) {
                 Ok(Some((head, used))) => {
@@ -348,9 +387,11 @@ impl Exchange {
         }
     }
 
-    /// Reads and discards a redirect's body, within [`MAX_DRAINED_BODY`].
-    /// Nothing of it is kept, so a failure only ends the reading.
+    /// Reads and discards a redirect's body, within [`MAX_DRAINED_BODY`] and
+    /// the idle limit as a whole. Nothing of it is kept, so a failure only
+    /// ends the reading.
     fn drain(&mut self, framing: Framing) {
+        self.bound_step("the redirect body");
         let mut drained = 0u64;
         let result = self.body(framing, |data| {
             drained += data.len() as u64;
@@ -364,6 +405,13 @@ impl Exchange {
         if let Err(err) = result {
             debug!("draining the redirect body: {err:#}");
         }
+    }
+
+    /// Gives a step of bounded size the idle limit as a whole, within the
+    /// deadline of the whole fetch.
+    fn bound_step(&mut self, step: &'static str) {
+        self.stream
+            .set_deadline(Deadline::within(self.total, self.timeout, step));
     }
 
     /// Reads more bytes into the buffer, first moving what is left of it to
@@ -398,13 +446,8 @@ impl Exchange {
 
     fn receive_error(&self, err: io::Error) -> anyhow::Result<Received> {
         match err.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Err(fail(
-                Code::Timeout,
-                format!(
-                    "nothing received for {:?}",
-                    self.timeout.unwrap_or_default()
-                ),
-            )),
+            // The transport says which limit was reached.
+            io::ErrorKind::TimedOut => Err(fail(Code::Timeout, err.to_string())),
             io::ErrorKind::UnexpectedEof if self.stream.is_tls() => Ok(Received::EndUnverified),
             io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => Err(fail(
                 Code::RecvError,

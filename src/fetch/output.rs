@@ -12,13 +12,13 @@ use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::Once;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use log::debug;
+use log::{debug, warn};
 
 use crate::exit::{Code, fail};
 
@@ -69,6 +69,10 @@ struct Atomic {
     /// `None` once committed or removed.
     temp: Option<tempfile::NamedTempFile>,
     target: PathBuf,
+    /// The target's directory, opened before the download so that nothing
+    /// can fail once the rename is done; `None` when it cannot be opened
+    /// (a directory one may write but not read).
+    dir: Option<File>,
     written: u64,
     writeback_from: u64,
 }
@@ -108,6 +112,11 @@ impl Output {
     /// Completes the download: flushes, and for a regular file fsyncs it,
     /// renames it over the target, and fsyncs the directory so that the
     /// rename itself survives a crash. Returns the name written to.
+    ///
+    /// An error means the target is as it was. Once the rename is done, the
+    /// download has succeeded: a failed fsync of the directory is only a
+    /// warning, since after a crash the directory holds either the old file
+    /// or the new one, never a mix.
     pub fn commit(self) -> anyhow::Result<String> {
         let name = self.name;
         let sink = self
@@ -129,6 +138,14 @@ fn write_error(name: &str, err: &io::Error) -> anyhow::Error {
 /// Opens a path: in place when it is not a regular file, else through a
 /// temporary file beside the (symlink-resolved) target.
 fn open_file(path: &Path) -> io::Result<Sink> {
+    // `new/` names a directory, which the rename would refuse: refuse it
+    // now, not after the download.
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "names a directory",
+        ));
+    }
     let target = resolve_symlinks(path)?;
     let existing = match fs::metadata(&target) {
         Ok(meta) => Some(meta),
@@ -154,6 +171,9 @@ fn open_file(path: &Path) -> io::Result<Sink> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
+    let dir_handle = File::open(dir)
+        .inspect_err(|err| debug!("{} will not be fsynced: {err}", dir.display()))
+        .ok();
     let Some(file_name) = target.file_name() else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -166,9 +186,17 @@ fn open_file(path: &Path) -> io::Result<Sink> {
     let temp = tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(".part")
-        .permissions(Permissions::from_mode(NEW_FILE_MODE))
-        .tempfile_in(dir)?;
-    remove_on_signal(temp.path());
+        .make_in(dir, |path| {
+            // Registered before it exists: a signal between its creation and
+            // its registration would leave it behind.
+            remove_on_signal(path);
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(NEW_FILE_MODE)
+                .open(path)
+                .inspect_err(|_| forget_pending())
+        })?;
     if let Some(meta) = existing {
         keep_owner_and_mode(temp.as_file(), &meta);
     }
@@ -176,6 +204,7 @@ fn open_file(path: &Path) -> io::Result<Sink> {
     Ok(Sink::Atomic(Atomic {
         temp: Some(temp),
         target,
+        dir: dir_handle,
         written: 0,
         writeback_from: 0,
     }))
@@ -278,13 +307,18 @@ impl Atomic {
             .ok_or_else(|| io::Error::other("the temporary file is gone"))?;
         temp.as_file().sync_all()?;
         temp.persist(&self.target).map_err(|err| err.error)?;
-        // The rename is done: there is no temporary file left to remove.
+        // The rename is done: there is no temporary file left to remove,
+        // and nothing below may fail.
         forget_pending();
-        let dir = match self.target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        File::open(dir)?.sync_all()
+        if let Some(dir) = &self.dir {
+            if let Err(err) = dir.sync_all() {
+                warn!(
+                    "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
+                    self.target.display()
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -459,5 +493,12 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(Code::of(&err), Code::WriteError);
+        let new_dir = format!("{}/new/", dir.path().display());
+        let err = Output::open(&Destination::File(new_dir.into()))
+            .err()
+            .unwrap();
+        assert_eq!(Code::of(&err), Code::WriteError);
+        assert!(err.to_string().ends_with("names a directory"), "{err}");
+        assert_eq!(entries(dir.path()), Vec::<String>::new());
     }
 }

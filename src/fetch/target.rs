@@ -1,6 +1,6 @@
-//! What to fetch: the TARGET of the command line turned into a URL, the
-//! request line and `Host` header it implies, and the file name a download
-//! gets when `-o` is not given.
+//! What to fetch: the TARGET of the command line turned into a URL, the URL
+//! a redirect leads to, the request line and `Host` header a URL implies,
+//! and the file name a download gets when `-o` is not given.
 //!
 //! The tutorial hard-codes a host and the path `/`; here any `host`,
 //! `host:port`, `host/path`, `[v6]:port` or `http(s)://` URL is accepted.
@@ -37,35 +37,59 @@ pub fn parse(target: &str) -> anyhow::Result<Url> {
     } else {
         format!("http://{target}")
     };
-    let mut url = Url::parse(&text)
+    let url = Url::parse(&text)
         .map_err(|err| fail(Code::UrlMalformed, format!("invalid URL {target:?}: {err}")))?;
-    check_scheme(&url)?;
-    // A fragment is never sent; without it, URLs compare as the requests they make.
+    fetchable(url)
+}
+
+/// The URL a redirect's `Location` leads to from `base`: relative references
+/// (`x`, `/x`, `//host/x`) are resolved against it.
+///
+/// Bytes outside ASCII, which some servers send unencoded, are
+/// percent-encoded rather than misread.
+pub fn redirect(base: &Url, location: &[u8]) -> anyhow::Result<Url> {
+    let location =
+        percent_encoding::percent_encode(location, percent_encoding::CONTROLS).to_string();
+    let next = base.join(location.trim()).map_err(|err| {
+        fail(
+            Code::UrlMalformed,
+            format!("invalid redirect Location {location:?} from {base}: {err}"),
+        )
+    })?;
+    fetchable(next)
+}
+
+/// Checks that a URL can be fetched, and strips what is never sent.
+///
+/// A scheme other than http and https exits 1 (curl's code for an
+/// unsupported protocol); a URL without a host exits 3. The fragment is
+/// dropped, so that URLs compare as the requests they make, and so are a
+/// user name and password, which are not sent (authentication is not
+/// supported) and must not be shown in messages either.
+fn fetchable(mut url: Url) -> anyhow::Result<Url> {
+    let had_credentials = !url.username().is_empty() || url.password().is_some();
+    // These fail only for a URL that cannot have credentials, hence has none.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     url.set_fragment(None);
-    if !url.username().is_empty() || url.password().is_some() {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(fail(
+            Code::Failure,
+            format!(
+                "unsupported scheme {:?} in {url} (only http and https)",
+                url.scheme()
+            ),
+        ));
+    }
+    if url.host().is_none() {
+        return Err(fail(Code::UrlMalformed, format!("no host in URL {url}")));
+    }
+    if had_credentials {
         log::warn!(
             "user name and password in the URL are not sent: authentication is not supported"
         );
     }
     Ok(url)
-}
-
-/// Rejects a URL whose scheme sockdemo cannot fetch (curl's exit 1 for an
-/// unsupported protocol), and one without a host.
-pub fn check_scheme(url: &Url) -> anyhow::Result<()> {
-    match url.scheme() {
-        "http" | "https" => {}
-        other => {
-            return Err(fail(
-                Code::Failure,
-                format!("unsupported scheme {other:?} in {url} (only http and https)"),
-            ));
-        }
-    }
-    if url.host().is_none() {
-        return Err(fail(Code::UrlMalformed, format!("no host in URL {url}")));
-    }
-    Ok(())
 }
 
 /// The request target of the request line: the path and the query, never the fragment.
@@ -151,6 +175,32 @@ mod tests {
         assert_eq!(url("127.0.0.1:81/x?y").as_str(), "http://127.0.0.1:81/x?y");
         assert_eq!(url("[::1]:8080/p").as_str(), "http://[::1]:8080/p");
         assert_eq!(url("HTTPS://Example.COM/").as_str(), "https://example.com/");
+    }
+
+    #[test]
+    fn credentials_are_dropped_and_never_shown() {
+        assert_eq!(url("http://user:secret@h/p").as_str(), "http://h/p");
+        assert_eq!(url("user@h:81").as_str(), "http://h:81/");
+        let base = url("http://h/a/b");
+        let next = redirect(&base, b"https://u:secret@other/x#f").unwrap();
+        assert_eq!(next.as_str(), "https://other/x");
+        let err = parse("ftp://u:secret@h/").unwrap_err();
+        assert!(!format!("{err:#}").contains("secret"), "{err:#}");
+    }
+
+    #[test]
+    fn redirects_resolve_relative_locations() {
+        let base = url("https://h:8443/a/b?q#f");
+        let next = |location: &[u8]| redirect(&base, location).unwrap().to_string();
+        assert_eq!(next(b"c"), "https://h:8443/a/c");
+        assert_eq!(next(b"/c d?e f"), "https://h:8443/c%20d?e%20f");
+        assert_eq!(next(b"//other/x"), "https://other/x");
+        assert_eq!(next(b"?x"), "https://h:8443/a/b?x");
+        assert_eq!(next(b"http://other/"), "http://other/");
+        assert_eq!(next(b"/caf\xc3\xa9/\xff"), "https://h:8443/caf%C3%A9/%FF");
+        let code = |location: &[u8]| Code::of(&redirect(&base, location).unwrap_err());
+        assert_eq!(code(b"ftp://h/x"), Code::Failure);
+        assert_eq!(code(b"http://[::1/"), Code::UrlMalformed);
     }
 
     #[test]

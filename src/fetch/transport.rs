@@ -1,8 +1,15 @@
 //! The transport under an HTTP exchange: resolving the host, connecting with
-//! a time limit to each address in turn, the idle-read time limit, and TLS
-//! (rustls with the ring provider, webpki roots or `--cacert`, ALPN
-//! `http/1.1`). It moves bytes and classifies failures into exit codes; it
-//! knows nothing of HTTP.
+//! a time limit to each address in turn, the time limits on reading and
+//! writing, and TLS (rustls with the ring provider, webpki roots or
+//! `--cacert`, ALPN `http/1.1`). It moves bytes and classifies failures into
+//! exit codes; it knows nothing of HTTP.
+//!
+//! Two kinds of time limit apply to every read and write. The idle limit
+//! (`--timeout`) ends a wait on a silent peer. A [`Deadline`] ends a step
+//! that must finish by a given time however the bytes trickle in: the whole
+//! fetch (`--max-time`), and each step of bounded size (the TLS handshake
+//! here, the response head for the caller), which a peer sending one byte
+//! just before each idle limit could otherwise stretch for days.
 //!
 //! The tutorial's counterpart is `s.connect((host, 80))`.
 
@@ -11,7 +18,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::{Arc, OnceLock, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::debug;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -38,12 +45,86 @@ pub struct Connector {
     tls: OnceLock<Arc<ClientConfig>>,
 }
 
-/// An open connection, plain or TLS, with the idle-read limit set.
-pub enum Stream {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS over TCP, the handshake done.
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+/// A time by which a step must be done, and the words that say it was not.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    limit: Duration,
+    step: &'static str,
+}
+
+impl Deadline {
+    /// The deadline of a `step` that starts now and may take `limit`
+    /// (`None`: no limit, no deadline).
+    pub fn after(limit: Option<Duration>, step: &'static str) -> Option<Deadline> {
+        let limit = limit?;
+        Some(Deadline {
+            at: Instant::now() + limit,
+            limit,
+            step,
+        })
+    }
+
+    /// The deadline of a `step` that starts now and may take `limit`, within
+    /// an `outer` deadline: whichever comes first.
+    pub fn within(
+        outer: Option<Deadline>,
+        limit: Option<Duration>,
+        step: &'static str,
+    ) -> Option<Deadline> {
+        match (outer, Deadline::after(limit, step)) {
+            (Some(outer), Some(own)) if outer.at <= own.at => Some(outer),
+            (outer, own) => own.or(outer),
+        }
+    }
+
+    /// The time left, zero once passed.
+    fn left(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// The time a wait may take: `limit` (`None`: none) cut to what is left.
+    /// The error, a timeout saying so, once the deadline has passed.
+    fn cap(deadline: Option<Deadline>, limit: Option<Duration>) -> io::Result<Option<Duration>> {
+        let Some(deadline) = deadline else {
+            return Ok(limit);
+        };
+        let left = deadline.left();
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                deadline.to_string(),
+            ));
+        }
+        Ok(Some(limit.map_or(left, |limit| limit.min(left))))
+    }
+}
+
+impl std::fmt::Display for Deadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} did not complete within {:?}", self.step, self.limit)
+    }
+}
+
+/// An open connection, plain or TLS, with its time limits.
+pub struct Stream {
+    inner: Inner,
+}
+
+enum Inner {
+    Plain(Timed),
+    Tls(Box<StreamOwned<ClientConnection, Timed>>),
+}
+
+/// A TCP connection whose every read and write waits at most the idle
+/// limit, and never past the deadline.
+struct Timed {
+    tcp: TcpStream,
+    idle: Option<Duration>,
+    deadline: Option<Deadline>,
+    /// The limit the socket has now, so that it is set again only when it
+    /// changes: not at all while the deadline is further off than the idle limit.
+    applied: Option<Duration>,
 }
 
 impl Connector {
@@ -63,13 +144,14 @@ impl Connector {
         }
     }
 
-    /// The idle-read limit, for messages.
+    /// The idle limit, which also bounds each step of bounded size.
     pub fn read_timeout(&self) -> Option<Duration> {
         self.read_timeout
     }
 
-    /// Connects to the URL's host and port, with TLS for `https`.
-    pub fn connect(&self, url: &Url) -> anyhow::Result<Stream> {
+    /// Connects to the URL's host and port, with TLS for `https`, all
+    /// before `deadline`, which the stream then keeps.
+    pub fn connect(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<Stream> {
         let port = url.port_or_known_default().unwrap_or(80);
         let host = url
             .host()
@@ -79,30 +161,53 @@ impl Connector {
             "https" => Some(self.tls_config()?),
             _ => None,
         };
-        let tcp = self.connect_tcp(&host, port)?;
-        let set_limits = tcp
-            .set_read_timeout(self.read_timeout)
-            .and_then(|()| tcp.set_write_timeout(self.read_timeout));
-        set_limits.map_err(|err| {
-            fail(
-                Code::CouldntConnect,
-                format!("setting up the socket: {err}"),
-            )
-        })?;
-        let Some(config) = tls_config else {
-            return Ok(Stream::Plain(tcp));
+        let tcp = self.connect_tcp(&host, port, deadline)?;
+        let timed = Timed {
+            tcp,
+            idle: self.read_timeout,
+            deadline,
+            applied: None,
         };
-        let tls = self.handshake(config, &host, tcp)?;
-        Ok(Stream::Tls(Box::new(tls)))
+        let Some(config) = tls_config else {
+            return Ok(Stream {
+                inner: Inner::Plain(timed),
+            });
+        };
+        let tls = self.handshake(config, &host, timed)?;
+        Ok(Stream {
+            inner: Inner::Tls(Box::new(tls)),
+        })
     }
 
-    fn connect_tcp(&self, host: &Host<&str>, port: u16) -> anyhow::Result<TcpStream> {
-        let addrs = resolve(host, port, self.connect_timeout)?;
+    /// How long resolving, or connecting to one address, may take.
+    fn connect_limit(&self, deadline: Option<Deadline>) -> anyhow::Result<Option<Duration>> {
+        Deadline::cap(deadline, self.connect_timeout)
+            .map_err(|err| fail(Code::Timeout, err.to_string()))
+    }
+
+    fn connect_tcp(
+        &self,
+        host: &Host<&str>,
+        port: u16,
+        deadline: Option<Deadline>,
+    ) -> anyhow::Result<TcpStream> {
+        let addrs = resolve(host, port, self.connect_limit(deadline)?)?;
+        self.connect_first(&addrs, &format!("{host} port {port}"), deadline)
+    }
+
+    /// Connects to the first of `addrs` that accepts, trying each in turn
+    /// with its own time limit; `name` says what they are in the error.
+    fn connect_first(
+        &self,
+        addrs: &[SocketAddr],
+        name: &str,
+        deadline: Option<Deadline>,
+    ) -> anyhow::Result<TcpStream> {
         let mut failures = Vec::new();
         let mut all_timed_out = true;
-        for addr in &addrs {
+        for addr in addrs {
             debug!("connecting to {addr}");
-            let attempt = match self.connect_timeout {
+            let attempt = match self.connect_limit(deadline)? {
                 Some(limit) => TcpStream::connect_timeout(addr, limit),
                 None => TcpStream::connect(addr),
             };
@@ -125,7 +230,7 @@ impl Connector {
         };
         Err(fail(
             code,
-            format!("{what} {host} port {port} ({})", failures.join("; ")),
+            format!("{what} {name} ({})", failures.join("; ")),
         ))
     }
 
@@ -141,8 +246,8 @@ impl Connector {
         &self,
         config: Arc<ClientConfig>,
         host: &Host<&str>,
-        mut tcp: TcpStream,
-    ) -> anyhow::Result<StreamOwned<ClientConnection, TcpStream>> {
+        mut timed: Timed,
+    ) -> anyhow::Result<StreamOwned<ClientConnection, Timed>> {
         let name = match *host {
             Host::Domain(domain) => ServerName::try_from(domain.to_owned())
                 .map_err(|err| fail(Code::UrlMalformed, format!("{domain}: {err}")))?,
@@ -151,40 +256,44 @@ impl Connector {
         };
         let mut tls = ClientConnection::new(config, name)
             .map_err(|err| fail(Code::TlsHandshake, format!("TLS setup for {host}: {err}")))?;
+        // A handshake is a few KiB: it gets the idle limit as a whole.
+        let later = timed.deadline;
+        timed.deadline = Deadline::within(later, self.read_timeout, "the TLS handshake");
         while tls.is_handshaking() {
-            tls.complete_io(&mut tcp)
-                .map_err(|err| handshake_error(err, host, self.read_timeout))?;
+            tls.complete_io(&mut timed)
+                .map_err(|err| handshake_error(err, host))?;
         }
+        timed.deadline = later;
         debug!(
             "TLS with {host}: {:?}, {:?}",
             tls.protocol_version(),
             tls.negotiated_cipher_suite().map(|suite| suite.suite())
         );
-        Ok(StreamOwned::new(tls, tcp))
+        Ok(StreamOwned::new(tls, timed))
     }
 }
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(tcp) => tcp.read(buf),
-            Stream::Tls(tls) => tls.read(buf),
+        match &mut self.inner {
+            Inner::Plain(tcp) => tcp.read(buf),
+            Inner::Tls(tls) => tls.read(buf),
         }
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(tcp) => tcp.write(buf),
-            Stream::Tls(tls) => tls.write(buf),
+        match &mut self.inner {
+            Inner::Plain(tcp) => tcp.write(buf),
+            Inner::Tls(tls) => tls.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(tcp) => tcp.flush(),
-            Stream::Tls(tls) => tls.flush(),
+        match &mut self.inner {
+            Inner::Plain(tcp) => tcp.flush(),
+            Inner::Tls(tls) => tls.flush(),
         }
     }
 }
@@ -193,7 +302,68 @@ impl Stream {
     /// True for TLS, where an end of stream without close_notify can be a
     /// truncation by an attacker.
     pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        matches!(self.inner, Inner::Tls(_))
+    }
+
+    /// From now on, every read and write must be done by `deadline` (`None`:
+    /// only the idle limit applies). A read or write that runs into a limit
+    /// fails with [`io::ErrorKind::TimedOut`] and a message naming it.
+    pub fn set_deadline(&mut self, deadline: Option<Deadline>) {
+        match &mut self.inner {
+            Inner::Plain(tcp) => tcp.deadline = deadline,
+            Inner::Tls(tls) => tls.sock.deadline = deadline,
+        }
+    }
+}
+
+impl Timed {
+    /// Gives the socket the limit the next wait may take.
+    fn arm(&mut self) -> io::Result<()> {
+        let limit = Deadline::cap(self.deadline, self.idle)?;
+        if limit != self.applied {
+            self.tcp.set_read_timeout(limit)?;
+            self.tcp.set_write_timeout(limit)?;
+            self.applied = limit;
+        }
+        Ok(())
+    }
+
+    /// A timeout of the socket, told as the limit that was reached.
+    fn explain(&self, err: io::Error, waiting_for: &str) -> io::Error {
+        if !matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            return err;
+        }
+        let message = match self.deadline {
+            // The deadline had cut the socket's limit short of the idle limit.
+            Some(deadline) if self.applied != self.idle => deadline.to_string(),
+            _ => format!("{waiting_for} for {:?}", self.applied.unwrap_or_default()),
+        };
+        io::Error::new(io::ErrorKind::TimedOut, message)
+    }
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.tcp
+            .read(buf)
+            .map_err(|err| self.explain(err, "nothing received"))
+    }
+}
+
+impl Write for Timed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.tcp
+            .write(buf)
+            .map_err(|err| self.explain(err, "nothing could be sent"))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
     }
 }
 
@@ -309,16 +479,9 @@ fn trust_anchors(cacert: Option<&Path>) -> anyhow::Result<RootCertStore> {
 
 /// The exit code and message of a failed handshake: a rejected certificate
 /// (60) is told apart from other TLS failures (35) and from a timeout (28).
-fn handshake_error(err: io::Error, host: &Host<&str>, limit: Option<Duration>) -> anyhow::Error {
-    if matches!(
-        err.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    ) {
-        let limit = limit.unwrap_or_default();
-        return fail(
-            Code::Timeout,
-            format!("TLS handshake with {host}: nothing received for {limit:?}"),
-        );
+fn handshake_error(err: io::Error, host: &Host<&str>) -> anyhow::Error {
+    if err.kind() == io::ErrorKind::TimedOut {
+        return fail(Code::Timeout, format!("TLS handshake with {host}: {err}"));
     }
     let tls_error = err
         .get_ref()
@@ -402,6 +565,26 @@ mod tests {
     }
 
     #[test]
+    fn a_step_deadline_never_outlives_the_outer_one() {
+        let outer = Deadline::after(Some(Duration::from_secs(1)), "outer");
+        let step = |limit| Deadline::within(outer, limit, "step").map(|d| d.step);
+        assert_eq!(step(Some(Duration::from_secs(60))), Some("outer"));
+        assert_eq!(step(Some(Duration::from_millis(10))), Some("step"));
+        assert_eq!(step(None), Some("outer"));
+        assert!(Deadline::within(None, None, "step").is_none());
+
+        let idle = Some(Duration::from_secs(60));
+        assert_eq!(Deadline::cap(None, idle).unwrap(), idle);
+        let capped = Deadline::cap(outer, idle).unwrap().unwrap();
+        assert!(capped <= Duration::from_secs(1), "{capped:?}");
+        let passed = Deadline::after(Some(Duration::from_nanos(1)), "the step");
+        thread::sleep(Duration::from_millis(1));
+        let err = Deadline::cap(passed, idle).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(err.to_string(), "the step did not complete within 1ns");
+    }
+
+    #[test]
     fn literal_addresses_need_no_lookup() {
         let v6 = Host::Ipv6("::1".parse().unwrap());
         assert_eq!(
@@ -411,15 +594,36 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_connection_exits_7() {
-        // Bind then drop: the port is very likely closed right after.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
+    fn each_address_is_tried_in_turn() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let closed = closed_port_on_loopback();
+        let connector = Connector::new(Some(Duration::from_secs(5)), None, None, false);
+        let stream = connector
+            .connect_first(&[closed, open], "test", None)
+            .unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), open);
+        let err = connector
+            .connect_first(&[closed, closed], "test", None)
+            .unwrap_err();
+        assert_eq!(Code::of(&err), Code::CouldntConnect);
+        assert_eq!(format!("{err}").matches("refused").count(), 2, "{err}");
+    }
+
+    /// An address on loopback where nothing listens, very likely: a port
+    /// just bound and released.
+    fn closed_port_on_loopback() -> SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
             .unwrap()
-            .port();
+    }
+
+    #[test]
+    fn a_refused_connection_exits_7() {
+        let port = closed_port_on_loopback().port();
         let connector = Connector::new(Some(Duration::from_secs(5)), None, None, false);
         let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-        let Err(err) = connector.connect(&url) else {
+        let Err(err) = connector.connect(&url, None) else {
             panic!("connected to a closed port")
         };
         assert_eq!(Code::of(&err), Code::CouldntConnect);

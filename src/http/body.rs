@@ -77,13 +77,7 @@ impl BodyDecoder {
                     data: 0..n,
                 })
             }
-            Kind::Chunked(chunked) => {
-                let decoded = chunked.decode(input)?;
-                Ok(Step {
-                    consumed: decoded.consumed,
-                    data: decoded.data,
-                })
-            }
+            Kind::Chunked(chunked) => chunked.decode(input),
             Kind::UntilClose => Ok(Step {
                 consumed: input.len(),
                 data: 0..input.len(),

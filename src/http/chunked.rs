@@ -2,25 +2,26 @@
 //! and without copying: chunk data is handed back as ranges of the input.
 //!
 //! Chunk-size lines are parsed by `httparse::parse_chunk_size`, after this
-//! module has found the whole line within [`MAX_CHUNK_LINE_BYTES`] and checked
-//! that it starts with a digit (httparse reads an empty size as 0). Trailer
-//! fields are checked with httparse and discarded. Like the head, the framing
-//! lines may end in a bare LF (RFC 9112 section 2.2).
+//! module has found the whole line within [`MAX_CHUNK_LINE_BYTES`], checked
+//! that it starts with a hex digit (httparse reads an empty size as 0) and
+//! dropped leading zeros (`1*HEXDIG` allows any number; httparse counts them
+//! against its 16 digits). Trailer fields are checked with httparse and
+//! discarded, obsolete line folds included. Like the head, the framing lines
+//! may end in a bare LF (RFC 9112 section 2.2).
 
-use std::ops::Range;
+use super::{HttpError, Step};
 
-use super::HttpError;
-
-/// Longest chunk-size line, extensions and line ending included. A size is
-/// at most 16 hex digits; extensions are rarely used and ignored here, so
-/// 4 KiB is generous while bounding what a server can make us buffer.
+/// Longest chunk-size line, extensions and line ending included. A size has
+/// at most 16 significant hex digits; extensions are rarely used and ignored
+/// here, so 4 KiB is generous while bounding what a server can make us buffer.
 pub const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
 
 /// Largest trailer section after the last chunk, blank line included: the
 /// few fields servers send (checksums, timing) fit many times over.
 pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
 
-/// Most hex digits in a chunk size: 16 fill a u64 (httparse's own limit too).
+/// Most significant hex digits in a chunk size (leading zeros aside): 16
+/// fill a u64, and httparse takes no more.
 const MAX_SIZE_DIGITS: usize = 16;
 
 /// Where the decoder is in the chunked framing.
@@ -32,19 +33,11 @@ enum State {
     Data(u64),
     /// Expecting the line ending after a chunk's data.
     DataEnd,
-    /// After the last chunk: trailer field lines until a blank line.
+    /// After the last chunk: trailer field lines until a blank line; `bytes`
+    /// of them so far (0: no field yet, so a fold has nothing to continue).
     Trailers { bytes: usize },
     /// The blank line after the trailers has been read.
     Done,
-}
-
-/// The result of one decoding step over the start of an input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Decoded {
-    /// Bytes of the input used up.
-    pub consumed: usize,
-    /// The chunk data in this step, within `..consumed`; empty when none.
-    pub data: Range<usize>,
 }
 
 /// A state machine over a chunked body.
@@ -61,13 +54,15 @@ impl ChunkedDecoder {
     /// Reads framing from the start of `input` up to and including the next
     /// run of chunk data (at most one chunk's worth, so that it is one range),
     /// or until the input runs out or the body ends.
-    pub fn decode(&mut self, input: &[u8]) -> Result<Decoded, HttpError> {
+    pub fn decode(&mut self, input: &[u8]) -> Result<Step, HttpError> {
         let mut pos = 0;
         loop {
             let rest = &input[pos..];
             match self.state {
                 State::Size => {
-                    let Some(len) = line(rest, MAX_CHUNK_LINE_BYTES, "chunk size line")? else {
+                    let Some(len) = line(rest, MAX_CHUNK_LINE_BYTES)
+                        .map_err(|TooLong| too_long("chunk size line", MAX_CHUNK_LINE_BYTES))?
+                    else {
                         return Ok(framing_only(pos));
                     };
                     let size = chunk_size(&rest[..len])?;
@@ -90,7 +85,7 @@ impl ChunkedDecoder {
                     } else {
                         State::Data(left)
                     };
-                    return Ok(Decoded {
+                    return Ok(Step {
                         consumed: pos + n,
                         data: pos..pos + n,
                     });
@@ -110,8 +105,9 @@ impl ChunkedDecoder {
                     self.state = State::Size;
                 }
                 State::Trailers { bytes } => {
-                    let budget = MAX_TRAILER_BYTES - bytes;
-                    let Some(len) = line(rest, budget, "trailer section")? else {
+                    let Some(len) = line(rest, MAX_TRAILER_BYTES - bytes)
+                        .map_err(|TooLong| too_long("trailer section", MAX_TRAILER_BYTES))?
+                    else {
                         return Ok(framing_only(pos));
                     };
                     let field = &rest[..len];
@@ -120,7 +116,7 @@ impl ChunkedDecoder {
                         self.state = State::Done;
                         return Ok(framing_only(pos));
                     }
-                    check_trailer_field(field)?;
+                    check_trailer_line(field, bytes > 0)?;
                     self.state = State::Trailers { bytes: bytes + len };
                 }
                 State::Done => return Ok(framing_only(pos)),
@@ -148,24 +144,30 @@ impl ChunkedDecoder {
 }
 
 /// A step that used `consumed` bytes of framing and carried no data.
-fn framing_only(consumed: usize) -> Decoded {
-    Decoded {
+fn framing_only(consumed: usize) -> Step {
+    Step {
         consumed,
         data: consumed..consumed,
     }
 }
 
+/// A line that cannot end within its limit.
+struct TooLong;
+
 /// The length of the line at the start of `input`, LF included: `None` when
-/// it is not all there yet, an error when it cannot end within `max` bytes.
-fn line(input: &[u8], max: usize, what: &str) -> Result<Option<usize>, HttpError> {
+/// it is not all there yet, [`TooLong`] when it cannot end within `max` bytes.
+fn line(input: &[u8], max: usize) -> Result<Option<usize>, TooLong> {
     let window = &input[..input.len().min(max)];
     match window.iter().position(|&b| b == b'\n') {
         Some(lf) => Ok(Some(lf + 1)),
-        None if input.len() >= max => Err(HttpError::BadChunk(format!(
-            "{what} longer than {max} bytes"
-        ))),
+        None if input.len() >= max => Err(TooLong),
         None => Ok(None),
     }
+}
+
+/// The error for framing that does not end within its limit.
+fn too_long(what: &str, limit: usize) -> HttpError {
+    HttpError::BadChunk(format!("{what} longer than {limit} bytes"))
 }
 
 /// The size from one whole chunk-size line (`line` ends with LF).
@@ -177,21 +179,27 @@ fn chunk_size(line: &[u8]) -> Result<u64, HttpError> {
             String::from_utf8_lossy(line.trim_ascii_end())
         )));
     }
-    if digits > MAX_SIZE_DIGITS {
+    // Keep one digit of an all-zero size: "0" is the last chunk.
+    let zeros = line[..digits - 1]
+        .iter()
+        .take_while(|&&b| b == b'0')
+        .count();
+    if digits - zeros > MAX_SIZE_DIGITS {
         return Err(HttpError::BadChunk(format!(
-            "chunk size has more than {MAX_SIZE_DIGITS} hex digits"
+            "chunk size has more than {MAX_SIZE_DIGITS} significant hex digits"
         )));
     }
+    let significant = &line[zeros..];
     // httparse wants CRLF; give it one for a bare-LF line (rare, and short).
     let crlf_line;
-    let line = if line.ends_with(b"\r\n") {
-        line
+    let significant = if significant.ends_with(b"\r\n") {
+        significant
     } else {
-        crlf_line = [&line[..line.len() - 1], b"\r\n"].concat();
+        crlf_line = [&significant[..significant.len() - 1], b"\r\n"].concat();
         &crlf_line
     };
-    match httparse::parse_chunk_size(line) {
-        Ok(httparse::Status::Complete((len, size))) if len == line.len() => Ok(size),
+    match httparse::parse_chunk_size(significant) {
+        Ok(httparse::Status::Complete((len, size))) if len == significant.len() => Ok(size),
         _ => Err(HttpError::BadChunk(format!(
             "malformed chunk size line: {:?}",
             String::from_utf8_lossy(line.trim_ascii_end())
@@ -199,17 +207,32 @@ fn chunk_size(line: &[u8]) -> Result<u64, HttpError> {
     }
 }
 
-/// Checks one trailer field line (`name: value` and its line ending).
-fn check_trailer_field(line: &[u8]) -> Result<(), HttpError> {
-    // A single field line is a header section missing its blank line: httparse
-    // says Partial when the line is well formed, an error otherwise.
-    let mut field = [httparse::EMPTY_HEADER; 1];
-    match httparse::parse_headers(line, &mut field) {
-        Ok(httparse::Status::Partial) => Ok(()),
-        _ => Err(HttpError::BadChunk(format!(
+/// Checks one trailer line (`name: value` and its line ending), or, after a
+/// field (`after_field`), an obsolete fold continuing its value: trailers are
+/// discarded, but the head accepts folds, so the trailer section does too.
+fn check_trailer_line(line: &[u8], after_field: bool) -> Result<(), HttpError> {
+    let well_formed = if after_field && matches!(line.first(), Some(b' ' | b'\t')) {
+        // The rest of a value: a line ending as the only controls (RFC 9112
+        // section 5.2 and RFC 9110 section 5.5).
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        !text.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    } else {
+        // A single field line is a header section missing its blank line:
+        // httparse says Partial when the line is well formed.
+        let mut field = [httparse::EMPTY_HEADER; 1];
+        matches!(
+            httparse::parse_headers(line, &mut field),
+            Ok(httparse::Status::Partial)
+        )
+    };
+    if well_formed {
+        Ok(())
+    } else {
+        Err(HttpError::BadChunk(format!(
             "malformed trailer field: {:?}",
             String::from_utf8_lossy(line.trim_ascii_end())
-        ))),
+        )))
     }
 }
 
@@ -310,8 +333,26 @@ mod tests {
     }
 
     #[test]
+    fn leading_zeros_do_not_count_against_the_size_limit() {
+        assert_eq!(
+            decode_all(b"00000000000000005\r\nhello\r\n0000000000000000000\r\n\r\n").unwrap(),
+            b"hello"
+        );
+        let mut decoder = ChunkedDecoder::new();
+        decoder.decode(b"0000FFFFFFFFFFFFFFFF;x\n").unwrap();
+        assert_eq!(decoder.state, State::Data(u64::MAX));
+        // A line of zeros is still bounded by the line limit.
+        let mut zeros = vec![b'0'; MAX_CHUNK_LINE_BYTES - 3];
+        zeros.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(decode_all(&zeros).unwrap(), b"hello");
+        zeros.insert(0, b'0');
+        assert!(bad_chunk(&zeros).contains("longer than 4096"));
+    }
+
+    #[test]
     fn invalid_sizes_are_rejected() {
-        assert!(bad_chunk(b"10000000000000000\r\n").contains("16 hex digits"));
+        assert!(bad_chunk(b"10000000000000000\r\n").contains("16 significant hex digits"));
+        assert!(bad_chunk(b"0010000000000000000\r\n").contains("16 significant"));
         assert!(bad_chunk(b"zz\r\n").contains("not a hexadecimal"));
         assert!(bad_chunk(b"\r\n").contains("not a hexadecimal"));
         assert!(bad_chunk(b";ext\r\n").contains("not a hexadecimal"));
@@ -321,6 +362,7 @@ mod tests {
         assert!(bad_chunk(b"5 5\r\n").contains("malformed"));
         assert!(bad_chunk(b"5\r\r\n").contains("malformed"));
         assert!(bad_chunk(b"5;a\rb\n").contains("malformed"));
+        assert!(bad_chunk(b"005 5\r\n").contains("\"005 5\""));
     }
 
     #[test]
@@ -358,6 +400,8 @@ mod tests {
         assert!(bad_chunk(b"0\r\nnot a field\r\n\r\n").contains("trailer"));
         assert!(bad_chunk(b"0\r\nX: a\0b\r\n\r\n").contains("trailer"));
         assert!(bad_chunk(b"0\r\n folded\r\n\r\n").contains("trailer"));
+        assert!(bad_chunk(b"0\r\nX: a\r\n b\0c\r\n\r\n").contains("trailer"));
+        assert!(bad_chunk(b"0\r\nX: a\r\n b\rc\r\n\r\n").contains("trailer"));
         let mut wire = b"0\r\n".to_vec();
         while wire.len() < 3 + MAX_TRAILER_BYTES - 2 - 100 {
             wire.extend_from_slice(b"X-Padding: 0123456789012345678901234567890123456789\r\n");
@@ -370,6 +414,35 @@ mod tests {
         }
         big.extend_from_slice(b"\r\n");
         assert!(bad_chunk(&big).contains("trailer section longer"));
+    }
+
+    #[test]
+    fn folded_trailers_are_accepted() {
+        assert_eq!(
+            decode_all(b"5\r\nhello\r\n0\r\nX: a\r\n b\r\n\tc\r\nY: 1\r\n\r\n").unwrap(),
+            b"hello"
+        );
+        assert_eq!(decode_all(b"0\nX: a\n b\n\n").unwrap(), b"");
+    }
+
+    #[test]
+    fn the_trailer_limit_error_names_the_limit() {
+        let field = b"X-Padding: 0123456789012345678901234567890123456789\r\n";
+        let mut wire = b"0\r\n".to_vec();
+        while wire.len() - 3 + field.len() <= MAX_TRAILER_BYTES {
+            wire.extend_from_slice(field);
+        }
+        // Fill the section exactly with one more field, then add a line.
+        let fill = MAX_TRAILER_BYTES - (wire.len() - 3);
+        wire.extend_from_slice(b"X: ");
+        wire.resize(wire.len() + fill - 5, b'x');
+        wire.extend_from_slice(b"\r\n");
+        assert_eq!(wire.len() - 3, MAX_TRAILER_BYTES);
+        wire.extend_from_slice(b"\r\n");
+        assert_eq!(
+            bad_chunk(&wire),
+            format!("trailer section longer than {MAX_TRAILER_BYTES} bytes")
+        );
     }
 
     #[test]

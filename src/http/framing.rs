@@ -69,7 +69,7 @@ pub fn framing(head: &ResponseHead, request_was_head: bool) -> Result<Framing, H
 fn transfer_coding(head: &ResponseHead) -> Result<Framing, HttpError> {
     let codings: Vec<&[u8]> = head
         .headers_named("transfer-encoding")
-        .flat_map(|value| value.split(|&b| b == b','))
+        .flat_map(list_elements)
         // A coding's parameters (`;name=value`) do not change which it is.
         .map(|element| element.split(|&b| b == b';').next().unwrap_or(element))
         .map(<[u8]>::trim_ascii)
@@ -86,13 +86,27 @@ fn transfer_coding(head: &ResponseHead) -> Result<Framing, HttpError> {
     }
 }
 
+/// The elements of a comma-separated list (RFC 9110 section 5.6.1), as
+/// they are, whitespace and empty ones included. A comma inside a quoted
+/// string (a parameter value, section 5.6.4) separates nothing.
+fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut quoted = false;
+    let mut escaped = false;
+    value.split(move |&b| {
+        match (quoted, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (_, false, b'"') => quoted = !quoted,
+            _ => {}
+        }
+        b == b',' && !quoted
+    })
+}
+
 /// The one length all `Content-Length` values agree on.
 fn content_length(head: &ResponseHead) -> Result<u64, HttpError> {
     let mut length = None;
-    for element in head
-        .headers_named("content-length")
-        .flat_map(|value| value.split(|&b| b == b','))
-    {
+    for element in head.headers_named("content-length").flat_map(list_elements) {
         let element = element.trim_ascii();
         let value = parse_decimal(element).ok_or_else(|| {
             HttpError::BadHead(format!(
@@ -244,6 +258,34 @@ mod tests {
         assert!(bad("Transfer-Encoding: chunked, gzip\r\n").contains("before"));
         assert!(bad("Transfer-Encoding: chunked, chunked\r\n").contains("before"));
         assert!(bad("Transfer-Encoding: , \r\n").contains("empty"));
+    }
+
+    #[test]
+    fn commas_in_quoted_parameters_separate_nothing() {
+        assert_eq!(
+            of("Transfer-Encoding: chunked;foo=\"a,b\"\r\n"),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            of("Transfer-Encoding: gzip;q=\"x,\\\",chunked\", chunked\r\n"),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            of("Transfer-Encoding: chunked;a=\"1\", gzip\r\n").map_err(|e| e.to_string()),
+            Err("Transfer-Encoding applies chunked before another coding".into())
+        );
+    }
+
+    #[test]
+    fn list_elements_respect_quoted_strings() {
+        fn elements(value: &[u8]) -> Vec<&[u8]> {
+            list_elements(value).collect()
+        }
+        assert_eq!(elements(b"a, b"), [&b"a"[..], b" b"]);
+        assert_eq!(elements(b"a;p=\"1,2\",b"), [&b"a;p=\"1,2\""[..], b"b"]);
+        assert_eq!(elements(b"a;p=\"\\\",\",b"), [&b"a;p=\"\\\",\""[..], b"b"]);
+        assert_eq!(elements(b"a;p=\"\\\\\",b"), [&b"a;p=\"\\\\\""[..], b"b"]);
+        assert_eq!(elements(b""), [&b""[..]]);
     }
 
     #[test]

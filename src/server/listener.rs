@@ -61,14 +61,6 @@ pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpStream;
-
-    #[test]
-    fn dual_stack_on_the_ipv6_unspecified_address() {
-        let listener = listen("[::]:0".parse().expect("address"), 16).expect("listen on [::]");
-        let port = listener.local_addr().expect("addr").port();
-        TcpStream::connect(("127.0.0.1", port)).expect("IPv4 client on [::]");
-    }
 
     #[test]
     fn a_port_in_use_is_a_clear_error() {

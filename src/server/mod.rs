@@ -5,10 +5,10 @@
 //! each admitted client gets a thread of its own (`tcplink`), with a small
 //! explicit stack. Around that loop:
 //!
-//! - [`listener`]: the socket (backlog, SO_REUSEADDR, dual stack) and the open file limit;
-//! - [`connection`]: one client's conversation, one read and one write per round trip;
-//! - [`registry`]: the live connections, `--max-connections`, the totals;
-//! - [`shutdown`]: SIGINT / SIGTERM, turned into a graceful stop.
+//! - `listener`: the socket (backlog, SO_REUSEADDR, dual stack) and the open file limit;
+//! - `connection`: one client's conversation, one read and one write per round trip;
+//! - `registry`: the live connections, `--max-connections`, the totals;
+//! - `shutdown`: SIGINT / SIGTERM, turned into a graceful stop.
 //!
 //! Transient accept failures (out of descriptors or memory, a client that
 //! gave up in the queue) never end the loop: they are logged at most once a
@@ -123,8 +123,11 @@ fn accept_loop(
         }
         match accepted {
             Ok((stream, peer)) => {
+                // An IPv4 client of a dual-stack listener is logged as the
+                // IPv4 address it is, not as `[::ffff:a.b.c.d]`.
+                let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
                 if failures_in_a_row > 0 {
-                    info!("accepting again after {failures_in_a_row} failed attempts");
+                    info!("accepting again; failed attempts in a row: {failures_in_a_row}");
                     failures_in_a_row = 0;
                     backoff = BACKOFF_FIRST;
                 }

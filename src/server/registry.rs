@@ -1,6 +1,6 @@
 //! The registry of live connections: who holds a slot, how many were served
 //! and refused, and where shutdown stands. One mutex guards it all; it is
-//! taken once when a connection starts and once when it ends, never per message.
+//! taken when a connection is accepted and when it ends, never per message.
 //!
 //! Each live connection's socket is registered so that, at the end of the
 //! grace period, shutdown can close the ones still open. The registry shares

@@ -2,6 +2,8 @@
 //!
 //! No work happens in a signal handler: signal-hook's handler only writes to
 //! a pipe, and a thread of ours reads it and does the rest in ordinary code.
+//! (signal-hook is used instead of hand-written `sigaction` calls because
+//! what a handler may safely do is easy to get wrong, and it gets it right.)
 //! The accept loop is blocked in `accept`, which the kernel restarts after a
 //! signal, so that thread wakes it by shutting the listening socket down:
 //! on Linux, `accept` then fails at once, and new clients are refused.
