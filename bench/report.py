@@ -46,6 +46,8 @@ def main(paths):
                 if level not in levels:
                     levels.append(level)
                 present.add(row["server"])
+                # Runs pair up within one file's repeat: only they ran back to back.
+                row["run"] = (path, row["repeat"])
                 runs[(row["generator"], level, row["server"])].append(row)
     servers = [s for s in SERVERS if s in present]
     others = [s for s in servers if s != "sockdemo"]
@@ -55,10 +57,10 @@ def main(paths):
 
     def paired_ratio(generator, level, other, field):
         """Median over repeats of sockdemo's figure divided by the other's."""
-        mine = {r["repeat"]: number(r[field]) for r in runs[(generator, level, "sockdemo")]}
+        mine = {r["run"]: number(r[field]) for r in runs[(generator, level, "sockdemo")]}
         ratios = []
         for r in runs[(generator, level, other)]:
-            a, b = mine.get(r["repeat"]), number(r[field])
+            a, b = mine.get(r["run"]), number(r[field])
             if a is not None and b:
                 ratios.append(a / b)
         return median(ratios)

@@ -309,7 +309,10 @@ impl Connection {
             match self.read_some(&mut reply) {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}
-                Err(err) => return Err(self.receive_error(err, || "the close".to_owned())),
+                Err(err) => {
+                    let awaited = || "the close after exit".to_owned();
+                    return Err(self.receive_error(err, awaited));
+                }
             }
         }
         Err(fail(
@@ -386,9 +389,9 @@ impl Connection {
             fail(
                 Code::Timeout,
                 format!(
-                    "no {} from {addr} within {:?}",
+                    "timed out after {:?} waiting for {} from {addr}",
+                    self.timeout.unwrap_or_default(),
                     awaited(),
-                    self.timeout.unwrap_or_default()
                 ),
             )
         } else {

@@ -513,3 +513,31 @@ fn load_mode_reports_the_servers_busy_reply() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_session_quietly() {
+    let (addr, done) = serve_one(|mut stream| {
+        // Late enough that the reader below is gone when the client prints.
+        thread::sleep(Duration::from_millis(300));
+        stream.write_all(b"Welcome!").expect("welcome");
+        receive_to_end(&mut stream)
+    });
+    let mut child = sockdemo()
+        .args(["client", "--connect", &addr.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    drop(child.stdout.take());
+    let status = common::wait_child(&mut child, STEP).expect("client finished in time");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert_eq!(stderr, "");
+    assert_eq!(status.code(), Some(0));
+    done.recv_timeout(STEP).expect("server done");
+}
