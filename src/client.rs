@@ -1,6 +1,6 @@
 //! `sockdemo client`: the tutorial's client (`seed_client.py`), done properly.
 //!
-//! Three modes share one [`Connection`], which knows what it waits for: a
+//! Three modes share one `Connection`, which knows what it waits for: a
 //! reply is complete when the expected bytes have arrived, however TCP splits
 //! them, and incomplete replies give up after the timeout.
 //!
@@ -9,7 +9,7 @@
 //!   answers in raw mode; `exit` ends it.
 //! - `--stdin`: each line of standard input goes out with its line ending, so
 //!   sockdemo's server answers in line mode; each reply line is printed.
-//! - load (`--connections N`): see [`load`].
+//! - load (`--connections N`): see the `load` module.
 //!
 //! Errors name the address and carry curl's exit codes: 7 cannot connect,
 //! 28 timed out, 55 sending failed, 56 receiving failed or the server closed

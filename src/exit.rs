@@ -23,7 +23,9 @@ pub enum Code {
     CouldntResolve = 6,
     /// No connection could be made (curl: COULDNT_CONNECT).
     CouldntConnect = 7,
-    /// The response head is malformed or incomplete (curl: WEIRD_SERVER_REPLY).
+    /// The reply is not what the protocol allows: a malformed or incomplete
+    /// HTTP response head, or a greeting other than the expected one
+    /// (curl: WEIRD_SERVER_REPLY).
     BadResponse = 8,
     /// The body ended before its announced end (curl: PARTIAL_FILE).
     PartialBody = 18,
@@ -81,7 +83,7 @@ impl Code {
             Code::UrlMalformed => "malformed URL",
             Code::CouldntResolve => "could not resolve host",
             Code::CouldntConnect => "could not connect",
-            Code::BadResponse => "malformed or incomplete response head",
+            Code::BadResponse => "malformed, incomplete or unexpected reply",
             Code::PartialBody => "partial body: the transfer ended early",
             Code::HttpError => "HTTP status 400 or more, with --fail",
             Code::WriteError => "could not write the output",

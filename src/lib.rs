@@ -12,6 +12,7 @@
 //! | [`exit`] | exit codes (curl's numbers) and the error that carries one | — |
 //! | [`duration`] | the DURATION syntax of the command line | — |
 //! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
+//! | [`open_files`] | the open-file limit, raised for many connections | — |
 
 pub mod cli;
 pub mod client;
@@ -21,6 +22,7 @@ pub mod fetch;
 pub mod greeting;
 pub mod http;
 pub mod logging;
+pub mod open_files;
 pub mod server;
 
 use cli::{Cli, Command};

@@ -25,6 +25,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -335,31 +336,14 @@ impl Checkpoint {
 /// Raises the soft limit on open files to the hard limit (as the server
 /// does), and fails early, with a clear message, when even that is too few.
 fn ensure_descriptors(connections: usize) -> anyhow::Result<()> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct it is given, which is valid.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            ..limit
-        };
-        // SAFETY: setrlimit only reads the struct it is given.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
-        }
-    }
+    let (_, limit) =
+        crate::open_files::raise_to_hard_limit().context("raising the open file limit")?;
     let needed = connections as u64 + SPARE_DESCRIPTORS;
-    if needed > limit.rlim_cur {
+    if needed > limit {
         return Err(fail(
             Code::Failure,
             format!(
-                "{connections} connections need about {needed} open files, but the limit is {} (see ulimit -n)",
-                limit.rlim_cur
+                "{connections} connections need about {needed} open files, but the limit is {limit} (see ulimit -n)"
             ),
         ));
     }

@@ -1,9 +1,7 @@
-//! The listening socket and the process limits it depends on: the tutorial's
-//! `socket` / `setsockopt` / `bind` / `listen`, with the backlog under the
-//! user's control (std's `TcpListener::bind` always asks for 128) and enough
-//! file descriptors for ten thousand clients.
+//! The listening socket: the tutorial's `socket` / `setsockopt` / `bind` /
+//! `listen`, with the backlog under the user's control (std's
+//! `TcpListener::bind` always asks for 128).
 
-use std::io;
 use std::net::{SocketAddr, TcpListener};
 
 use anyhow::Context;
@@ -35,29 +33,6 @@ pub fn listen(addr: SocketAddr, backlog: usize) -> anyhow::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// Raises the soft limit on open files to the hard limit, as Go's runtime
-/// does: each client costs a descriptor, and the usual soft limit of 1024
-/// would cap the server far below what the system allows.
-pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes to the struct we pass, which outlives the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let before = limit.rlim_cur;
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: setrlimit only reads the struct we pass, which outlives the call.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok((before, limit.rlim_cur))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,20 +46,5 @@ mod tests {
             format!("{err:#}"),
             format!("cannot listen on {addr}: Address already in use (os error 98)")
         );
-    }
-
-    #[test]
-    fn the_open_file_limit_reaches_the_hard_limit() {
-        let (_, now) = raise_open_file_limit().expect("rlimit");
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: as in raise_open_file_limit.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-            0
-        );
-        assert_eq!((limit.rlim_cur, limit.rlim_max), (now, now));
     }
 }

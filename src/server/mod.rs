@@ -5,7 +5,7 @@
 //! each admitted client gets a thread of its own (`tcplink`), with a small
 //! explicit stack. Around that loop:
 //!
-//! - `listener`: the socket (backlog, SO_REUSEADDR, dual stack) and the open file limit;
+//! - `listener`: the socket (backlog, SO_REUSEADDR, dual stack);
 //! - `connection`: one client's conversation, one read and one write per round trip;
 //! - `registry`: the live connections, `--max-connections`, the totals;
 //! - `shutdown`: SIGINT / SIGTERM, turned into a graceful stop.
@@ -73,7 +73,7 @@ const SETTLE: Duration = Duration::from_secs(1);
 
 /// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
 pub fn run(config: &Config) -> anyhow::Result<()> {
-    match listener::raise_open_file_limit() {
+    match crate::open_files::raise_to_hard_limit() {
         Ok((before, now)) if before == now => debug!("open file limit: {now}"),
         Ok((before, now)) => debug!("open file limit raised from {before} to {now}"),
         Err(err) => debug!("cannot raise the open file limit: {err}"),
