@@ -148,8 +148,16 @@ fn relay_stdin(config: &Config) -> anyhow::Result<()> {
             return Ok(());
         }
         let complete = chunk.ends_with(b"\n");
-        if !continued && complete && strip_line_ending(&chunk) == EXIT {
-            return connection.send(&chunk);
+        // A line starts a chunk, and `exit` fits in one, so an incomplete
+        // `exit` here is the input's last line; the ending it is given makes
+        // it the line `exit`, which the server answers by closing.
+        if !continued && strip_line_ending(&chunk) == EXIT {
+            connection.send(&chunk)?;
+            return if complete {
+                Ok(())
+            } else {
+                connection.send(b"\n")
+            };
         }
         connection.send(&chunk)?;
         if complete {

@@ -489,6 +489,19 @@ fn stdin_against_sockdemo_serve_is_answered_in_line_mode() {
 }
 
 #[test]
+fn stdin_exit_as_an_unterminated_last_line_ends_it_cleanly() {
+    // The last line gets its ending, so `exit` there is the line `exit`:
+    // the server closes without a reply, and that is the end, not a failure.
+    let server = Server::start(&[]);
+    for input in [&b"Bob\nexit"[..], b"Bob\nexit\r"] {
+        let output = client_with_stdin(server.addr, input);
+        assert_eq!(text(&output.stdout), "Welcome!\nHello, Bob!\n");
+        assert_eq!(text(&output.stderr), "");
+        assert_eq!(output.status.code(), Some(0));
+    }
+}
+
+#[test]
 fn load_mode_against_sockdemo_serve() {
     let server = Server::start(&["-q"]);
     let output = client(server.addr, &["--connections", "300", "--rounds", "10"]);
