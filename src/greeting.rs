@@ -109,8 +109,11 @@ impl Framer {
                 return flow;
             }
         }
-        // One byte more than MAX_LINE may still be a CR that belongs to the ending.
-        if self.partial.len() + input.len() > MAX_LINE + 1 {
+        // One byte more than MAX_LINE may still be a CR that belongs to the
+        // ending; any other byte there already makes the line too long.
+        let pending = self.partial.len() + input.len();
+        let ends_in_cr = input.last().or(self.partial.last()) == Some(&b'\r');
+        if pending > MAX_LINE + 1 || (pending > MAX_LINE && !ends_in_cr) {
             self.partial = Vec::new();
             replies.extend_from_slice(LINE_TOO_LONG);
             return Flow::LineTooLong;
@@ -302,6 +305,36 @@ mod tests {
         }
         assert_eq!(sent, b"Hello, x!\nError: line too long\n");
         assert!(framer.partial.capacity() == 0, "the buffer was kept");
+    }
+
+    #[test]
+    fn one_byte_over_the_limit_is_refused_at_once_unless_it_is_a_cr() {
+        let mut framer = Framer::new();
+        let mut sent = Vec::new();
+        assert_eq!(framer.feed(b"x\n", &mut sent), Flow::Continue);
+        let mut line = vec![b'a'; MAX_LINE];
+        line.push(b'\r');
+        assert_eq!(framer.feed(&line, &mut sent), Flow::Continue);
+        assert_eq!(framer.feed(b"\n", &mut sent), Flow::Continue);
+
+        // The same length ending in anything but a CR cannot become a line
+        // short enough, so the client is not left waiting for a reply.
+        *line.last_mut().expect("not empty") = b'a';
+        for (head, tail) in [
+            (&line[..], &b""[..]),
+            (&line[..MAX_LINE], &line[MAX_LINE..]),
+        ] {
+            let mut framer = Framer::new();
+            let mut sent = Vec::new();
+            assert_eq!(framer.feed(b"x\n", &mut sent), Flow::Continue);
+            let mut flow = framer.feed(head, &mut sent);
+            if !tail.is_empty() {
+                assert_eq!(flow, Flow::Continue);
+                flow = framer.feed(tail, &mut sent);
+            }
+            assert_eq!(flow, Flow::LineTooLong);
+            assert_eq!(sent, b"Hello, x!\nError: line too long\n");
+        }
     }
 
     #[test]
