@@ -128,7 +128,7 @@ fn out_of_descriptors_the_server_waits_and_recovers() {
 #[test]
 fn a_thread_the_system_refuses_closes_only_that_client() {
     // One malloc arena, so that address space goes to thread stacks only.
-    let server = Server::start_with(
+    let mut server = Server::start_with(
         common::sockdemo()
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("MALLOC_ARENA_MAX", "1"),
@@ -171,6 +171,7 @@ fn a_thread_the_system_refuses_closes_only_that_client() {
     for client in &mut greeted {
         client.ask(b"Ann\n", b"Hello, Ann!\n");
     }
+    let served = greeted.len() + 1;
     drop(greeted);
     // Once their threads have ended, their stacks are free again and the
     // server serves as before.
@@ -189,6 +190,13 @@ fn a_thread_the_system_refuses_closes_only_that_client() {
         );
         thread::sleep(Duration::from_millis(50));
     }
+    // The clients turned away were never served.
+    signal(&server.child, libc::SIGTERM);
+    assert!(server.wait_exit(STEP).success());
+    server.wait_for_log(
+        &format!("stopped; connections served: {served}, refused: 0"),
+        STEP,
+    );
 }
 
 #[test]

@@ -178,6 +178,7 @@ fn start_connection(
     // On failure the closure, with the socket and the slot, is dropped:
     // this one client is closed and its place freed.
     if let Err(err) = spawned {
+        registry.not_started();
         warn!("cannot start a thread for {peer}, closing its connection: {err}");
     }
     true

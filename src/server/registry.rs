@@ -27,7 +27,7 @@ pub enum Stage {
 /// Totals for the summary line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
-    /// Connections admitted since the start.
+    /// Connections admitted and given a thread since the start.
     pub served: u64,
     /// Connections turned away because the server was full.
     pub refused: u64,
@@ -48,6 +48,8 @@ pub struct Registry {
 struct State {
     live: HashMap<u64, Arc<TcpStream>>,
     next_id: u64,
+    /// Admitted, but closed unserved because no thread could be started.
+    unstarted: u64,
     refused: u64,
     peak: usize,
     stage: Stage,
@@ -69,6 +71,7 @@ impl Registry {
             state: Mutex::new(State {
                 live: HashMap::new(),
                 next_id: 0,
+                unstarted: 0,
                 refused: 0,
                 peak: 0,
                 stage: Stage::Running,
@@ -95,6 +98,12 @@ impl Registry {
             id,
             peer,
         })
+    }
+
+    /// Counts an admitted connection whose thread could not be started:
+    /// it was closed, not served.
+    pub fn not_started(&self) {
+        self.lock().unstarted += 1;
     }
 
     /// The server's stage.
@@ -160,7 +169,7 @@ impl Registry {
     pub fn totals(&self) -> Totals {
         let state = self.lock();
         Totals {
-            served: state.next_id,
+            served: state.next_id - state.unstarted,
             refused: state.refused,
             peak: state.peak,
         }
