@@ -117,11 +117,9 @@ fn accept_loop(
     let mut failure_log = Throttle::default();
     let mut refusal_log = Throttle::default();
     loop {
-        let accepted = listener.accept();
-        if registry.stage() != Stage::Running {
-            return Ok(());
-        }
-        match accepted {
+        match listener.accept() {
+            // A client accepted just as shutdown begins is served all the
+            // same: it is live, and the grace period covers it.
             Ok((stream, peer)) => {
                 // An IPv4 client of a dual-stack listener is logged as the
                 // IPv4 address it is, not as `[::ffff:a.b.c.d]`.
@@ -140,6 +138,9 @@ fn accept_loop(
                     }
                 }
             }
+            // Shutdown shuts the listening socket down, which ends a
+            // blocked accept with an error.
+            Err(_) if registry.stage() != Stage::Running => return Ok(()),
             Err(err) if is_transient(&err) => {
                 failures_in_a_row += 1;
                 if let Some(held_back) = failure_log.allow() {
@@ -149,6 +150,9 @@ fn accept_loop(
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
             Err(err) => return Err(err).context("accepting connections"),
+        }
+        if registry.stage() != Stage::Running {
+            return Ok(());
         }
     }
 }
