@@ -85,7 +85,7 @@ fn prepare(stream: &TcpStream, settings: Settings) -> io::Result<()> {
 /// The conversation: welcome, then a reply to each message until the client
 /// leaves. Generic so that tests can count the calls it makes.
 pub fn converse(stream: &mut (impl Read + Write), delay: Option<Duration>) -> End {
-    if let Err(err) = stream.write_all(WELCOME) {
+    if let Err(err) = send(stream, WELCOME) {
         return write_failure(err);
     }
     let mut input = [0u8; READ_BUF];
@@ -106,7 +106,7 @@ pub fn converse(stream: &mut (impl Read + Write), delay: Option<Duration>) -> En
             framer.feed(&input[..read], &mut replies)
         };
         if !replies.is_empty() {
-            if let Err(err) = stream.write_all(&replies) {
+            if let Err(err) = send(stream, &replies) {
                 return write_failure(err);
             }
             replies.clear();
@@ -116,6 +116,22 @@ pub fn converse(stream: &mut (impl Read + Write), delay: Option<Duration>) -> En
             Flow::Continue => {}
             Flow::Close => return End::Finished,
             Flow::LineTooLong => return End::LineTooLong,
+        }
+    }
+}
+
+/// Writes all of `bytes` in one call. A blocking socket's write returns
+/// fewer bytes than asked only when its send timeout (the idle timeout) ran
+/// out, or a signal came, after part of them was taken: the client has not
+/// been reading. `write_all` would then wait a second full timeout before
+/// failing, so a short write is taken as that timeout instead.
+fn send(stream: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    loop {
+        match stream.write(bytes) {
+            Ok(written) if written == bytes.len() => return Ok(()),
+            Ok(_) => return Err(io::ErrorKind::TimedOut.into()),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
         }
     }
 }
@@ -252,6 +268,36 @@ mod tests {
             }
         }
         assert!(matches!(converse(&mut Stuck, None), End::NotReading));
+    }
+
+    #[test]
+    fn a_short_write_is_the_send_timeout_not_a_reason_to_wait_again() {
+        /// Takes one byte of each write, as a socket whose send timeout ran
+        /// out after part of a reply was taken.
+        struct Short {
+            reads: Scripted,
+            write_calls: usize,
+        }
+        impl Read for Short {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.reads.read(buf)
+            }
+        }
+        impl Write for Short {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                self.write_calls += 1;
+                Ok(1)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut short = Short {
+            reads: Scripted::of(&[b"a\n"]),
+            write_calls: 0,
+        };
+        assert!(matches!(converse(&mut short, None), End::NotReading));
+        assert_eq!(short.write_calls, 1);
     }
 
     #[test]
