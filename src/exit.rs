@@ -2,10 +2,12 @@
 //!
 //! sockdemo reuses curl's numbers wherever the meaning is the same, so that
 //! scripts written against curl read sockdemo's codes the same way. Code that
-//! needs a specific exit status returns an error made by [`fail`]; every other error ends
-//! the process with [`Code::Failure`] (1). Usage errors are clap's 2.
+//! needs a specific exit status returns a [`CodedError`], made by [`fail`], [`fail_with`]
+//! or [`WithCode::with_code`]; every other error ends the process with [`Code::Failure`]
+//! (1). Usage errors are clap's 2.
 
 use std::fmt;
+use std::io;
 
 /// A documented process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,12 +100,12 @@ impl Code {
         }
     }
 
-    /// The code of an error: that of the outermost [`Failure`] (made by [`fail`]) in its chain,
-    /// or [`Code::Failure`] when there is none.
+    /// The code of an error: that of the outermost [`CodedError`] (made by [`fail`] or
+    /// [`fail_with`]) in its chain, or [`Code::Failure`] when there is none.
     pub fn of(err: &anyhow::Error) -> Code {
-        err.downcast_ref::<Failure>()
-            .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Failure>()))
-            .map_or(Code::Failure, |f| f.code)
+        err.chain()
+            .find_map(|e| e.downcast_ref::<CodedError>())
+            .map_or(Code::Failure, |e| e.code)
     }
 }
 
@@ -113,29 +115,83 @@ impl From<Code> for std::process::ExitCode {
     }
 }
 
-/// An error that decides the exit code. Its message is the line the user sees.
+/// An error that decides the exit code: the line the user sees, the [`Code`] the process
+/// ends with, and, when one caused it, the underlying error as its
+/// [`source`](std::error::Error::source), so the chain stays intact for `{:#}` and for code
+/// that looks for a cause (an [`io::Error`] of kind `BrokenPipe`, say).
 #[derive(Debug)]
-pub struct Failure {
-    /// The exit code this failure ends the process with.
-    pub code: Code,
+pub struct CodedError {
+    code: Code,
     message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl CodedError {
+    /// The exit code this error ends the process with.
+    pub fn code(&self) -> Code {
+        self.code
+    }
 }
 
 /// An error with the line the user sees and the exit code it ends the process with.
 pub fn fail(code: Code, message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Failure {
+    anyhow::Error::new(CodedError {
         code,
         message: message.into(),
+        source: None,
     })
 }
 
-impl fmt::Display for Failure {
+/// Like [`fail`], for an error with a cause: the message says what was being done
+/// (`sending to 127.0.0.1:9999`), the cause says why it failed, and `{:#}` prints both
+/// (`sending to 127.0.0.1:9999: Connection reset by peer`).
+pub fn fail_with(
+    code: Code,
+    message: impl Into<String>,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+) -> anyhow::Error {
+    anyhow::Error::new(CodedError {
+        code,
+        message: message.into(),
+        source: Some(source.into()),
+    })
+}
+
+/// Gives a `Result` an exit code and a message on its error, keeping the error as the cause.
+pub trait WithCode<T> {
+    /// Maps the error to a [`CodedError`] with `code` and the message `what()`, whose
+    /// source is the original error.
+    fn with_code<M: Into<String>>(self, code: Code, what: impl FnOnce() -> M) -> anyhow::Result<T>;
+}
+
+impl<T, E> WithCode<T> for Result<T, E>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn with_code<M: Into<String>>(self, code: Code, what: impl FnOnce() -> M) -> anyhow::Result<T> {
+        self.map_err(|err| fail_with(code, what(), err))
+    }
+}
+
+/// The first [`io::Error`] in an error's chain, if any: for code that decides by the kind of
+/// I/O failure underneath (a closed pipe is a quiet end, not an error).
+pub fn io_cause(err: &anyhow::Error) -> Option<&io::Error> {
+    err.chain().find_map(|e| e.downcast_ref::<io::Error>())
+}
+
+impl fmt::Display for CodedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for Failure {}
+impl std::error::Error for CodedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -176,5 +232,19 @@ mod tests {
         let io: Result<(), std::io::Error> = Err(std::io::Error::other("x"));
         let err = io.context("writing").unwrap_err();
         assert_eq!(Code::of(&err), Code::Failure);
+    }
+
+    #[test]
+    fn coded_error_keeps_its_cause() {
+        let io = io::Error::new(io::ErrorKind::BrokenPipe, "pipe closed");
+        let err: anyhow::Result<()> = Err(io).with_code(Code::WriteError, || "writing to stdout");
+        let err = err.unwrap_err();
+        assert_eq!(Code::of(&err), Code::WriteError);
+        assert_eq!(format!("{err:#}"), "writing to stdout: pipe closed");
+        assert_eq!(
+            io_cause(&err).map(io::Error::kind),
+            Some(io::ErrorKind::BrokenPipe)
+        );
+        assert!(io_cause(&fail(Code::Timeout, "late")).is_none());
     }
 }
