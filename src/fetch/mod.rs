@@ -16,6 +16,7 @@
 
 pub mod output;
 pub mod progress;
+pub mod proxy;
 pub mod target;
 pub mod transport;
 
