@@ -19,6 +19,7 @@ pub mod progress;
 pub mod proxy;
 pub mod target;
 pub mod transport;
+pub mod trust;
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
