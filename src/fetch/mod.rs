@@ -18,6 +18,7 @@ pub mod output;
 pub mod progress;
 pub mod proxy;
 pub mod target;
+pub mod tls_error;
 pub mod transport;
 pub mod trust;
 
