@@ -14,6 +14,7 @@
 //! | [`progress`] | the progress bar | — |
 //! | this file | request, response loop, redirects, exit codes | `s.send(...)`, the `recv` loop, `split(b'\r\n\r\n')` |
 
+pub mod headers;
 pub mod output;
 pub mod progress;
 pub mod proxy;
