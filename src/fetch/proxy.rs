@@ -33,7 +33,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use percent_encoding::percent_decode_str;
 use url::{Host, Position, Url};
 
-use crate::exit::{Code, WithCode, fail};
+use crate::exit::{Code, WithCode, fail, fail_with};
 use crate::http::{self, MAX_HEAD_BYTES, ResponseHead};
 
 /// The port of a proxy URL that names none: curl's.
@@ -71,10 +71,8 @@ impl Proxy {
         } else {
             format!("http://{text}")
         };
-        let url = Url::parse(&with_scheme).map_err(|err| {
-            // The URL's own text is left out: it may hold a password.
-            fail(Code::UrlMalformed, format!("invalid proxy URL: {err}"))
-        })?;
+        // The URL's own text is left out of the message: it may hold a password.
+        let url = Url::parse(&with_scheme).with_code(Code::UrlMalformed, || "invalid proxy URL")?;
         match url.scheme() {
             "http" => {}
             "https" => {
@@ -382,7 +380,7 @@ fn read_reply(stream: &mut impl Read, proxy: &Proxy) -> anyhow::Result<ResponseH
                     io::ErrorKind::TimedOut => Code::Timeout,
                     _ => Code::RecvError,
                 };
-                return Err(crate::exit::fail_with(
+                return Err(fail_with(
                     code,
                     format!("reading the CONNECT reply of proxy {}", proxy.name()),
                     err,
@@ -399,7 +397,13 @@ fn read_reply(stream: &mut impl Read, proxy: &Proxy) -> anyhow::Result<ResponseH
             }
             Ok(None) if buf.len() < MAX_HEAD_BYTES => {}
             Ok(None) => return Err(refused("CONNECT reply head too large".into())),
-            Err(err) => return Err(refused(format!("malformed CONNECT reply: {err}"))),
+            Err(err) => {
+                return Err(fail_with(
+                    Code::RecvError,
+                    format!("proxy {}: malformed CONNECT reply", proxy.name()),
+                    err,
+                ));
+            }
         }
     }
 }
