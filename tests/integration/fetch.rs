@@ -8,7 +8,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::dir::Dir;
-use crate::support::scripted::{Act, Scripted, send};
+use crate::support::scripted::{Act, Cue, Scripted, send};
 use crate::support::{
     Process, STEP, code, free_addr, ipv6_loopback, precondition, read_all_of, run_bounded,
     sockdemo, text, wait_for,
@@ -763,18 +763,23 @@ fn pseudo_terminal() -> (fs::File, fs::File) {
     }
 }
 
-/// Runs a download with stderr on a terminal, the server pausing after the
-/// first 1000 bytes of the body; returns what the terminal showed.
-fn fetch_on_a_terminal(args: &[&str], pause: Duration) -> String {
+/// What the progress bar shows once the first 1000 bytes have come.
+const FIRST_BAR: &str = "1000 B / 1.00 MiB";
+
+/// Runs a download with stderr on a terminal; returns what the terminal
+/// showed. With `wait_for_bar`, the server stops after the first 1000
+/// bytes of the body until the terminal shows [`FIRST_BAR`].
+fn fetch_on_a_terminal(args: &[&str], wait_for_bar: bool) -> String {
     use std::io::Read;
     let body = vec![b'x'; 1 << 20];
     let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
-    let server = serving(vec![
-        send(head),
-        send(&body[..1000]),
-        Act::Pause(pause),
-        send(&body[1000..]),
-    ]);
+    let bar_shown = Cue::default();
+    let mut acts = vec![send(head), send(&body[..1000])];
+    if wait_for_bar {
+        acts.push(Act::Await(bar_shown.clone()));
+    }
+    acts.push(send(&body[1000..]));
+    let server = serving(acts);
     let dir = Dir::new();
     let (mut controller, terminal) = pseudo_terminal();
     let mut fetch = Process::spawn(
@@ -789,7 +794,13 @@ fn fetch_on_a_terminal(args: &[&str], pause: Duration) -> String {
     // child is gone (it holds the only terminal side), reading fails (EIO).
     let reader = std::thread::spawn(move || {
         let mut shown = Vec::new();
-        let _ = controller.read_to_end(&mut shown);
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = controller.read(&mut buf) {
+            shown.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&shown).contains(FIRST_BAR) {
+                bar_shown.give();
+            }
+        }
         shown
     });
     let status = fetch.wait(STEP);
@@ -801,17 +812,12 @@ fn fetch_on_a_terminal(args: &[&str], pause: Duration) -> String {
 
 #[test]
 fn a_progress_bar_shows_on_a_terminal_but_not_with_quiet() {
-    // The pause (a server that stalls, the behaviour under test) leaves the
-    // bar time to be drawn.
-    let shown = fetch_on_a_terminal(&[], Duration::from_millis(400));
-    assert!(
-        shown.contains("1000 B / 1.00 MiB"),
-        "no progress bar: {shown:?}"
-    );
+    let shown = fetch_on_a_terminal(&[], true);
+    assert!(shown.contains(FIRST_BAR), "no progress bar: {shown:?}");
     assert!(
         shown.contains("saved 1048576 bytes to out.bin"),
         "{shown:?}"
     );
-    let shown = fetch_on_a_terminal(&["-q"], Duration::ZERO);
+    let shown = fetch_on_a_terminal(&["-q"], false);
     assert_eq!(shown, "", "-q shows nothing");
 }

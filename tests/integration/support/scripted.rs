@@ -6,10 +6,11 @@
 //! It also plays a server that answers without reading a request (what a
 //! plain HTTP server does with a TLS ClientHello, or a TLS peer's bytes).
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -23,12 +24,46 @@ pub enum Act {
     Send(Vec<u8>),
     /// Wait this long.
     Pause(Duration),
+    /// Wait until the test gives this cue (at most [`CUE_PATIENCE`]).
+    Await(Cue),
     /// Close with a TCP reset instead of a clean close.
     Reset,
     /// Keep the connection open, sending nothing, until the server is dropped.
     Stall,
     /// Close without a TLS close_notify (for plain TCP, a normal close).
     CloseAbruptly,
+}
+
+/// How long an [`Act::Await`] waits for its cue before it goes on: long
+/// enough for a busy machine, shorter than [`STEP`](super::STEP), so that
+/// the test's own assertion reports what did not happen.
+const CUE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// An event the test signals and a script waits for.
+#[derive(Clone, Default)]
+pub struct Cue(Arc<(Mutex<bool>, Condvar)>);
+
+impl Cue {
+    /// Lets every script waiting for the cue go on.
+    pub fn give(&self) {
+        let (given, changed) = &*self.0;
+        *given.lock().expect("cue") = true;
+        changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let (given, changed) = &*self.0;
+        let given = given.lock().expect("cue");
+        let _ = changed
+            .wait_timeout_while(given, CUE_PATIENCE, |given| !*given)
+            .expect("cue");
+    }
+}
+
+impl fmt::Debug for Cue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Cue")
+    }
 }
 
 /// Shorthand for `Act::Send`.
@@ -203,6 +238,7 @@ fn serve(
             }
             // The pause is the behaviour under test (a slow server).
             Act::Pause(duration) => thread::sleep(duration),
+            Act::Await(cue) => cue.wait(),
             Act::Reset => {
                 socket2::SockRef::from(&raw).set_linger(Some(Duration::ZERO))?;
                 return Ok(());
