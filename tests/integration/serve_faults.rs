@@ -11,7 +11,8 @@ use socket2::{Domain, Socket, Type};
 
 use crate::support::talk::Client;
 use crate::support::{
-    STEP, Server, command, open_files_at_least, precondition, sockdemo, tool_runs, wait_for,
+    STEP, Server, command, open_files_at_least, precondition, run_bounded, sockdemo, text,
+    tool_runs, wait_for,
 };
 
 /// A full conversation, proof that the server still serves.
@@ -143,12 +144,13 @@ fn a_thread_the_system_refuses_closes_only_that_client() {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmSize");
     let limit = (size_kib + 1024) * 1024;
-    let prlimit = command("prlimit")
-        .arg(format!("--pid={}", server.process.id()))
-        .arg(format!("--as={limit}:{limit}"))
-        .status()
-        .expect("run prlimit");
-    assert!(prlimit.success());
+    let prlimit = run_bounded(
+        command("prlimit")
+            .arg(format!("--pid={}", server.process.id()))
+            .arg(format!("--as={limit}:{limit}")),
+        STEP,
+    );
+    assert!(prlimit.status.success(), "{}", text(&prlimit.stderr));
 
     let mut greeted = Vec::new();
     let mut turned_away = Vec::new();

@@ -311,14 +311,14 @@ pub fn ipv6_loopback() -> bool {
     TcpListener::bind("[::1]:0").is_ok()
 }
 
-/// Whether `program --version` runs.
+/// Whether `program --version` runs, and succeeds within [`STEP`].
 pub fn tool_runs(program: &str) -> bool {
-    command(program)
+    let started = command(program)
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+        .spawn();
+    started.is_ok_and(|child| Process { child }.wait(STEP).success())
 }
 
 /// The tutorial's programs need python3. False if skipped.
