@@ -109,8 +109,9 @@ impl Process {
     /// Sends a signal to the process.
     pub fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
-        // SAFETY: kill has no memory effects; the pid is our own child, not
-        // yet reaped (the `Child` reaps it only in `wait` or on drop).
+        // SAFETY: kill has no memory effects. The pid is our own child's;
+        // tests signal a process before they wait for it, so it is not yet
+        // reaped and the pid not yet reused.
         assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill");
     }
 
