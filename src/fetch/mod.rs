@@ -231,9 +231,37 @@ fn framing_length(framing: Framing) -> Option<u64> {
     }
 }
 
+/// The exit code of each way a response can break the protocol: a body
+/// cut short is a partial file (curl's 18), every other fault a malformed
+/// reply (8). Each kind is listed, so that a new one needs a decision here.
+fn exit_code(err: &HttpError) -> Code {
+    match err {
+        HttpError::Truncated(_) => Code::PartialBody,
+        HttpError::HeadTooLarge
+        | HttpError::TooManyHeaders
+        | HttpError::MalformedHead(_)
+        | HttpError::StatusOutOfRange(_)
+        | HttpError::ControlByte { .. }
+        | HttpError::SwitchingProtocols
+        | HttpError::LengthAndTransferEncoding
+        | HttpError::TransferEncodingInHttp10
+        | HttpError::EmptyTransferEncoding
+        | HttpError::ChunkedNotLast
+        | HttpError::InvalidContentLength(_)
+        | HttpError::ConflictingContentLength { .. }
+        | HttpError::ChunkLineTooLong
+        | HttpError::ChunkSizeNotHex(_)
+        | HttpError::ChunkSizeTooLarge
+        | HttpError::MalformedChunkLine(_)
+        | HttpError::ChunkDataTooLong
+        | HttpError::TrailersTooLarge
+        | HttpError::MalformedTrailer(_) => Code::BadResponse,
+    }
+}
+
 /// The error of a response that breaks the protocol, with its exit code.
 fn http_failure(err: &HttpError) -> anyhow::Error {
-    fail(err.code(), err.to_string())
+    fail(exit_code(err), err.to_string())
 }
 
 /// One request and its response, over one connection.
