@@ -16,6 +16,7 @@
 
 pub mod output;
 pub mod progress;
+pub mod signals;
 pub mod target;
 pub mod transport;
 
@@ -33,6 +34,7 @@ use crate::exit::{Code, fail};
 use crate::http::{self, BodyDecoder, Framing, HttpError, ResponseHead};
 use output::{Destination, Output};
 use progress::Progress;
+use signals::PartialFile;
 use transport::{Connector, Deadline, Stream};
 
 /// The receive buffer: one read fills at most this much, and body bytes are
@@ -139,7 +141,11 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                 format!("{url} returned HTTP status {} {}", head.status, head.reason),
             ));
         }
-        let mut output = Output::open(&destination)?;
+        let partial = PartialFile::default();
+        if let Destination::File(_) = destination {
+            signals::remove_on_signal(&partial)?;
+        }
+        let mut output = Output::open(&destination, &partial)?;
         let progress = Progress::start(framing_length(framing), config.quiet);
         let received = exchange
             .body(framing, |data| {
