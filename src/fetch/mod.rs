@@ -322,7 +322,7 @@ impl Exchange {
             })?;
         Ok(Exchange {
             stream,
-            timeout: connector.read_timeout(),
+            timeout: connector.timeout(),
             total,
             buf: vec![0; RECEIVE_BUFFER],
             start: 0,
