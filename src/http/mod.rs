@@ -39,8 +39,8 @@ mod framing;
 mod head;
 
 pub use body::{BodyDecoder, Step};
-pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_TRAILER_BYTES};
-pub use error::{HttpError, MAX_CHUNK_SIZE_DIGITS, Truncation};
+pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE_DIGITS, MAX_TRAILER_BYTES};
+pub use error::{HttpError, Truncation};
 pub use framing::{Framing, framing};
 pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};
 
