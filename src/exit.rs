@@ -21,6 +21,8 @@ pub enum Code {
     Usage = 2,
     /// The URL is malformed (curl: URL_MALFORMAT).
     UrlMalformed = 3,
+    /// The proxy's host name could not be resolved (curl: COULDNT_RESOLVE_PROXY).
+    CouldntResolveProxy = 5,
     /// The host name could not be resolved (curl: COULDNT_RESOLVE_HOST).
     CouldntResolve = 6,
     /// No connection could be made (curl: COULDNT_CONNECT).
@@ -55,11 +57,12 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 19] = [
         Code::Success,
         Code::Failure,
         Code::Usage,
         Code::UrlMalformed,
+        Code::CouldntResolveProxy,
         Code::CouldntResolve,
         Code::CouldntConnect,
         Code::BadResponse,
@@ -83,6 +86,7 @@ impl Code {
             Code::Failure => "other failure",
             Code::Usage => "usage error on the command line",
             Code::UrlMalformed => "malformed URL",
+            Code::CouldntResolveProxy => "could not resolve the proxy",
             Code::CouldntResolve => "could not resolve host",
             Code::CouldntConnect => "could not connect",
             Code::BadResponse => "malformed, incomplete or unexpected reply",

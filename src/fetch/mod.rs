@@ -24,12 +24,9 @@ pub mod exchange;
 pub mod headers;
 pub mod output;
 pub mod progress;
-pub mod proxy;
 pub mod signals;
 pub mod target;
-pub mod tls_error;
 pub mod transport;
-pub mod trust;
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};

@@ -26,13 +26,18 @@
 //! are refused with a clear error.
 
 use std::io::{self, Read, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, TcpStream};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use percent_encoding::percent_decode_str;
 use url::{Host, Position, Url};
 
+use log::debug;
+
+use super::tcp;
+use super::time::Deadline;
 use crate::exit::{Code, WithCode, fail, fail_with};
 use crate::http::{self, MAX_HEAD_BYTES, ResponseHead};
 
@@ -324,6 +329,34 @@ pub fn check_tunnel_reply(head: &ResponseHead, proxy: &Proxy, url: &Url) -> anyh
     ))
 }
 
+/// Connects to the proxy, as [`tcp::connect`] connects to a host, with
+/// curl's codes for a proxy: one that cannot be resolved exits 5, one that
+/// cannot be reached 7.
+pub fn connect(
+    proxy: &Proxy,
+    connect_timeout: Option<Duration>,
+    deadline: Option<Deadline>,
+) -> anyhow::Result<TcpStream> {
+    debug!("going through proxy {}", proxy.name());
+    let host = match &proxy.host {
+        Host::Domain(domain) => Host::Domain(domain.as_str()),
+        Host::Ipv4(ip) => Host::Ipv4(*ip),
+        Host::Ipv6(ip) => Host::Ipv6(*ip),
+    };
+    tcp::connect(&host, proxy.port, connect_timeout, deadline)
+        .map_err(|err| proxy_failure(proxy, err))
+}
+
+/// A failure to reach the proxy, named so, and with curl's code for a
+/// proxy that cannot be resolved (5) in place of a host's (6).
+fn proxy_failure(proxy: &Proxy, err: anyhow::Error) -> anyhow::Error {
+    let code = match Code::of(&err) {
+        Code::CouldntResolve => Code::CouldntResolveProxy,
+        code => code,
+    };
+    fail_with(code, format!("proxy {}", proxy.name()), err)
+}
+
 /// Opens a tunnel through the proxy at the other end of `stream` to `url`'s
 /// host and port: sends `CONNECT`, reads the proxy's reply head and checks
 /// it. The stream then carries the origin's bytes, starting with the TLS
@@ -339,7 +372,7 @@ pub fn open_tunnel(
     user_agent: &str,
 ) -> anyhow::Result<()> {
     let request = proxy.connect_request(url, user_agent);
-    log::debug!(
+    debug!(
         "asking proxy {} for a tunnel to {}",
         proxy.name(),
         authority(url)
@@ -352,7 +385,7 @@ pub fn open_tunnel(
         })?;
     let head = read_reply(stream, proxy)?;
     check_tunnel_reply(&head, proxy, url)?;
-    log::debug!(
+    debug!(
         "proxy {} opened a tunnel: {} {}",
         proxy.name(),
         head.status,
@@ -667,6 +700,44 @@ mod tests {
         server.join().unwrap();
         assert_eq!(Code::of(&err), Code::RecvError);
         assert!(err.to_string().contains("closed"), "{err}");
+    }
+
+    #[test]
+    fn a_proxy_that_cannot_be_reached_exits_7_and_names_the_proxy() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap();
+        let proxy = Proxy::parse(&closed.to_string()).unwrap();
+        let err = connect(&proxy, Some(std::time::Duration::from_secs(5)), None).unwrap_err();
+        assert_eq!(Code::of(&err), Code::CouldntConnect);
+        assert!(
+            format!("{err:#}").starts_with(&format!(
+                "proxy {closed}: could not connect to 127.0.0.1 port {}",
+                closed.port()
+            )),
+            "{err:#}"
+        );
+        let stream = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let proxy = Proxy::parse(&listener.local_addr().unwrap().to_string()).unwrap();
+            connect(&proxy, None, None).unwrap()
+        };
+        assert!(stream.nodelay().unwrap());
+    }
+
+    #[test]
+    fn a_proxy_that_cannot_be_resolved_exits_5() {
+        let proxy = Proxy::parse("proxy.test:3128").unwrap();
+        let unresolved = fail(Code::CouldntResolve, "could not resolve host proxy.test");
+        let err = proxy_failure(&proxy, unresolved);
+        assert_eq!(Code::of(&err), Code::CouldntResolveProxy);
+        assert_eq!(Code::CouldntResolveProxy as u8, 5);
+        assert_eq!(
+            format!("{err:#}"),
+            "proxy proxy.test:3128: could not resolve host proxy.test"
+        );
+        let timeout = proxy_failure(&proxy, fail(Code::Timeout, "late"));
+        assert_eq!(Code::of(&timeout), Code::Timeout);
     }
 
     #[test]
