@@ -33,7 +33,7 @@ pub enum Code {
     BadResponse = 8,
     /// The body ended before its announced end (curl: PARTIAL_FILE).
     PartialBody = 18,
-    /// The server answered with a status of 400 or more and `--fail` was given (curl: HTTP_RETURNED_ERROR).
+    /// The final response has a status of 400 or more, so nothing was saved (curl: HTTP_RETURNED_ERROR).
     HttpError = 22,
     /// The output could not be written (curl: WRITE_ERROR).
     WriteError = 23,
@@ -91,7 +91,7 @@ impl Code {
             Code::CouldntConnect => "could not connect",
             Code::BadResponse => "malformed, incomplete or unexpected reply",
             Code::PartialBody => "partial body: the transfer ended early",
-            Code::HttpError => "HTTP status 400 or more, with --fail",
+            Code::HttpError => "HTTP status 400 or more: nothing saved",
             Code::WriteError => "could not write the output",
             Code::Timeout => "timed out",
             Code::TlsHandshake => "TLS handshake failed",

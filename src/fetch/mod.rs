@@ -35,19 +35,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use log::{debug, info, warn};
+use log::{debug, warn};
 use url::Url;
 
 use crate::exit::{Code, WithCode, fail, fail_with};
 use crate::http::{self, Framing, HttpError, ResponseHead};
 use exchange::Exchange;
+use headers::RequestHeaders;
 use output::{Destination, Output};
 use progress::Progress;
 use signals::PartialFile;
-use transport::{Connector, Deadline};
-
-/// Sent as `User-Agent`.
-const USER_AGENT: &str = concat!("sockdemo/", env!("CARGO_PKG_VERSION"));
+use transport::proxy::Proxy;
+use transport::{Connector, Deadline, Proxies};
 
 /// The fetcher's settings.
 #[derive(Debug, Clone)]
@@ -65,14 +64,25 @@ pub struct Config {
     pub max_time: Option<Duration>,
     /// Redirects to follow at most; `None` with `--no-follow`.
     pub max_redirects: Option<usize>,
-    /// `--fail`: a status of 400 or more is an error and keeps no file.
-    pub fail: bool,
-    /// `--cacert`: a PEM file of CAs to trust instead of the built-in roots.
+    /// `--content-on-error`: save the body of a final status of 400 or
+    /// more, and succeed; by default it is an error (exit 22) that keeps no file.
+    pub content_on_error: bool,
+    /// `-I/--head`: send HEAD, print the heads, save nothing.
+    pub head_only: bool,
+    /// The request's header fields: the defaults, `-A` and `-H`.
+    pub headers: RequestHeaders,
+    /// `-x/--proxy`: the proxy for every URL (`Some("")`: none at all).
+    pub proxy: Option<String>,
+    /// `--noproxy`: the hosts reached directly, instead of `no_proxy`.
+    pub noproxy: Option<String>,
+    /// `--cacert`: a PEM file of CAs to trust instead of the system's.
     pub cacert: Option<PathBuf>,
     /// `--insecure`: do not verify the server's certificate.
     pub insecure: bool,
-    /// `-q`: nothing on stderr but errors.
+    /// `-q`: no warnings, no progress (the heads are still printed).
     pub quiet: bool,
+    /// `-s`: `-q`, and no heads and no line saying what was saved either.
+    pub silent: bool,
 }
 
 /// Fetches `config.target`: prints each response head, saves the final body.
@@ -82,25 +92,44 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let heads = HeadPrinter {
         to_stderr: destination == Destination::Stdout,
         quiet: config.quiet,
+        silent: config.silent,
     };
     let connector = Connector::new(
         config.connect_timeout,
         config.timeout,
         config.cacert.as_deref(),
         config.insecure,
-    );
+    )
+    .with_proxies(Proxies {
+        proxy: config.proxy.clone(),
+        noproxy: config.noproxy.clone(),
+        user_agent: config.headers.user_agent().to_owned(),
+        ..Proxies::default()
+    });
     let total = Deadline::after(config.max_time, "the whole transfer (--max-time)");
     let mut redirects = Redirects::new(&first_url, config.max_redirects);
-    let mut url = first_url;
+    let mut url = first_url.clone();
     loop {
-        let mut response = attempt(&connector, &url, total)?;
+        let request = Request {
+            method: if config.head_only { "HEAD" } else { "GET" },
+            url: &url,
+            first_url: &first_url,
+            headers: &config.headers,
+        };
+        let mut response = attempt(&connector, &request, total)?;
         heads.print(&response.head)?;
         match follow_or_stop(&response.head, &url, &mut redirects)? {
             Some(next) => {
                 response.exchange.drain(response.framing);
                 url = next;
             }
-            None => return save(response, &url, &destination, config),
+            None => {
+                check_status(&response.head, &url, config.content_on_error)?;
+                if config.head_only {
+                    return Ok(());
+                }
+                return save(response, &url, &destination, config);
+            }
         }
     }
 }
@@ -122,20 +151,35 @@ struct Response {
     framing: Framing,
 }
 
-/// One attempt at one URL: connects, sends the GET request, reads the final
+/// One request of a fetch: its method, its URL, and the header fields it
+/// sends, which depend on the URL the fetch started at.
+struct Request<'a> {
+    method: &'static str,
+    url: &'a Url,
+    first_url: &'a Url,
+    headers: &'a RequestHeaders,
+}
+
+/// One attempt at one URL: connects, sends the request, reads the final
 /// response head and decides how its body is framed, all before `total`.
-fn attempt(connector: &Connector, url: &Url, total: Option<Deadline>) -> anyhow::Result<Response> {
+fn attempt(
+    connector: &Connector,
+    request: &Request<'_>,
+    total: Option<Deadline>,
+) -> anyhow::Result<Response> {
+    let url = request.url;
     let stream = connector.connect(url, total)?;
+    let wire = request_head(request, stream.proxy());
     let mut exchange = Exchange::new(stream, connector.timeout(), total);
-    let request = request(url);
-    debug!("request: {}", request.escape_debug());
+    // Proxy credentials are left out of the log.
+    debug!("request: {}", request_head(request, None).escape_debug());
     exchange
-        .send(request.as_bytes())
+        .send(wire.as_bytes())
         .with_context(|| format!("fetching {url}"))?;
     let head = exchange
         .read_head()
         .with_context(|| format!("fetching {url}"))?;
-    let framing = http::framing(&head, false)
+    let framing = http::framing(&head, request.method == "HEAD")
         .map_err(|err| fail_with(exit_code(&err), format!("fetching {url}"), err))?;
     Ok(Response {
         exchange,
@@ -144,29 +188,39 @@ fn attempt(connector: &Connector, url: &Url, total: Option<Deadline>) -> anyhow:
     })
 }
 
-/// The request for `url`: a GET with the headers every request has.
-fn request(url: &Url) -> String {
-    format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        target::request_target(url),
-        target::host_header(url),
-    )
+/// The request head: in origin form (`GET /path`) to the server, or in
+/// absolute form (`GET http://host/path`) with the proxy's credentials to a
+/// proxy that forwards plain http.
+fn request_head(request: &Request<'_>, proxy: Option<&Proxy>) -> String {
+    let mut fields = request.headers.for_url(request.url, request.first_url);
+    let target = match proxy {
+        None => target::request_target(request.url),
+        Some(proxy) => {
+            if let Some((name, value)) = proxy.authorization_header() {
+                fields.push((name.to_owned(), value.to_owned()));
+            }
+            transport::proxy::absolute_form(request.url)
+        }
+    };
+    headers::request_head(request.method, target, &fields)
 }
 
-/// Saves the body of the final response, unless `--fail` refuses its status.
+/// Saves the body of the final response.
 fn save(
     mut response: Response,
     url: &Url,
     destination: &Destination,
     config: &Config,
 ) -> anyhow::Result<()> {
-    check_status(&response.head, url, config.fail)?;
     let partial = PartialFile::default();
     if let Destination::File(_) = destination {
         signals::remove_on_signal(&partial)?;
     }
     let mut output = Output::open(destination, &partial)?;
-    let progress = Progress::start(framing_length(response.framing), config.quiet);
+    let progress = Progress::start(
+        framing_length(response.framing),
+        config.quiet || config.silent,
+    );
     let received = response
         .exchange
         .body(response.framing, |data| {
@@ -177,32 +231,57 @@ fn save(
         .with_context(|| format!("fetching {url}"))?;
     drop(progress);
     let name = output.commit()?;
-    info!("saved {received} bytes to {name}");
+    if !(config.quiet || config.silent) {
+        // A sentence for the user, not a log line: it is the outcome.
+        eprintln!("saved {} bytes to {name}", grouped(received));
+    }
     Ok(())
 }
 
-/// With `--fail`, a status of 400 or more is an error (exit 22).
-fn check_status(head: &ResponseHead, url: &Url, fail_on_error: bool) -> anyhow::Result<()> {
-    if fail_on_error && head.status >= 400 {
+/// The error-page rule: a final status of 400 or more is a failure (exit
+/// 22) that saves nothing, so that an error page never replaces a good
+/// file; `--content-on-error` saves it anyway, as curl does by default.
+fn check_status(head: &ResponseHead, url: &Url, content_on_error: bool) -> anyhow::Result<()> {
+    if head.status >= 400 && !content_on_error {
         return Err(fail(
             Code::HttpError,
-            format!("{url} returned HTTP status {} {}", head.status, head.reason),
+            format!(
+                "{url} answered {} {}: nothing saved (--content-on-error saves the body)",
+                head.status, head.reason
+            ),
         ));
     }
     Ok(())
 }
 
+/// A count with its thousands grouped, as people read it: `5,242,897`.
+fn grouped(count: u64) -> String {
+    let digits = count.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
 /// Prints response heads as received: on stdout, or on stderr when the body
-/// goes to stdout (and then not at all with `-q`).
+/// goes to stdout (and then not at all with `-q`); never with `-s`.
 struct HeadPrinter {
     to_stderr: bool,
     quiet: bool,
+    silent: bool,
 }
 
 impl HeadPrinter {
     fn print(&self, head: &ResponseHead) -> anyhow::Result<()> {
         // The raw head ends with its own blank line, which also separates
         // it from the next head of a redirect chain.
+        if self.silent {
+            return Ok(());
+        }
         let written = if self.to_stderr {
             if self.quiet {
                 return Ok(());
@@ -347,15 +426,65 @@ mod tests {
         ))
     }
 
+    fn get<'a>(url: &'a Url, headers: &'a RequestHeaders) -> Request<'a> {
+        Request {
+            method: "GET",
+            url,
+            first_url: url,
+            headers,
+        }
+    }
+
     #[test]
     fn the_request_is_a_get_with_host_and_connection_close() {
+        let url = url("http://example.com:8080/a%20b?q=1#frag");
         assert_eq!(
-            request(&url("http://example.com:8080/a%20b?q=1#frag")),
+            request_head(&get(&url, &RequestHeaders::default()), None),
             format!(
                 "GET /a%20b?q=1 HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: sockdemo/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
                 env!("CARGO_PKG_VERSION")
             )
         );
+    }
+
+    #[test]
+    fn through_a_proxy_the_request_names_the_whole_url() {
+        let url = url("http://example.com/a?q=1");
+        let headers = RequestHeaders::new(Some("ua".into()), Vec::new());
+        let proxy = Proxy::parse("http://u:p@proxy.test:3128").unwrap();
+        let mut request = get(&url, &headers);
+        request.method = "HEAD";
+        assert_eq!(
+            request_head(&request, Some(&proxy)),
+            "HEAD http://example.com/a?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: ua\r\nAccept: */*\r\nConnection: close\r\nProxy-Authorization: Basic dTpw\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn an_error_status_is_a_failure_unless_asked_for() {
+        let url = url("http://h/f");
+        for status in [400, 404, 500, 599] {
+            let head = head(&format!("HTTP/1.1 {status} X\r\n\r\n"));
+            let err = check_status(&head, &url, false).unwrap_err();
+            assert_eq!(Code::of(&err), Code::HttpError);
+            assert!(
+                err.to_string().contains(&format!("answered {status} X")),
+                "{err}"
+            );
+            check_status(&head, &url, true).unwrap();
+        }
+        for status in [200, 204, 304, 399] {
+            check_status(&head(&format!("HTTP/1.1 {status} X\r\n\r\n")), &url, false).unwrap();
+        }
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(5_242_897), "5,242,897");
+        assert_eq!(grouped(u64::MAX), "18,446,744,073,709,551,615");
     }
 
     #[test]
@@ -422,17 +551,17 @@ mod tests {
     }
 
     #[test]
-    fn fail_refuses_a_status_of_400_or_more() {
+    fn an_error_page_is_refused_in_one_sentence_naming_the_status() {
         let base = url("http://h/");
         let not_found = head("HTTP/1.1 404 Not Found\r\n\r\n");
-        let err = check_status(&not_found, &base, true).unwrap_err();
+        let err = check_status(&not_found, &base, false).unwrap_err();
         assert_eq!(Code::of(&err), Code::HttpError);
         assert_eq!(
             err.to_string(),
-            "http://h/ returned HTTP status 404 Not Found"
+            "http://h/ answered 404 Not Found: nothing saved (--content-on-error saves the body)"
         );
-        assert!(check_status(&not_found, &base, false).is_ok());
-        assert!(check_status(&head("HTTP/1.1 399 X\r\n\r\n"), &base, true).is_ok());
+        assert!(check_status(&not_found, &base, true).is_ok());
+        assert!(check_status(&head("HTTP/1.1 399 X\r\n\r\n"), &base, false).is_ok());
     }
 
     #[test]
@@ -490,8 +619,12 @@ mod tests {
         let (url, server) = serve_once(reply);
         let limit = Some(Duration::from_secs(10));
         let connector = Connector::new(limit, limit, None, false);
-        let mut response = attempt(&connector, &url, None).unwrap();
-        assert_eq!(server.join().unwrap(), request(&url).as_bytes());
+        let headers = RequestHeaders::default();
+        let mut response = attempt(&connector, &get(&url, &headers), None).unwrap();
+        assert_eq!(
+            server.join().unwrap(),
+            request_head(&get(&url, &headers), None).as_bytes()
+        );
         assert_eq!(response.head.status, 200, "the interim head is skipped");
         assert_eq!(response.framing, Framing::Length(2));
         let mut body = Vec::new();
@@ -511,7 +644,8 @@ mod tests {
         let (url, server) = serve_once(reply);
         let limit = Some(Duration::from_secs(10));
         let connector = Connector::new(limit, limit, None, false);
-        let Err(err) = attempt(&connector, &url, None) else {
+        let headers = RequestHeaders::default();
+        let Err(err) = attempt(&connector, &get(&url, &headers), None) else {
             panic!("conflicting lengths were accepted")
         };
         server.join().unwrap();
