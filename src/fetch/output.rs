@@ -232,14 +232,12 @@ fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
 /// A replaced file keeps its permissions, and its owner when the process may
 /// give it (root replacing another user's file).
 fn keep_owner_and_mode(file: &File, original: &fs::Metadata) {
-    if let Ok(own) = file.metadata() {
-        if (own.uid(), own.gid()) != (original.uid(), original.gid()) {
-            if let Err(err) =
-                std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
-            {
-                debug!("keeping the owner of the replaced file: {err}");
-            }
-        }
+    if let Ok(own) = file.metadata()
+        && (own.uid(), own.gid()) != (original.uid(), original.gid())
+        && let Err(err) =
+            std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
+    {
+        debug!("keeping the owner of the replaced file: {err}");
     }
     // After fchown, which may clear set-id bits.
     let mode = Permissions::from_mode(original.mode() & 0o7777);
@@ -310,13 +308,13 @@ impl Atomic {
         // The rename is done: there is no temporary file left to remove,
         // and nothing below may fail.
         forget_pending();
-        if let Some(dir) = &self.dir {
-            if let Err(err) = dir.sync_all() {
-                warn!(
-                    "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
-                    self.target.display()
-                );
-            }
+        if let Some(dir) = &self.dir
+            && let Err(err) = dir.sync_all()
+        {
+            warn!(
+                "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
+                self.target.display()
+            );
         }
         Ok(())
     }
