@@ -36,5 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => server::run(&args.config()),
         Command::Client(args) => client::run(&args.config()),
         Command::Fetch(args) => fetch::run(&args.config(cli.quiet)),
+        Command::Completions(args) => cli::write_stdout(&cli::completions(args.shell)),
+        Command::Man => cli::write_stdout(&cli::man_page()),
     }
 }
