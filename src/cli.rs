@@ -393,9 +393,10 @@ mod tests {
             Shell::PowerShell,
         ] {
             let script = String::from_utf8(completions(shell)).expect("a script is UTF-8");
+            assert!(!script.is_empty(), "no {shell} script");
             for name in subcommands() {
                 assert!(
-                    script.contains(&name),
+                    mentions(&script, &name),
                     "the {shell} script does not mention {name}"
                 );
             }
@@ -404,6 +405,25 @@ mod tests {
                 assert!(script.contains(flag), "the {shell} script lacks {flag}");
             }
         }
+    }
+
+    /// Whether `word` occurs in `text` as a word of its own (`man`, not in
+    /// `command`).
+    fn mentions(text: &str, word: &str) -> bool {
+        let part_of_a_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+        text.match_indices(word).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + word.len()..].chars().next();
+            !before.is_some_and(part_of_a_word) && !after.is_some_and(part_of_a_word)
+        })
+    }
+
+    #[test]
+    fn a_word_is_not_part_of_another() {
+        assert!(mentions("opts=\"serve man help\"", "man"));
+        assert!(mentions("sockdemo,man)", "man"));
+        assert!(!mentions("a command, the manual", "man"));
+        assert!(!mentions("--max-connections-x", "max-connections"));
     }
 
     #[test]
