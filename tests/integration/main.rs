@@ -28,6 +28,7 @@ mod client;
 mod fetch;
 mod fetch_tls;
 mod interop;
+mod real;
 mod rust_version;
 mod serve;
 mod serve_faults;
