@@ -31,6 +31,8 @@ mod fetch_habits;
 mod fetch_proxy;
 mod fetch_tls;
 mod interop;
+mod real;
+mod rust_version;
 mod serve;
 mod serve_faults;
 mod support;
