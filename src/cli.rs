@@ -186,7 +186,7 @@ pub struct FetchArgs {
     #[arg(short = 'A', long, value_name = "TEXT", value_parser = headers::parse_user_agent)]
     pub user_agent: Option<String>,
 
-    /// Go through this HTTP proxy (http://[user:password@]host[:port]); "" for none, whatever the environment says.
+    /// Go through this HTTP proxy (`http://[user:password@]host[:port]`); "" for none, whatever the environment says.
     #[arg(short = 'x', long, value_name = "URL")]
     pub proxy: Option<String>,
 
