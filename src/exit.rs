@@ -51,7 +51,8 @@ pub enum Code {
     RecvError = 56,
     /// The server's certificate was rejected (curl: PEER_FAILED_VERIFICATION).
     PeerCertificate = 60,
-    /// The CA certificate file could not be read (curl: SSL_CACERT_BADFILE).
+    /// A CA file or directory the user named could not be read or holds no certificate
+    /// (curl: SSL_CACERT_BADFILE).
     CaCertFile = 77,
 }
 
@@ -100,7 +101,9 @@ impl Code {
             Code::SendError => "sending to the peer failed",
             Code::RecvError => "receiving failed: reset, or closed early",
             Code::PeerCertificate => "server certificate rejected",
-            Code::CaCertFile => "--cacert file unreadable or invalid",
+            Code::CaCertFile => {
+                "a CA file named (--cacert, CURL_CA_BUNDLE, SSL_CERT_FILE...) is unreadable or empty"
+            }
         }
     }
 
