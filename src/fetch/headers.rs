@@ -53,7 +53,10 @@ pub fn parse_custom(argument: &str) -> Result<Custom, String> {
         }
     };
     if name.is_empty() || !name.bytes().all(is_token_byte) {
-        return Err(format!("{name:?} is not a valid header field name"));
+        return Err(format!(
+            "\"{}\" is not a valid header field name",
+            name.escape_debug()
+        ));
     }
     if FRAMING
         .iter()

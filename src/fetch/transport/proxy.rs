@@ -383,8 +383,17 @@ pub fn open_tunnel(
         .with_code(Code::SendError, || {
             format!("sending CONNECT to proxy {}", proxy.name())
         })?;
-    let head = read_reply(stream, proxy)?;
+    let (head, more) = read_reply(stream, proxy)?;
     check_tunnel_reply(&head, proxy, url)?;
+    if more {
+        return Err(fail(
+            Code::RecvError,
+            format!(
+                "proxy {}: sent data after its CONNECT reply, before the TLS handshake",
+                proxy.name()
+            ),
+        ));
+    }
     debug!(
         "proxy {} opened a tunnel: {} {}",
         proxy.name(),
@@ -394,8 +403,10 @@ pub fn open_tunnel(
     Ok(())
 }
 
-/// Reads the proxy's reply head to `CONNECT`, and nothing after it.
-fn read_reply(stream: &mut impl Read, proxy: &Proxy) -> anyhow::Result<ResponseHead> {
+/// Reads the proxy's reply head to `CONNECT`, and says whether more came
+/// with it: a refusal's error page, or, after a 2xx, bytes that cannot be
+/// the origin's.
+fn read_reply(stream: &mut impl Read, proxy: &Proxy) -> anyhow::Result<(ResponseHead, bool)> {
     let refused = |why: String| fail(Code::RecvError, format!("proxy {}: {why}", proxy.name()));
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -422,12 +433,7 @@ fn read_reply(stream: &mut impl Read, proxy: &Proxy) -> anyhow::Result<ResponseH
         };
         buf.extend_from_slice(&chunk[..read]);
         match http::parse_head(&buf) {
-            Ok(Some((head, used))) if used == buf.len() => return Ok(head),
-            Ok(Some(_)) => {
-                return Err(refused(
-                    "sent data after its CONNECT reply, before the TLS handshake".into(),
-                ));
-            }
+            Ok(Some((head, used))) => return Ok((head, used < buf.len())),
             Ok(None) if buf.len() < MAX_HEAD_BYTES => {}
             Ok(None) => return Err(refused("CONNECT reply head too large".into())),
             Err(err) => {
@@ -690,9 +696,16 @@ mod tests {
         server.join().unwrap();
 
         let mut reply: &[u8] = b"HTTP/1.1 200 OK\r\n\r\nsurprise";
-        let err = read_reply(&mut reply, &proxy).unwrap_err();
+        let (head, more) = read_reply(&mut reply, &proxy).unwrap();
+        assert_eq!((head.status, more), (200, true));
+        // A refusal with its error page: the status is what matters.
+        let (addr, server) =
+            proxy_answering(b"HTTP/1.1 403 Access violation\r\nContent-Length: 5\r\n\r\nnope.");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let err = open_tunnel(&mut stream, &proxy, &url, "ua").unwrap_err();
+        server.join().unwrap();
         assert_eq!(Code::of(&err), Code::RecvError);
-        assert!(err.to_string().contains("after its CONNECT reply"), "{err}");
+        assert!(err.to_string().contains("403 Access violation"), "{err}");
 
         let (addr, server) = proxy_answering(b"");
         let mut stream = std::net::TcpStream::connect(addr).unwrap();

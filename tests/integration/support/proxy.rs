@@ -28,8 +28,8 @@ impl Proxy {
         Proxy::listen(None)
     }
 
-    /// A proxy that answers every request with this status line
-    /// (`403 Forbidden`), and an empty body.
+    /// A proxy that answers every request with this status
+    /// (`403 Forbidden`) and a small error page.
     pub fn refusing(status: &'static str) -> Proxy {
         Proxy::listen(Some(status))
     }
@@ -101,7 +101,15 @@ fn serve(
     let text = String::from_utf8_lossy(&head).into_owned();
     requests.lock().expect("requests").push(text.clone());
     if let Some(status) = refusal {
-        client.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes())?;
+        // With an error page, as tinyproxy and squid send one.
+        let page = format!("<html><body>{status}</body></html>\n");
+        client.write_all(
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{page}",
+                page.len()
+            )
+            .as_bytes(),
+        )?;
         return Ok(());
     }
     let mut words = text.split(' ');
