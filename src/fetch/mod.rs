@@ -3,7 +3,8 @@
 //! One GET per connection (`Connection: close`), following redirects: each
 //! response head is printed as received, the final body is streamed through
 //! a fixed buffer into an output that replaces the user's file only once the
-//! download is complete. The protocol itself (head parsing, body framing) is
+//! download is complete, and only when the final status is below 400: an
+//! error page never replaces a file. The protocol itself (head parsing, body framing) is
 //! the pure [`crate::http`] module; this module drives it over a socket.
 //!
 //! [`run`] reads as the tutorial's steps, each a function of this file:
@@ -13,12 +14,13 @@
 //! | part | owns | tutorial |
 //! |---|---|---|
 //! | [`target`] | TARGET to URL, request target, `Host`, default file name | `a.host`, `a.path`, `a.out` |
-//! | [`transport`] | resolve, connect, time limits, TLS | `s.connect((a.host, a.port))` |
+//! | [`headers`] | the request's header fields: defaults, `-A`, `-H`, redirect rules | the request string |
+//! | [`transport`] | resolve, connect, proxies, time limits, TLS | `s.connect((a.host, a.port))` |
 //! | [`exchange`] | one request and its response over one connection | `s.send(...)`, the `recv` loop |
 //! | [`output`] | atomic file output, stdout | `open(a.out, 'wb')` |
 //! | [`signals`] | removing the temporary file on SIGINT, SIGTERM, SIGHUP | — |
 //! | [`progress`] | the progress bar | — |
-//! | this file | the steps, redirects, exit codes of protocol errors | `split(b'\r\n\r\n')`, `print(header)` |
+//! | this file | the steps, redirects, the error-page rule, exit codes of protocol errors | `split(b'\r\n\r\n')`, `print(header)` |
 
 pub mod exchange;
 pub mod headers;
