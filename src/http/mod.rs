@@ -38,7 +38,7 @@ mod error;
 mod framing;
 mod head;
 
-pub use body::{BodyDecoder, Step};
+pub use body::{Arrival, BodyDecoder, Step};
 pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE_DIGITS, MAX_TRAILER_BYTES};
 pub use error::{HttpError, Truncation};
 pub use framing::{Framing, framing};
