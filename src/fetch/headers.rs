@@ -118,11 +118,11 @@ impl RequestHeaders {
         }
     }
 
-    /// The user agent the requests send (also on a proxy `CONNECT`).
+    /// The user agent of `-A` (or sockdemo's own), which a proxy `CONNECT`
+    /// sends too, as curl's does; a `-H` field, `User-Agent` included,
+    /// never goes to a proxy.
     pub fn user_agent(&self) -> &str {
-        self.custom_value("user-agent")
-            .flatten()
-            .unwrap_or(&self.user_agent)
+        &self.user_agent
     }
 
     /// The fields of the request for `url`, in the order sent, for a fetch
@@ -285,7 +285,7 @@ mod tests {
         );
         assert_eq!(headers.user_agent(), "agent/2");
         let headers = RequestHeaders::new(Some("agent/2".into()), custom(&["User-Agent: h/3"]));
-        assert_eq!(headers.user_agent(), "h/3");
+        assert_eq!(headers.user_agent(), "agent/2", "for a proxy: -A, never -H");
         assert!(
             names_and_values(&headers.for_url(&url, &url)).contains(&"User-Agent: h/3".to_owned())
         );

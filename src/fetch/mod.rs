@@ -172,9 +172,13 @@ fn attempt(
     let url = request.url;
     let stream = connector.connect(url, total)?;
     let wire = request_head(request, stream.proxy());
+    // As sent, but for the proxy's credentials, which no log shows.
+    let shown = stream.proxy().map(Proxy::without_credentials);
+    debug!(
+        "request: {}",
+        request_head(request, shown.as_ref()).escape_debug()
+    );
     let mut exchange = Exchange::new(stream, connector.timeout(), total);
-    // Proxy credentials are left out of the log.
-    debug!("request: {}", request_head(request, None).escape_debug());
     exchange
         .send(wire.as_bytes())
         .with_context(|| format!("fetching {url}"))?;

@@ -128,13 +128,19 @@ fn proxy_credentials_come_from_the_proxy_url() {
     let with_credentials = format!("http://al%40ice:s3cret@{}", proxy.addr);
     let https = format!("https://localhost:{}/f", origin.addr.port());
     for url in [https.as_str(), &plain.url("/f")] {
+        // -v logs the request and the proxy, never its credentials.
         let output = fetch(
             &dir,
-            &[url, "--cacert", "ca.pem", "-x", &with_credentials],
+            &[url, "--cacert", "ca.pem", "-x", &with_credentials, "-v"],
             &[],
         );
         assert_eq!(code(&output), 0, "{url}: {}", text(&output.stderr));
-        assert!(!text(&output.stderr).contains("s3cret"));
+        let logged = text(&output.stderr);
+        assert!(logged.contains("request: "), "{logged}");
+        assert!(
+            !logged.contains("s3cret") && !logged.contains("YWxAaWNlOnMzY3JldA=="),
+            "{logged}"
+        );
     }
     // al@ice:s3cret
     for request in proxy.requests() {

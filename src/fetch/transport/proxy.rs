@@ -117,6 +117,14 @@ impl Proxy {
         })
     }
 
+    /// The same proxy without its credentials, for a request shown in a log.
+    pub fn without_credentials(&self) -> Proxy {
+        Proxy {
+            authorization: None,
+            ..self.clone()
+        }
+    }
+
     /// The proxy as `host:port`, for messages: never its credentials.
     pub fn name(&self) -> String {
         format!("{}:{}", self.host, self.port)
