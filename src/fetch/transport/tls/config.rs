@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use rustls::ClientConfig;
 
-use super::trust::{self, Origin, Trust, Verifier};
-use super::verifier::AnyCertificate;
+use super::trust::{self, Origin, Trust};
+use super::verifier::{AnyCertificate, Verifier};
 use crate::exit::{Code, WithCode};
 
 /// The only application protocol sockdemo speaks over TLS.

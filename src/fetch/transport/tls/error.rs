@@ -305,8 +305,9 @@ fn civil_date(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::trust::Trust;
     use super::super::trust::tests::self_signed_ca;
-    use super::super::trust::{Trust, Verifier};
+    use super::super::verifier::Verifier;
     use super::*;
     use rustls::client::danger::ServerCertVerifier;
     use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! session, after a handshake bounded as a whole by the timeout, and tells
 //! a rejected certificate (exit 60) from other TLS failures (35) and from a
 //! timeout (28), in words ([`error`]). The settings are [`config`]'s, what
-//! they trust [`trust`]'s; the verifier of `--insecure` is [`verifier`]'s.
+//! they trust [`trust`]'s; the verifiers (the trust store's, and `--insecure`'s) are [`verifier`]'s.
 
 pub mod config;
 pub mod error;
