@@ -87,7 +87,9 @@ pub struct Config {
     pub silent: bool,
 }
 
-/// Fetches `config.target`: prints each response head, saves the final body.
+/// Fetches `config.target`: prints each response head, and saves the final
+/// body unless its status is 400 or more (the error-page rule) or `-I` asked
+/// for heads only.
 pub fn run(config: &Config) -> anyhow::Result<()> {
     let first_url = target::parse(&config.target)?;
     let destination = destination(config.output.as_deref(), &first_url);
