@@ -89,7 +89,7 @@ fn transfer_coding(head: &ResponseHead) -> Result<Framing, HttpError> {
 /// The elements of a comma-separated list (RFC 9110 section 5.6.1), as
 /// they are, whitespace and empty ones included. A comma inside a quoted
 /// string (a parameter value, section 5.6.4) separates nothing.
-fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(super) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut quoted = false;
     let mut escaped = false;
     value.split(move |&b| {

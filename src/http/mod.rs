@@ -41,6 +41,7 @@
 
 mod body;
 mod chunked;
+mod coding;
 mod framing;
 mod head;
 
@@ -48,6 +49,10 @@ use crate::exit::Code;
 
 pub use body::{BodyDecoder, Step};
 pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_TRAILER_BYTES};
+pub use coding::{
+    Coding, CodingError, DECODE_BUFFER, DecodeError, Decoder, MAX_CODINGS, ZSTD_WINDOW_LOG_MAX,
+    content_codings, transfer_codings,
+};
 pub use framing::{Framing, framing};
 pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};
 
