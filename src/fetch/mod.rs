@@ -16,8 +16,11 @@
 
 pub mod output;
 pub mod progress;
+pub mod resume;
+pub mod retry;
 pub mod target;
 pub mod transport;
+pub mod verify;
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
