@@ -15,6 +15,7 @@
 //! | this file | request, response loop, redirects, exit codes | `s.send(...)`, the `recv` loop, `split(b'\r\n\r\n')` |
 
 pub mod output;
+pub mod partial;
 pub mod progress;
 pub mod resume;
 pub mod retry;
