@@ -219,8 +219,8 @@ impl Partial {
     }
 
     /// The file, positioned at its end, to append to.
-    pub fn file(&mut self) -> &mut File {
-        &mut self.file
+    pub fn file(&self) -> &File {
+        &self.file
     }
 
     /// Hands what the file holds to `sink`, from its first byte: to hash

@@ -20,7 +20,8 @@ use std::fmt;
 use brotli_decompressor::{BrotliDecompressStream, BrotliResult, BrotliState, StandardAlloc};
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::framing::list_elements;
+use super::body::BodyDecoder;
+use super::framing::{Framing, list_elements};
 use super::head::ResponseHead;
 
 /// The output buffer of each decoding stage: large enough that a fast
@@ -47,13 +48,19 @@ pub enum Coding {
     Brotli,
     /// `zstd` (RFC 8878).
     Zstd,
+    /// `chunked` when it is not the final transfer coding (`chunked, gzip`):
+    /// the framing then runs until close, and the chunks are undone here.
+    Chunked,
 }
 
 impl Coding {
-    /// The coding a list element names (case-insensitive); `None` when unknown.
-    fn named(name: &[u8]) -> Option<Coding> {
+    /// The coding a list element of `field` names (case-insensitive); `None`
+    /// when unknown. `chunked` is a transfer coding only.
+    fn named(name: &[u8], field: &str) -> Option<Coding> {
         let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-        if is("gzip") || is("x-gzip") {
+        if is("chunked") && field == TRANSFER_ENCODING {
+            Some(Coding::Chunked)
+        } else if is("gzip") || is("x-gzip") {
             Some(Coding::Gzip)
         } else if is("deflate") {
             Some(Coding::Deflate)
@@ -73,6 +80,7 @@ impl Coding {
             Coding::Deflate => "deflate",
             Coding::Brotli => "br",
             Coding::Zstd => "zstd",
+            Coding::Chunked => "chunked",
         }
     }
 }
@@ -153,8 +161,10 @@ pub fn transfer_codings(head: &ResponseHead) -> Result<Vec<Coding>, CodingError>
     {
         names.pop();
     }
-    known_codings(&names, "Transfer-Encoding")
+    known_codings(&names, TRANSFER_ENCODING)
 }
+
+const TRANSFER_ENCODING: &str = "Transfer-Encoding";
 
 /// The codings a `Content-Encoding` applies, in the order applied; `identity`
 /// (no coding) is left out.
@@ -182,7 +192,7 @@ fn known_codings(names: &[&[u8]], field: &'static str) -> Result<Vec<Coding>, Co
     names
         .iter()
         .map(|&name| {
-            Coding::named(name).ok_or_else(|| CodingError::Unknown {
+            Coding::named(name, field).ok_or_else(|| CodingError::Unknown {
                 field,
                 coding: String::from_utf8_lossy(name).into_owned(),
             })
@@ -325,6 +335,10 @@ enum Codec {
     DeflateUnsniffed,
     Brotli(Box<BrotliState<StandardAlloc, StandardAlloc, StandardAlloc>>),
     Zstd(Box<zstd::stream::raw::Decoder<'static>>),
+    /// The chunk decoder, and the start of a chunk-size line or trailer
+    /// that the input so far ends in the middle of (at most
+    /// [`MAX_HEAD_BYTES`](super::MAX_HEAD_BYTES), which bounds every line).
+    Chunked(BodyDecoder, Vec<u8>),
 }
 
 impl Stage {
@@ -396,6 +410,45 @@ impl Stage {
                 }
                 Ok((input_offset, output_offset))
             }
+            Codec::Chunked(decoder, pending) => {
+                // Input joins what is pending, if anything, up to the bound.
+                let taken = if pending.is_empty() {
+                    0
+                } else {
+                    let room = super::MAX_HEAD_BYTES.saturating_sub(pending.len());
+                    let taken = input.len().min(room);
+                    pending.extend_from_slice(&input[..taken]);
+                    taken
+                };
+                let source = if pending.is_empty() {
+                    input
+                } else {
+                    &pending[..]
+                };
+                // At most what fits in the output, so that the data of a
+                // step, never longer than its input, fits too.
+                let source = &source[..source.len().min(self.out.len())];
+                let step = decoder
+                    .decode(source)
+                    .map_err(|err| corrupt(err.to_string()))?;
+                let data = step.data.len();
+                self.out[..data].copy_from_slice(&source[step.data]);
+                let source_len = source.len();
+                self.ended = decoder.is_complete();
+                if !pending.is_empty() {
+                    pending.drain(..step.consumed);
+                    if self.ended && !pending.is_empty() {
+                        return Err(CodingError::TrailingData { coding });
+                    }
+                    return Ok((taken, data));
+                }
+                if step.consumed == 0 && !self.ended && source_len > 0 {
+                    // A line cut between two inputs: kept until its end comes.
+                    pending.extend_from_slice(&input[..source_len]);
+                    return Ok((source_len, 0));
+                }
+                Ok((step.consumed, data))
+            }
             Codec::Zstd(decoder) => {
                 use zstd::stream::raw::Operation;
                 let status = decoder
@@ -433,6 +486,7 @@ impl Codec {
                     .expect("the window limit is within zstd's range");
                 Codec::Zstd(Box::new(decoder))
             }
+            Coding::Chunked => Codec::Chunked(BodyDecoder::new(Framing::Chunked), Vec::new()),
         }
     }
 }
@@ -575,6 +629,47 @@ mod tests {
             text
         );
         assert_eq!(decode(&[], b"as is", 2).unwrap(), b"as is");
+    }
+
+    #[test]
+    fn chunked_before_gzip_is_undone_after_it() {
+        // `Transfer-Encoding: chunked, gzip`: chunked first, then gzip.
+        let text = sample(20_000);
+        let mut chunked = Vec::new();
+        for piece in text.chunks(777) {
+            chunked.extend_from_slice(format!("{:x};ext=1\r\n", piece.len()).as_bytes());
+            chunked.extend_from_slice(piece);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\nTrailer: x\r\n\r\n");
+        let coded = gzip(&chunked);
+        for piece in [1, 5, 100, coded.len()] {
+            assert_eq!(
+                decode(&[Coding::Chunked, Coding::Gzip], &coded, piece).as_deref(),
+                Ok(text.as_slice()),
+                "in pieces of {piece}"
+            );
+        }
+        let cut = gzip(&chunked[..chunked.len() - 5]);
+        assert_eq!(
+            decode(&[Coding::Chunked, Coding::Gzip], &cut, 100),
+            Err(CodingError::Truncated {
+                coding: Coding::Chunked
+            })
+        );
+        let mut extra = chunked.clone();
+        extra.extend_from_slice(b"more");
+        assert_eq!(
+            decode(&[Coding::Chunked, Coding::Gzip], &gzip(&extra), 3),
+            Err(CodingError::TrailingData {
+                coding: Coding::Chunked
+            })
+        );
+        assert_eq!(
+            transfer_codings(&head("Transfer-Encoding: chunked, gzip\r\n")),
+            Ok(vec![Coding::Chunked, Coding::Gzip])
+        );
+        assert!(content_codings(&head("Content-Encoding: chunked\r\n")).is_err());
     }
 
     #[test]

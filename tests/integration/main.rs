@@ -26,6 +26,7 @@
 
 mod client;
 mod fetch;
+mod fetch_retry;
 mod fetch_tls;
 mod interop;
 mod serve;
