@@ -628,6 +628,59 @@ mod tests {
     }
 
     #[test]
+    fn a_resume_asks_for_the_rest_and_compressed_for_a_coding() {
+        let resume = Resume {
+            offset: 10,
+            validator: resume::Validator::ETag("\"x\"".into()),
+            total: None,
+        };
+        let fields = request_fields(Some(&resume), true);
+        assert_eq!(
+            request(&url("http://h/f"), &fields),
+            format!(
+                "GET /f HTTP/1.1\r\nHost: h\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\nRange: bytes=10-\r\nIf-Range: \"x\"\r\nConnection: close\r\n\r\n"
+            ),
+            "a continued body is the identity one first sent: no Accept-Encoding"
+        );
+        assert_eq!(
+            request_fields(None, true),
+            [("Accept-Encoding", "gzip, deflate, br, zstd".to_owned())]
+        );
+        assert!(request_fields(None, false).is_empty());
+    }
+
+    #[test]
+    fn errors_are_classified_for_retrying_by_code_and_cause() {
+        let coded = |code| fail(code, "x");
+        assert_eq!(classify(&coded(Code::RecvError)), Failure::Reset);
+        assert_eq!(classify(&coded(Code::Timeout)), Failure::Timeout);
+        assert_eq!(classify(&coded(Code::PartialBody)), Failure::BodyCut);
+        assert_eq!(classify(&coded(Code::GotNothing)), Failure::NothingReceived);
+        assert_eq!(classify(&coded(Code::CouldntConnect)), Failure::Refused);
+        let cut_head = fail_with(Code::BadResponse, "reading the response head", HeadCut);
+        assert_eq!(classify(&cut_head), Failure::HeadCut);
+        let busy = fail_with(
+            Code::CouldntResolve,
+            "could not resolve host h",
+            io::Error::other(
+                "failed to lookup address information: Temporary failure in name resolution",
+            ),
+        );
+        assert_eq!(classify(&busy), Failure::ResolverBusy);
+        for code in [
+            Code::BadResponse,
+            Code::CouldntResolve,
+            Code::TlsHandshake,
+            Code::PeerCertificate,
+            Code::Mismatch,
+            Code::WriteError,
+            Code::BadEncoding,
+        ] {
+            assert_eq!(classify(&coded(code)), Failure::Permanent, "{code:?}");
+        }
+    }
+
+    #[test]
     fn the_body_goes_where_o_says_or_to_the_first_urls_name() {
         let first = url("example.com/dir/file.txt");
         assert_eq!(
