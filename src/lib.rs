@@ -12,7 +12,7 @@
 //! | [`exit`] | exit codes (curl's numbers) and the error that carries one | — |
 //! | [`duration`] | the DURATION syntax of the command line | — |
 //! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
-//! | [`open_files`] | the open-file limit, raised for many connections | — |
+//! | [`platform`] | the Linux-only calls: the open-file limit, early writeback | — |
 
 pub mod cli;
 pub mod client;
@@ -22,8 +22,11 @@ pub mod fetch;
 pub mod greeting;
 pub mod http;
 pub mod logging;
-pub mod open_files;
+pub mod platform;
 pub mod server;
+
+// The path the server, the load client and the tests raise the limit by.
+pub use platform::open_files;
 
 use cli::{Cli, Command};
 
@@ -33,5 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => server::run(&args.config()),
         Command::Client(args) => client::run(&args.config()),
         Command::Fetch(args) => fetch::run(&args.config(cli.quiet)),
+        Command::Completions(args) => cli::write_stdout(&cli::completions(args.shell)),
+        Command::Man => cli::write_stdout(&cli::man_page()),
     }
 }

@@ -14,7 +14,7 @@
 use std::convert::Infallible;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -25,6 +25,7 @@ use super::partial::{Meta, Partial};
 use super::resume::Resume;
 use super::signals::PartialFile;
 use crate::exit::{Code, WithCode};
+use crate::platform;
 
 /// Body bytes are gathered into writes of at least this size when they
 /// arrive in small pieces (small chunks of a chunked body); larger pieces
@@ -404,14 +405,12 @@ fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
 /// A replaced file keeps its permissions, and its owner when the process may
 /// give it (root replacing another user's file).
 fn keep_owner_and_mode(file: &File, original: &fs::Metadata) {
-    if let Ok(own) = file.metadata() {
-        if (own.uid(), own.gid()) != (original.uid(), original.gid()) {
-            if let Err(err) =
-                std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
-            {
-                debug!("keeping the owner of the replaced file: {err}");
-            }
-        }
+    if let Ok(own) = file.metadata()
+        && (own.uid(), own.gid()) != (original.uid(), original.gid())
+        && let Err(err) =
+            std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
+    {
+        debug!("keeping the owner of the replaced file: {err}");
     }
     // After fchown, which may clear set-id bits.
     let mode = Permissions::from_mode(original.mode() & 0o7777);
@@ -490,18 +489,8 @@ impl Atomic {
     fn start_writeback(&mut self) {
         let Ok(file) = self.file() else { return };
         let (from, len) = (self.writeback_from, self.written - self.writeback_from);
-        // SAFETY: sync_file_range only reads its integer arguments; the file
-        // descriptor is valid for the duration of the call.
-        let result = unsafe {
-            libc::sync_file_range(
-                file.as_raw_fd(),
-                from as libc::off64_t,
-                len as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            )
-        };
-        if result != 0 {
-            debug!("sync_file_range: {}", io::Error::last_os_error());
+        if let Err(err) = platform::start_writeback(file, from, len) {
+            debug!("starting writeback: {err}");
         }
         self.writeback_from = self.written;
     }
@@ -515,13 +504,13 @@ impl Atomic {
         // No signal removes the file while it is renamed, nor after.
         self.partial.settle(|| temp.persist(&self.target))?;
         // The rename is done: nothing below may fail.
-        if let Some(dir) = &self.dir {
-            if let Err(err) = dir.sync_all() {
-                warn!(
-                    "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
-                    self.target.display()
-                );
-            }
+        if let Some(dir) = &self.dir
+            && let Err(err) = dir.sync_all()
+        {
+            warn!(
+                "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
+                self.target.display()
+            );
         }
         Ok(())
     }

@@ -9,12 +9,16 @@
 //! discarded, obsolete line folds included. Like the head, the framing lines
 //! may end in a bare LF (RFC 9112 section 2.2).
 
-use super::{HttpError, MAX_CHUNK_SIZE_DIGITS, Step, Truncation, is_forbidden_in_value};
+use super::{HttpError, Step, Truncation, is_forbidden_in_value};
 
 /// Longest chunk-size line, extensions and line ending included. A size has
 /// at most 16 significant hex digits; extensions are rarely used and ignored
 /// here, so 4 KiB is generous while bounding what a server can make us buffer.
 pub const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
+
+/// Most significant hex digits in a chunk size (leading zeros aside): 16
+/// fill a u64, and httparse takes no more.
+pub const MAX_CHUNK_SIZE_DIGITS: usize = 16;
 
 /// Largest trailer section after the last chunk, blank line included: the
 /// few fields servers send (checksums, timing) fit many times over.

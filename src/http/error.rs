@@ -6,11 +6,9 @@
 
 use std::fmt;
 
-use super::{MAX_CHUNK_LINE_BYTES, MAX_HEAD_BYTES, MAX_HEADERS, MAX_TRAILER_BYTES};
-
-/// Most significant hex digits in a chunk size (leading zeros aside): 16
-/// fill a u64, and httparse takes no more.
-pub const MAX_CHUNK_SIZE_DIGITS: usize = 16;
+use super::{
+    MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE_DIGITS, MAX_HEAD_BYTES, MAX_HEADERS, MAX_TRAILER_BYTES,
+};
 
 /// What went wrong in a response.
 #[derive(Debug, Clone, PartialEq, Eq)]

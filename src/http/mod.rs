@@ -40,12 +40,12 @@ mod framing;
 mod head;
 
 pub use body::{BodyDecoder, Step};
-pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_TRAILER_BYTES};
+pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE_DIGITS, MAX_TRAILER_BYTES};
 pub use coding::{
     Coding, CodingError, DECODE_BUFFER, DecodeError, Decoder, MAX_CODINGS, ZSTD_WINDOW_LOG_MAX,
     content_codings, transfer_codings,
 };
-pub use error::{HttpError, MAX_CHUNK_SIZE_DIGITS, Truncation};
+pub use error::{HttpError, Truncation};
 pub use framing::{Framing, framing};
 pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};
 

@@ -129,13 +129,13 @@ fn accept_loop(
                     failures_in_a_row = 0;
                     backoff = BACKOFF_FIRST;
                 }
-                if !start_connection(stream, peer, registry, settings) {
-                    if let Some(held_back) = refusal_log.allow() {
-                        warn!(
-                            "refused a connection from {peer}: {} connections already (--max-connections){held_back}",
-                            config.max_connections
-                        );
-                    }
+                if !start_connection(stream, peer, registry, settings)
+                    && let Some(held_back) = refusal_log.allow()
+                {
+                    warn!(
+                        "refused a connection from {peer}: {} connections already (--max-connections){held_back}",
+                        config.max_connections
+                    );
                 }
             }
             // Shutdown shuts the listening socket down, which ends a

@@ -73,7 +73,31 @@ impl Deadline {
 
 impl fmt::Display for Deadline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} did not complete within {:?}", self.step, self.limit)
+        write!(
+            f,
+            "{} did not complete within {}",
+            self.step,
+            Shown(self.limit)
+        )
+    }
+}
+
+/// A duration as the command line writes one: `300ms`, `1.5s`, `30s`.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown(pub Duration);
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d >= Duration::from_secs(1) || d.is_zero() {
+            return write!(f, "{}s", d.as_secs_f64());
+        }
+        let nanos = d.subsec_nanos();
+        match (nanos % 1_000_000, nanos % 1_000) {
+            (0, _) => write!(f, "{}ms", nanos / 1_000_000),
+            (_, 0) => write!(f, "{}µs", nanos / 1_000),
+            _ => write!(f, "{nanos}ns"),
+        }
     }
 }
 
@@ -133,7 +157,10 @@ impl TimedStream {
         let message = match self.deadline {
             // The deadline had cut the socket's limit short of the timeout.
             Some(deadline) if self.applied != self.timeout => deadline.to_string(),
-            _ => format!("{waiting_for} for {:?}", self.applied.unwrap_or_default()),
+            _ => format!(
+                "{waiting_for} for {}",
+                Shown(self.applied.unwrap_or_default())
+            ),
         };
         io::Error::new(io::ErrorKind::TimedOut, message)
     }
@@ -183,6 +210,17 @@ mod tests {
         let err = Deadline::cap(passed, timeout).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(err.to_string(), "the step did not complete within 1ns");
+    }
+
+    #[test]
+    fn durations_are_shown_as_the_command_line_writes_them() {
+        let shown = |d: Duration| Shown(d).to_string();
+        assert_eq!(shown(Duration::from_millis(300)), "300ms");
+        assert_eq!(shown(Duration::from_secs(30)), "30s");
+        assert_eq!(shown(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(shown(Duration::from_micros(5)), "5µs");
+        assert_eq!(shown(Duration::from_nanos(1)), "1ns");
+        assert_eq!(shown(Duration::ZERO), "0s");
     }
 
     #[test]

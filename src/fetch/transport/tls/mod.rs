@@ -48,9 +48,13 @@ pub fn wrap(
     }
     stream.set_deadline(later);
     debug!(
-        "TLS with {host}: {:?}, {:?}",
-        tls.protocol_version(),
-        tls.negotiated_cipher_suite().map(|suite| suite.suite())
+        "TLS with {host}: {}, {}",
+        tls.protocol_version()
+            .and_then(|version| version.as_str())
+            .unwrap_or("unknown version"),
+        tls.negotiated_cipher_suite()
+            .and_then(|suite| suite.suite().as_str())
+            .unwrap_or("unknown cipher suite"),
     );
     Ok(StreamOwned::new(tls, stream))
 }
