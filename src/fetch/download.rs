@@ -18,7 +18,7 @@ use super::partial::Meta;
 use super::progress::Progress;
 use super::resume::{Resume, Validator};
 use super::signals::PartialFile;
-use super::verify::{Mismatch, Verifier};
+use super::verify::Verifier;
 use super::{Config, Response};
 use crate::exit::{Code, WithCode, fail, fail_with};
 use crate::http::{self, Coding, CodingError, DecodeError, Decoder, Framing};
@@ -102,12 +102,15 @@ impl Download {
             let mut output = Output::open_continued(path, url, partial)?;
             if let Some(kept) = output.kept() {
                 let verifier = &mut download.verifier;
+                // Hashed once, and only when there is something to check.
                 let mut mismatch = Ok(());
-                output.read_kept(|data| {
-                    if mismatch.is_ok() {
-                        mismatch = verifier.update(data);
-                    }
-                })?;
+                if verifier.checks_anything() {
+                    output.read_kept(|data| {
+                        if mismatch.is_ok() {
+                            mismatch = verifier.update(data);
+                        }
+                    })?;
+                }
                 mismatch.with_code(Code::Mismatch, || format!("checking {}", output.name()))?;
                 info!(
                     "continuing {} from byte {} ({})",
@@ -325,11 +328,6 @@ pub fn bytes(n: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
-}
-
-/// Whether an error is a mismatch of the checks, whose partial data is wrong.
-pub fn is_mismatch(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| e.is::<Mismatch>())
 }
 
 #[cfg(test)]

@@ -153,12 +153,17 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                         .and_then(|value| retry::retry_after(value, SystemTime::now())),
                 };
                 match retrier.decide(&report, started.elapsed()) {
-                    Decision::Retry { delay } => {
-                        let status = format!(
-                            "{url} returned HTTP status {} {}",
-                            response.head.status, response.head.reason
-                        );
-                        fetch.wait_to_retry(&status, delay, &retrier, &download)?;
+                    Decision::Retry { delay }
+                        if fetch.wait_to_retry(
+                            &format!(
+                                "{url} returned HTTP status {} {}",
+                                response.head.status, response.head.reason
+                            ),
+                            delay,
+                            &retrier,
+                            &download,
+                        ) =>
+                    {
                         continue;
                     }
                     // The last answer is final: the error page rule applies.
@@ -191,11 +196,12 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             }
         };
         match retrier.decide(&report, started.elapsed()) {
-            Decision::Retry { delay } => {
-                fetch.wait_to_retry(&format!("{failure:#}"), delay, &retrier, &download)?;
+            Decision::Retry { delay }
+                if fetch.wait_to_retry(&format!("{failure:#}"), delay, &retrier, &download) =>
+            {
                 previous = Some(failure);
             }
-            Decision::Permanent | Decision::OutOfRetries | Decision::OutOfTime => {
+            _ => {
                 gave_up(&retrier, &download);
                 return Err(abandon(download, failure));
             }
@@ -346,15 +352,18 @@ impl Fetch<'_> {
         download.save(response, url, body.unwrap_or(Body::Whole))
     }
 
-    /// Says why and when the next attempt comes, then waits for it, within
-    /// `--max-time`.
+    /// Says why and when the next attempt comes, then waits for it. False,
+    /// with nothing said, when `--max-time` has passed: no attempt is left.
     fn wait_to_retry(
         &self,
         reason: &str,
         delay: Duration,
         retrier: &Retrier,
         download: &Download,
-    ) -> anyhow::Result<()> {
+    ) -> bool {
+        let Ok(wait) = Deadline::cap(self.total, Some(delay)) else {
+            return false;
+        };
         let when = if delay.is_zero() {
             "at once".to_owned()
         } else {
@@ -369,12 +378,8 @@ impl Fetch<'_> {
             "{reason}: retrying {when} (attempt {}){how}",
             retrier.attempts() + 1
         );
-        if let Some(wait) = Deadline::cap(self.total, Some(delay))
-            .with_code(Code::Timeout, || "waiting to retry")?
-        {
-            thread::sleep(wait);
-        }
-        Ok(())
+        thread::sleep(wait.unwrap_or(delay));
+        true
     }
 }
 

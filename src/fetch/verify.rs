@@ -168,6 +168,11 @@ impl Verifier {
         }
     }
 
+    /// Whether there is anything to check: `--checksum` or `--expect-size`.
+    pub fn checks_anything(&self) -> bool {
+        self.checksum.is_some() || self.expect_size.is_some()
+    }
+
     /// Bytes saved so far.
     pub fn seen(&self) -> u64 {
         self.seen

@@ -175,6 +175,38 @@ fn a_server_that_ignores_range_and_cuts_at_one_point_runs_out_of_retries() {
 }
 
 #[test]
+fn max_time_bounds_all_the_attempts() {
+    let file = content(10_000, 13);
+    let server = FileServer::start(move |_| whole(&file, ETAG).ending(Ending::CutAfter(10)));
+    let dir = Dir::new();
+    let started = Instant::now();
+    let output = dir.fetch(&[
+        &server.url("/f"),
+        "-o",
+        "out.bin",
+        "--retry",
+        "1000",
+        "--retry-delay",
+        "100ms",
+        "--max-time",
+        "1s",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The last attempt's failure: cut short, or out of time.
+    assert!(
+        [18, 28].contains(&code(&output)),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(server.requests().len() < 100, "{}", server.requests().len());
+    dir.assert_untouched();
+}
+
+#[test]
 fn continue_after_sigkill_resumes_into_an_identical_file() {
     use std::os::unix::process::ExitStatusExt;
     let file = content(1 << 20, 7);
