@@ -57,6 +57,36 @@ wait_for() {
     return 1
 }
 
+# start_greeting_server NAME LOG: starts the greeting server NAME (sockdemo,
+# floor or python: `sockdemo serve` with SERVE_ARGS, bench/floor_server.rs,
+# or the tutorial's seed_server.py) from the release builds, logging into LOG;
+# sets server_pid and addr.
+start_greeting_server() {
+    local log=$2
+    case $1 in
+    sockdemo)
+        # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
+        start_server "$log" '^listening on ' target/release/sockdemo serve --listen 127.0.0.1:0 ${SERVE_ARGS:-}
+        addr=$(listening_addr "$log")
+        ;;
+    floor)
+        start_server "$log" '^listening on ' target/release/examples/floor_server 127.0.0.1:0
+        addr=$(listening_addr "$log")
+        ;;
+    python)
+        local port
+        port=$(free_port)
+        start_server "$log" '^Waiting for connection' \
+            python3 "$tutorial/seed_server.py" --port "$port" --delay 0 --backlog 4096
+        addr=127.0.0.1:$port
+        ;;
+    *)
+        echo "$0: unknown server $1 (SERVERS: sockdemo floor python)" >&2
+        exit 2
+        ;;
+    esac
+}
+
 # listening_addr LOG: the address of a server's `listening on ADDR` line, as
 # `sockdemo serve` and the floor server print it.
 listening_addr() {

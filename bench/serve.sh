@@ -35,7 +35,6 @@ mkdir -p "$out"
 cargo build --release --locked --quiet --bin sockdemo --example floor_server
 cc -O2 -Wall -o "$out/loadgen" bench/loadgen.c
 sockdemo=target/release/sockdemo
-floor=target/release/examples/floor_server
 loadgen=$out/loadgen
 
 # 10,000 connections need 10,000 descriptors on each side.
@@ -52,28 +51,7 @@ rounds_for() {
 
 # Starts server $1; sets server_pid and addr.
 start() {
-    local log=$out/server.log
-    case $1 in
-    sockdemo)
-        start_server "$log" '^listening on ' "$sockdemo" serve --listen 127.0.0.1:0
-        addr=$(listening_addr "$log")
-        ;;
-    floor)
-        start_server "$log" '^listening on ' "$floor" 127.0.0.1:0
-        addr=$(listening_addr "$log")
-        ;;
-    python)
-        local port
-        port=$(free_port)
-        start_server "$log" '^Waiting for connection' \
-            python3 "$tutorial/seed_server.py" --port "$port" --delay 0 --backlog 4096
-        addr=127.0.0.1:$port
-        ;;
-    *)
-        echo "$0: unknown server $1 (SERVERS: sockdemo floor python)" >&2
-        exit 2
-        ;;
-    esac
+    start_greeting_server "$1" "$out/server.log"
 }
 
 # Runs generator $1 with N=$2 connections, $3 rounds against $addr; prints

@@ -30,35 +30,12 @@ out=target/bench/cpu
 mkdir -p "$out"
 cargo build --release --locked --quiet --bin sockdemo --example floor_server
 sockdemo=target/release/sockdemo
-floor=target/release/examples/floor_server
 ulimit -n "$(ulimit -Hn)"
 ticks=$(getconf CLK_TCK)
 
 # Starts server $1; sets server_pid and addr.
 start() {
-    local log=$out/server.log
-    case $1 in
-    sockdemo)
-        # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
-        start_server "$log" '^listening on ' "$sockdemo" serve --listen 127.0.0.1:0 ${SERVE_ARGS:-}
-        addr=$(listening_addr "$log")
-        ;;
-    floor)
-        start_server "$log" '^listening on ' "$floor" 127.0.0.1:0
-        addr=$(listening_addr "$log")
-        ;;
-    python)
-        local port
-        port=$(free_port)
-        start_server "$log" '^Waiting for connection' \
-            python3 "$tutorial/seed_server.py" --port "$port" --delay 0 --backlog 4096
-        addr=127.0.0.1:$port
-        ;;
-    *)
-        echo "$0: unknown server $1 (SERVERS: sockdemo floor python)" >&2
-        exit 2
-        ;;
-    esac
+    start_greeting_server "$1" "$out/server.log"
 }
 
 runs=$out/runs.tsv

@@ -7,6 +7,18 @@ use super::chunked::ChunkedDecoder;
 use super::framing::Framing;
 use super::{HttpError, Truncation};
 
+/// What [`BodyDecoder::decode_in_reads`] made of a body arriving in reads.
+#[derive(Debug)]
+pub struct Arrival {
+    /// The decoded body, or the error that ended decoding (a body cut short
+    /// when the input ran out first).
+    pub body: Result<Vec<u8>, HttpError>,
+    /// Whether the body ended where its framing says it ends.
+    pub complete: bool,
+    /// Bytes received but not consumed: those after the end of the body.
+    pub left: Vec<u8>,
+}
+
 /// One step of [`BodyDecoder::decode`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -123,6 +135,43 @@ impl BodyDecoder {
         self.decode_into(input, &mut body)?;
         self.finish()?;
         Ok(body)
+    }
+
+    /// Decodes `wire` as a transport sees it arrive: in reads of the given
+    /// sizes (cycled; a size of 0 counts as 1), each appended to a buffer
+    /// that the decoder is run over until it consumes nothing more. Tests
+    /// and fuzz targets use it to check that how a body is split across
+    /// reads never changes what it decodes to.
+    pub fn decode_in_reads(framing: Framing, wire: &[u8], reads: &[usize]) -> Arrival {
+        let mut decoder = BodyDecoder::new(framing);
+        let mut body = Vec::new();
+        let mut buffer = Vec::new();
+        let mut sizes = reads.iter().copied().cycle();
+        let mut fed = 0;
+        loop {
+            match decoder.decode_into(&buffer, &mut body) {
+                Err(err) => {
+                    return Arrival {
+                        body: Err(err),
+                        complete: false,
+                        left: buffer,
+                    };
+                }
+                Ok(used) => {
+                    buffer.drain(..used);
+                }
+            }
+            if fed == wire.len() || decoder.is_complete() {
+                return Arrival {
+                    body: decoder.finish().map(|()| body),
+                    complete: decoder.is_complete(),
+                    left: buffer,
+                };
+            }
+            let next = (fed + sizes.next().unwrap_or(1).max(1)).min(wire.len());
+            buffer.extend_from_slice(&wire[fed..next]);
+            fed = next;
+        }
     }
 
     /// True once the whole body (and any trailers) has been decoded.
@@ -243,36 +292,6 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        /// How the transport uses a decoder: each read appends to a buffer,
-        /// and the decoder is called while it consumes something. Returns the
-        /// body, whether it completed, and the bytes left in the buffer.
-        fn feed(
-            framing: Framing,
-            wire: &[u8],
-            reads: &[usize],
-        ) -> (Result<Vec<u8>, HttpError>, bool, Vec<u8>) {
-            let mut decoder = BodyDecoder::new(framing);
-            let mut body = Vec::new();
-            let mut buffer = Vec::new();
-            let mut sizes = reads.iter().copied().cycle();
-            let mut fed = 0;
-            loop {
-                match decoder.decode_into(&buffer, &mut body) {
-                    Err(err) => return (Err(err), false, buffer),
-                    Ok(used) => {
-                        buffer.drain(..used);
-                    }
-                }
-                if fed == wire.len() || decoder.is_complete() {
-                    let ended = decoder.finish().map(|()| body);
-                    return (ended, decoder.is_complete(), buffer);
-                }
-                let next = (fed + sizes.next().unwrap_or(1).max(1)).min(wire.len());
-                buffer.extend_from_slice(&wire[fed..next]);
-                fed = next;
-            }
-        }
-
         /// A chunked encoding of `body`, cut into chunks of the given sizes
         /// (cycled), in the framing's legal variants.
         #[derive(Debug, Clone)]
@@ -356,7 +375,7 @@ mod tests {
             ) {
                 let mut wire = encode(&body, &how);
                 wire.extend_from_slice(&after);
-                let (decoded, complete, left) = feed(Framing::Chunked, &wire, &reads);
+                let Arrival { body: decoded, complete, left } = BodyDecoder::decode_in_reads(Framing::Chunked, &wire, &reads);
                 prop_assert_eq!(decoded, Ok(body));
                 prop_assert!(complete);
                 // What follows the body is never taken (it may be partly unread).
@@ -372,7 +391,7 @@ mod tests {
             ) {
                 let wire = encode(&body, &how);
                 let cut = cut.index(wire.len());
-                let (decoded, complete, _) = feed(Framing::Chunked, &wire[..cut], &reads);
+                let Arrival { body: decoded, complete, .. } = BodyDecoder::decode_in_reads(Framing::Chunked, &wire[..cut], &reads);
                 prop_assert!(!complete);
                 prop_assert!(
                     matches!(decoded, Err(HttpError::Truncated(_)) | Err(HttpError::ChunkDataTooLong)),
@@ -388,7 +407,7 @@ mod tests {
             ) {
                 let mut wire = body.clone();
                 wire.extend_from_slice(&after);
-                let (decoded, complete, left) = feed(Framing::Length(body.len() as u64), &wire, &reads);
+                let Arrival { body: decoded, complete, left } = BodyDecoder::decode_in_reads(Framing::Length(body.len() as u64), &wire, &reads);
                 prop_assert_eq!(decoded, Ok(body));
                 prop_assert!(complete);
                 prop_assert!(after.starts_with(&left));
@@ -401,7 +420,7 @@ mod tests {
                 cut in any::<prop::sample::Index>(),
             ) {
                 let wire = vec![b'x'; cut.index(len)];
-                let (decoded, complete, _) = feed(Framing::Length(len as u64), &wire, &reads);
+                let Arrival { body: decoded, complete, .. } = BodyDecoder::decode_in_reads(Framing::Length(len as u64), &wire, &reads);
                 prop_assert!(!complete);
                 prop_assert!(matches!(decoded, Err(HttpError::Truncated(_))));
             }
@@ -416,10 +435,10 @@ mod tests {
                 ),
                 reads in prop::collection::vec(1usize..20, 1..10),
             ) {
-                let whole = feed(Framing::Chunked, &wire, &[wire.len().max(1)]);
-                let split = feed(Framing::Chunked, &wire, &reads);
-                prop_assert_eq!(whole.0, split.0);
-                prop_assert_eq!(whole.1, split.1);
+                let whole = BodyDecoder::decode_in_reads(Framing::Chunked, &wire, &[wire.len().max(1)]);
+                let split = BodyDecoder::decode_in_reads(Framing::Chunked, &wire, &reads);
+                prop_assert_eq!(whole.body, split.body);
+                prop_assert_eq!(whole.complete, split.complete);
             }
         }
     }

@@ -39,7 +39,7 @@ mod error;
 mod framing;
 mod head;
 
-pub use body::{BodyDecoder, Step};
+pub use body::{Arrival, BodyDecoder, Step};
 pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE_DIGITS, MAX_TRAILER_BYTES};
 pub use coding::{
     Coding, CodingError, DECODE_BUFFER, DecodeError, Decoder, MAX_CODINGS, ZSTD_WINDOW_LOG_MAX,

@@ -29,6 +29,7 @@ mod fetch;
 mod fetch_retry;
 mod fetch_tls;
 mod interop;
+mod real;
 mod rust_version;
 mod serve;
 mod serve_faults;

@@ -1,0 +1,155 @@
+//! Checks against real components: `sockdemo fetch` against nginx, as
+//! Debian packages it, on loopback. The scripted servers of the other
+//! modules play what the RFCs allow; these check that the common server
+//! really is read right.
+//!
+//! They need programs that a fresh machine with only Rust does not have, so
+//! `cargo test` leaves them out (`#[ignore]`); `.ci/run` installs the
+//! programs and runs them with `cargo test --test integration real:: --
+//! --ignored`. Run that way without the programs, each test fails and says
+//! what to install: it never passes without having run.
+
+use std::fs;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::support::dir::Dir;
+use crate::support::{Process, STEP, code, command, free_addr, text, tool_answers, wait_for};
+
+/// What to install for these tests, as the failure message says it.
+const INSTALL: &str = "apt-get install nginx-light";
+
+/// Fails the test, naming the package, unless `program VERSION_FLAG` runs.
+fn require(program: &str, version_flag: &str) {
+    assert!(
+        tool_answers(program, version_flag),
+        "this test needs {program} ({INSTALL}); .ci/run installs it"
+    );
+}
+
+/// An nginx serving the files of its `www` directory on a free loopback
+/// port, with a configuration of its own in a temporary directory, and
+/// stopped when dropped.
+struct Nginx {
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+    _process: Process,
+}
+
+impl Nginx {
+    /// Starts nginx with `server` as the body of its one `server` block
+    /// (the `listen` and `root` lines are added), once the files have been
+    /// written by `files` into the `www` directory.
+    fn start(server: &str, files: impl FnOnce(&Path)) -> Nginx {
+        require("nginx", "-v");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let www = dir.path().join("www");
+        fs::create_dir(&www).expect("create www");
+        files(&www);
+        let addr = free_addr();
+        let prefix = dir.path().display();
+        let config = format!(
+            "daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    types {{ application/octet-stream bin; text/plain txt; }}
+    default_type application/octet-stream;
+    sendfile on;
+    server {{
+        listen {addr};
+        root {prefix}/www;
+        {server}
+    }}
+}}
+"
+        );
+        let config_path = dir.path().join("nginx.conf");
+        fs::write(&config_path, config).expect("write nginx.conf");
+        let process = Process::spawn(
+            command("nginx")
+                .arg("-p")
+                .arg(dir.path())
+                .arg("-e")
+                .arg(dir.path().join("error.log"))
+                .arg("-c")
+                .arg(&config_path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        wait_for("nginx to listen", STEP, || TcpStream::connect(addr).ok());
+        Nginx {
+            addr,
+            dir,
+            _process: process,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn www(&self) -> PathBuf {
+        self.dir.path().join("www")
+    }
+}
+
+/// Bytes that no two offsets of a file share a pattern in, so a shifted,
+/// repeated or dropped block shows.
+fn numbered_bytes(len: usize) -> Vec<u8> {
+    (0..len as u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+#[test]
+#[ignore = "needs nginx (apt-get install nginx-light): run by .ci/run"]
+fn a_file_from_nginx_is_saved_byte_for_byte() {
+    let body = numbered_bytes(5 * 1024 * 1024 + 17);
+    let nginx = Nginx::start("", |www| {
+        fs::write(www.join("file.bin"), &body).expect("write file.bin")
+    });
+    let dir = Dir::empty();
+    let output = dir.fetch(&[&nginx.url("/file.bin"), "-o", "got.bin"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).starts_with("HTTP/1.1 200 OK\r\n"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(dir.read("got.bin") == body, "got.bin differs from the file");
+    assert_eq!(fs::read(nginx.www().join("file.bin")).unwrap(), body);
+}
+
+#[test]
+#[ignore = "needs nginx (apt-get install nginx-light): run by .ci/run"]
+fn a_redirect_from_nginx_is_followed_and_the_name_comes_from_the_url_given() {
+    let body = numbered_bytes(70_000);
+    let nginx = Nginx::start("location = /latest { return 302 /v2/file.bin; }", |www| {
+        fs::create_dir(www.join("v2")).expect("create v2");
+        fs::write(www.join("v2/file.bin"), &body).expect("write v2/file.bin");
+    });
+    let dir = Dir::empty();
+    let output = dir.fetch(&[&nginx.url("/latest")]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    let heads = text(&output.stdout);
+    assert!(
+        heads.starts_with("HTTP/1.1 302 Moved Temporarily\r\n"),
+        "{heads}"
+    );
+    assert!(heads.contains("\r\n\r\nHTTP/1.1 200 OK\r\n"), "{heads}");
+    assert!(
+        dir.read("latest") == body,
+        "latest differs from v2/file.bin"
+    );
+}
