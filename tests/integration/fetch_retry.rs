@@ -242,6 +242,32 @@ fn continue_after_sigkill_resumes_into_an_identical_file() {
 }
 
 #[test]
+fn continue_keeps_its_part_on_sigterm_and_ctrl_c() {
+    use std::os::unix::process::ExitStatusExt;
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let file = content(300_000, 14);
+        let server = FileServer::start(move |request| {
+            answer(request, &file, ETAG).ending(Ending::StallAfter(200_000))
+        });
+        let dir = Dir::empty();
+        let mut fetch = Process::spawn(
+            sockdemo()
+                .current_dir(dir.path())
+                .args(["fetch", "-C", &server.url("/f"), "-o", "out.bin", "-q"])
+                .stdout(Stdio::null()),
+        );
+        let part = dir.path().join(".out.bin.part");
+        wait_for("the .part to fill up", STEP, || {
+            let len = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+            (len >= 200_000 - 64 * 1024).then_some(())
+        });
+        fetch.signal(signal);
+        assert_eq!(fetch.wait(STEP).signal(), Some(signal));
+        assert_eq!(dir.entries(), [".out.bin.part", ".out.bin.part.meta"]);
+    }
+}
+
+#[test]
 fn continue_fails_by_keeping_its_part_and_a_stale_part_is_not_ours() {
     let file = content(100_000, 8);
     let served = file.clone();
