@@ -18,7 +18,7 @@ use clap_mangen::Man;
 
 use crate::duration::{self, limit};
 use crate::exit::{Code, fail_with};
-use crate::fetch::{retry, verify::Checksum};
+use crate::fetch::{headers, retry, verify::Checksum};
 use crate::{client, fetch, server};
 
 /// The three programs of a classic socket-programming tutorial, done properly:
@@ -55,7 +55,7 @@ pub enum Command {
     Client(ClientArgs),
     /// Download a page over HTTP/1.1 or HTTPS: print the response head, save the body.
     #[command(after_help = fetch_help())]
-    Fetch(FetchArgs),
+    Fetch(Box<FetchArgs>),
     /// Print the completion script for a shell.
     #[command(
         after_help = "Examples:\n  sockdemo completions bash > ~/.local/share/bash-completion/completions/sockdemo\n  sockdemo completions zsh > ~/.zfunc/_sockdemo\n  sockdemo completions fish > ~/.config/fish/completions/sockdemo.fish"
@@ -134,6 +134,10 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// Name the file after the URL (the default; accepted for curl's sake).
+    #[arg(short = 'O', long, conflicts_with = "output")]
+    pub remote_name: bool,
+
     /// Give up on connecting to an address after this long (0: no limit).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
     pub connect_timeout: Duration,
@@ -193,11 +197,47 @@ pub struct FetchArgs {
     #[arg(long)]
     pub no_follow: bool,
 
-    /// Exit 22 and keep no file when the status is 400 or more.
+    /// Follow redirects (the default; accepted for curl's sake).
+    #[arg(short = 'L', long, conflicts_with = "no_follow")]
+    pub location: bool,
+
+    /// Exit 22 and save nothing when the final status is 400 or more (the default).
     #[arg(short, long)]
     pub fail: bool,
 
-    /// Trust the CA certificates in this PEM file (instead of the built-in roots).
+    /// Save the body even when the final status is 400 or more, and exit 0.
+    #[arg(long, conflicts_with = "fail")]
+    pub content_on_error: bool,
+
+    /// Send HEAD: print the response heads, save nothing.
+    #[arg(short = 'I', long, conflicts_with_all = ["output", "remote_name"])]
+    pub head: bool,
+
+    /// Print the response heads (always done; accepted for curl's sake).
+    #[arg(short = 'i', long)]
+    pub include: bool,
+
+    /// Add a header field ("Name: value"), replace a default one, or remove it ("Name:"). Repeatable.
+    #[arg(short = 'H', long = "header", value_name = "FIELD", value_parser = headers::parse_custom)]
+    pub headers: Vec<headers::Custom>,
+
+    /// Send this User-Agent.
+    #[arg(short = 'A', long, value_name = "TEXT", value_parser = headers::parse_user_agent)]
+    pub user_agent: Option<String>,
+
+    /// Go through this HTTP proxy (`http://[user:password@]host[:port]`); "" for none, whatever the environment says.
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Reach these hosts directly, not through the proxy (comma-separated; "*" for all); replaces no_proxy.
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
+
+    /// No response heads, no progress, no line saying what was saved: errors only.
+    #[arg(short, long)]
+    pub silent: bool,
+
+    /// Trust the CA certificates in this PEM file (instead of the system's).
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
@@ -257,6 +297,7 @@ impl Cli {
     pub fn log_level(&self) -> log::LevelFilter {
         match (self.quiet, self.verbose, &self.command) {
             (true, _, Command::Fetch(_)) => log::LevelFilter::Error,
+            (_, _, Command::Fetch(args)) if args.silent => log::LevelFilter::Error,
             (true, _, _) => log::LevelFilter::Warn,
             (false, 0, _) => log::LevelFilter::Info,
             (false, 1, _) => log::LevelFilter::Debug,
@@ -314,10 +355,15 @@ impl FetchArgs {
             } else {
                 Some(self.max_redirects)
             },
-            fail: self.fail,
+            content_on_error: self.content_on_error,
+            head_only: self.head,
+            headers: headers::RequestHeaders::new(self.user_agent.clone(), self.headers.clone()),
+            proxy: self.proxy.clone(),
+            noproxy: self.noproxy.clone(),
             cacert: self.cacert.clone(),
             insecure: self.insecure,
             quiet,
+            silent: self.silent,
             retry: retry::Policy {
                 retries: self.retry,
                 fixed_delay: limit(self.retry_delay),
@@ -447,7 +493,7 @@ fn exit_codes_help() -> String {
 
 fn fetch_help() -> String {
     format!(
-        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n\n{}",
+        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n\n{}",
         exit_codes_help()
     )
 }
@@ -613,6 +659,69 @@ mod tests {
         assert_eq!(parse_size("2g"), Ok(2 << 30));
         assert!(parse_size("x").is_err() && parse_size("").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn contradicting_fetch_flags_are_usage_errors() {
+        for pair in [
+            ["--fail", "--content-on-error"],
+            ["-O", "-o=x"],
+            ["-L", "--no-follow"],
+            ["-I", "-o=x"],
+        ] {
+            let mut argv = vec!["sockdemo", "fetch", "example.com"];
+            argv.extend(pair);
+            let err = Cli::try_parse_from(&argv).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{pair:?}"
+            );
+            assert_eq!(err.exit_code(), 2);
+        }
+        for bad in ["Connection: keep-alive", "X: a\r\nY: b", "no colon"] {
+            let err =
+                Cli::try_parse_from(["sockdemo", "fetch", "example.com", "-H", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn curls_habits_are_accepted() {
+        let cli = Cli::parse_from([
+            "sockdemo",
+            "fetch",
+            "-s",
+            "-i",
+            "-L",
+            "-O",
+            "-A",
+            "ua/1",
+            "-H",
+            "X-A: 1",
+            "-H",
+            "Accept:",
+            "-x",
+            "p:3128",
+            "--noproxy",
+            "h",
+            "example.com",
+        ]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Error);
+        let Command::Fetch(args) = &cli.command else {
+            panic!("not fetch")
+        };
+        let config = args.config(cli.quiet);
+        assert!(config.silent && !config.quiet);
+        assert_eq!(config.headers.user_agent(), "ua/1");
+        assert_eq!(config.proxy.as_deref(), Some("p:3128"));
+        assert_eq!(config.noproxy.as_deref(), Some("h"));
+        assert_eq!(config.max_redirects, Some(10));
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-I", "-f", "example.com"]);
+        let Command::Fetch(args) = &cli.command else {
+            panic!("not fetch")
+        };
+        assert!(args.config(false).head_only);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum Code {
     Usage = 2,
     /// The URL is malformed (curl: URL_MALFORMAT).
     UrlMalformed = 3,
+    /// The proxy's host name could not be resolved (curl: COULDNT_RESOLVE_PROXY).
+    CouldntResolveProxy = 5,
     /// The host name could not be resolved (curl: COULDNT_RESOLVE_HOST).
     CouldntResolve = 6,
     /// No connection could be made (curl: COULDNT_CONNECT).
@@ -31,7 +33,7 @@ pub enum Code {
     BadResponse = 8,
     /// The body ended before its announced end (curl: PARTIAL_FILE).
     PartialBody = 18,
-    /// The server answered with a status of 400 or more and `--fail` was given (curl: HTTP_RETURNED_ERROR).
+    /// The final response has a status of 400 or more, so nothing was saved (curl: HTTP_RETURNED_ERROR).
     HttpError = 22,
     /// The output could not be written (curl: WRITE_ERROR).
     WriteError = 23,
@@ -58,17 +60,19 @@ pub enum Code {
     BadEncoding = 61,
     /// The download is larger than `--max-filesize` (curl: FILESIZE_EXCEEDED).
     TooLarge = 63,
-    /// The CA certificate file could not be read (curl: SSL_CACERT_BADFILE).
+    /// A CA file or directory the user named could not be read or holds no certificate
+    /// (curl: SSL_CACERT_BADFILE).
     CaCertFile = 77,
 }
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 21] = [
+    pub const ALL: [Code; 22] = [
         Code::Success,
         Code::Failure,
         Code::Usage,
         Code::UrlMalformed,
+        Code::CouldntResolveProxy,
         Code::CouldntResolve,
         Code::CouldntConnect,
         Code::BadResponse,
@@ -95,11 +99,12 @@ impl Code {
             Code::Failure => "other failure",
             Code::Usage => "usage error on the command line",
             Code::UrlMalformed => "malformed URL",
+            Code::CouldntResolveProxy => "could not resolve the proxy",
             Code::CouldntResolve => "could not resolve host",
             Code::CouldntConnect => "could not connect",
             Code::BadResponse => "malformed, incomplete or unexpected reply",
             Code::PartialBody => "partial body: the transfer ended early",
-            Code::HttpError => "HTTP status 400 or more, with --fail",
+            Code::HttpError => "HTTP status 400 or more: nothing saved",
             Code::WriteError => "could not write the output",
             Code::Timeout => "timed out",
             Code::Mismatch => "the download does not match --checksum or --expect-size",
@@ -111,7 +116,9 @@ impl Code {
             Code::PeerCertificate => "server certificate rejected",
             Code::BadEncoding => "unknown coding, or coded data that cannot be decoded",
             Code::TooLarge => "the download is larger than --max-filesize",
-            Code::CaCertFile => "--cacert file unreadable or invalid",
+            Code::CaCertFile => {
+                "a CA file named (--cacert, CURL_CA_BUNDLE, SSL_CERT_FILE...) is unreadable or empty"
+            }
         }
     }
 

@@ -95,7 +95,7 @@ impl Download {
             verifier: Verifier::new(config.checksum.clone(), config.expect_size),
             max_filesize: config.max_filesize,
             compressed: config.compressed,
-            quiet: config.quiet,
+            quiet: config.quiet || config.silent,
             destination,
         };
         if let (true, Destination::File(path)) = (download.continued, &download.destination) {
@@ -270,8 +270,8 @@ impl Download {
     }
 
     /// Completes the download: the checks, then the rename into place.
-    /// Returns the name written to.
-    pub fn finish(mut self) -> anyhow::Result<String> {
+    /// Returns the name written to and the bytes saved.
+    pub fn finish(mut self) -> anyhow::Result<(String, u64)> {
         let output = match self.output.take() {
             Some(output) => output,
             None => Output::open(&self.destination, &self.partial)?,
@@ -286,8 +286,7 @@ impl Download {
             ));
         }
         let name = output.commit()?;
-        info!("saved {} bytes to {name}", self.saved);
-        Ok(name)
+        Ok((name, self.saved))
     }
 
     /// Gives up: the partial data is removed, or kept with `-C` unless

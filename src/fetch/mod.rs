@@ -3,20 +3,22 @@
 //! One GET per connection (`Connection: close`), following redirects: each
 //! response head is printed as received, the final body is streamed through
 //! a fixed buffer into an output that replaces the user's file only once the
-//! download is complete. The protocol itself (head parsing, body framing) is
+//! download is complete, and only when the final status is below 400: an
+//! error page never replaces a file. The protocol itself (head parsing, body framing) is
 //! the pure [`crate::http`] module; this module drives it over a socket.
 //!
 //! [`run`] reads as the tutorial's steps, each a function of this file:
 //! connect, send and read the head (`attempt`, one attempt at one URL),
-//! follow or stop (`follow_or_stop`), save the body (`save`). Around them,
-//! `run` tries again after a transient failure ([`retry`]), continuing the
-//! body where it stopped when the server proves it has the same file
-//! ([`resume`]).
+//! follow or stop (`follow_or_stop`), save the body ([`Download::save`]).
+//! Around them, `run` tries again after a transient failure ([`retry`]),
+//! continuing the body where it stopped when the server proves it has the
+//! same file ([`resume`]).
 //!
 //! | part | owns | tutorial |
 //! |---|---|---|
 //! | [`target`] | TARGET to URL, request target, `Host`, default file name | `a.host`, `a.path`, `a.out` |
-//! | [`transport`] | resolve, connect, time limits, TLS | `s.connect((a.host, a.port))` |
+//! | [`headers`] | the request's header fields: defaults, `-A`, `-H`, redirect rules | the request string |
+//! | [`transport`] | resolve, connect, proxies, time limits, TLS | `s.connect((a.host, a.port))` |
 //! | [`exchange`] | one request and its response over one connection | `s.send(...)`, the `recv` loop |
 //! | [`output`] | atomic file output, stdout | `open(a.out, 'wb')` |
 //! | [`signals`] | removing the temporary file on SIGINT, SIGTERM, SIGHUP | — |
@@ -26,10 +28,11 @@
 //! | [`partial`] | `-C`: the `.part` file and its metadata | — |
 //! | [`verify`] | `--checksum`, `--expect-size` | — |
 //! | [`progress`] | the progress bar | — |
-//! | this file | the steps, redirects, exit codes of protocol errors | `split(b'\r\n\r\n')`, `print(header)` |
+//! | this file | the steps, redirects, the error-page rule, exit codes of protocol errors | `split(b'\r\n\r\n')`, `print(header)` |
 
 pub mod download;
 pub mod exchange;
+pub mod headers;
 pub mod output;
 pub mod partial;
 pub mod progress;
@@ -51,18 +54,17 @@ use anyhow::Context;
 use log::{debug, warn};
 use url::Url;
 
-use crate::exit::{Code, WithCode, fail, fail_with};
+use crate::exit::{Code, WithCode, fail, fail_with, io_cause};
 use crate::http::{self, Framing, HttpError, ResponseHead};
 use download::{Body, CannotStartOver, Download};
 use exchange::{Exchange, HeadCut};
+use headers::RequestHeaders;
 use output::Destination;
 use resume::{Resume, Verdict};
 use retry::{Decision, Failure, Retrier};
 use signals::PartialFile;
-use transport::{Connector, Deadline};
-
-/// Sent as `User-Agent`.
-const USER_AGENT: &str = concat!("sockdemo/", env!("CARGO_PKG_VERSION"));
+use transport::proxy::Proxy;
+use transport::{Connector, Deadline, Proxies};
 
 /// The fetcher's settings.
 #[derive(Debug, Clone)]
@@ -80,14 +82,25 @@ pub struct Config {
     pub max_time: Option<Duration>,
     /// Redirects to follow at most; `None` with `--no-follow`.
     pub max_redirects: Option<usize>,
-    /// `--fail`: a status of 400 or more is an error and keeps no file.
-    pub fail: bool,
-    /// `--cacert`: a PEM file of CAs to trust instead of the built-in roots.
+    /// `--content-on-error`: save the body of a final status of 400 or
+    /// more, and succeed; by default it is an error (exit 22) that keeps no file.
+    pub content_on_error: bool,
+    /// `-I/--head`: send HEAD, print the heads, save nothing.
+    pub head_only: bool,
+    /// The request's header fields: the defaults, `-A` and `-H`.
+    pub headers: RequestHeaders,
+    /// `-x/--proxy`: the proxy for every URL (`Some("")`: none at all).
+    pub proxy: Option<String>,
+    /// `--noproxy`: the hosts reached directly, instead of `no_proxy`.
+    pub noproxy: Option<String>,
+    /// `--cacert`: a PEM file of CAs to trust instead of the system's.
     pub cacert: Option<PathBuf>,
     /// `--insecure`: do not verify the server's certificate.
     pub insecure: bool,
-    /// `-q`: nothing on stderr but errors.
+    /// `-q`: no warnings, no progress (the heads are still printed).
     pub quiet: bool,
+    /// `-s`: `-q`, and no heads and no line saying what was saved either.
+    pub silent: bool,
     /// `--retry`, `--retry-delay`, `--retry-max-time`, `--retry-connrefused`.
     pub retry: retry::Policy,
     /// `-C`: keep partial data in `.NAME.part`, and continue it.
@@ -102,8 +115,9 @@ pub struct Config {
     pub compressed: bool,
 }
 
-/// Fetches `config.target`: prints the response heads, saves the final
-/// body; after a transient failure, tries again.
+/// Fetches `config.target`: prints the response heads, and saves the final
+/// body unless its status is 400 or more (the error-page rule) or `-I` asked
+/// for heads only; after a transient failure, tries again.
 pub fn run(config: &Config) -> anyhow::Result<()> {
     let first_url = target::parse(&config.target)?;
     let destination = destination(config.output.as_deref(), &first_url);
@@ -117,13 +131,20 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         heads: HeadPrinter {
             to_stderr: destination == Destination::Stdout,
             quiet: config.quiet,
+            silent: config.silent,
         },
         connector: Connector::new(
             config.connect_timeout,
             config.timeout,
             config.cacert.as_deref(),
             config.insecure,
-        ),
+        )
+        .with_proxies(Proxies {
+            proxy: config.proxy.clone(),
+            noproxy: config.noproxy.clone(),
+            user_agent: config.headers.user_agent().to_owned(),
+            ..Proxies::default()
+        }),
         total: Deadline::after(config.max_time, "the whole transfer (--max-time)"),
         first_url,
         config,
@@ -138,10 +159,8 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let mut previous: Option<anyhow::Error> = None;
     loop {
         let (failure, report) = match fetch.download(&mut download) {
-            Ok(()) => {
-                download.finish()?;
-                return Ok(());
-            }
+            Ok(()) if config.head_only => return Ok(()),
+            Ok(()) => return fetch.finish(download),
             Err(Failed::Status(mut response, url, heads)) => {
                 let report = retry::Attempt {
                     failure: Failure::Status(response.head.status),
@@ -173,7 +192,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                             fetch.take_final(&mut response, &url, None, &mut download)
                         });
                         return match saved {
-                            Ok(()) => download.finish().map(drop),
+                            Ok(()) => fetch.finish(download),
                             Err(err) => Err(abandon(download, err)),
                         };
                     }
@@ -255,7 +274,9 @@ impl Failed {
 /// exit code and, where one code covers both, their cause.
 fn classify(err: &anyhow::Error) -> Failure {
     match Code::of(err) {
-        Code::RecvError | Code::SendError => Failure::Reset,
+        // A reset, or a failed read or write: an I/O error underneath. Not a
+        // proxy refusing a tunnel, which says so in a status of its own.
+        Code::RecvError | Code::SendError if io_cause(err).is_some() => Failure::Reset,
         Code::Timeout => Failure::Timeout,
         // A TLS stream without close_notify in a body that needed it is one.
         Code::PartialBody => Failure::BodyCut,
@@ -294,9 +315,16 @@ impl Fetch<'_> {
         let mut redirects = Redirects::new(&url, self.config.max_redirects);
         let mut heads = Vec::new();
         loop {
-            let resume = download.resume();
-            let fields = request_fields(resume.as_ref(), self.config.compressed);
-            let mut response = attempt(&self.connector, &url, self.total, &fields)?;
+            let resume = download.resume().filter(|_| !self.config.head_only);
+            let extra = request_fields(resume.as_ref(), self.config.compressed);
+            let request = Request {
+                method: if self.config.head_only { "HEAD" } else { "GET" },
+                url: &url,
+                first_url: &self.first_url,
+                headers: &self.config.headers,
+                extra: &extra,
+            };
+            let mut response = attempt(&self.connector, &request, self.total)?;
             heads.push(response.head.raw.clone());
             let next =
                 follow_or_stop(&response.head, &url, &mut redirects).map_err(Failed::connected)?;
@@ -328,6 +356,10 @@ impl Fetch<'_> {
                 continue;
             }
             self.heads.print_all(&heads).map_err(Failed::connected)?;
+            if self.config.head_only {
+                return check_status(&response.head, &url, self.config.content_on_error)
+                    .map_err(Failed::connected);
+            }
             let body = match verdict {
                 Verdict::Append { .. } => Some(Body::Rest),
                 _ => None,
@@ -348,8 +380,18 @@ impl Fetch<'_> {
         body: Option<Body>,
         download: &mut Download,
     ) -> anyhow::Result<()> {
-        check_status(&response.head, url, self.config.fail)?;
+        check_status(&response.head, url, self.config.content_on_error)?;
         download.save(response, url, body.unwrap_or(Body::Whole))
+    }
+
+    /// Completes the download, and says so in a sentence for the user (not
+    /// a log line: it is the outcome), unless `-q` or `-s`.
+    fn finish(&self, download: Download) -> anyhow::Result<()> {
+        let (name, saved) = download.finish()?;
+        if !(self.config.quiet || self.config.silent) {
+            eprintln!("saved {} bytes to {name}", grouped(saved));
+        }
+        Ok(())
     }
 
     /// Says why and when the next attempt comes, then waits for it. False,
@@ -400,31 +442,46 @@ pub struct Response {
     framing: Framing,
 }
 
-/// One attempt at one URL: connects, sends the GET request with `fields`
-/// added, reads the final response head and decides how its body is
-/// framed, all before `total`.
+/// One request of a fetch: its method, its URL, and the header fields it
+/// sends, which depend on the URL the fetch started at.
+struct Request<'a> {
+    method: &'static str,
+    url: &'a Url,
+    first_url: &'a Url,
+    headers: &'a RequestHeaders,
+    /// Fields of this attempt: `Range` and `If-Range`, `Accept-Encoding`.
+    extra: &'a [(&'static str, String)],
+}
+
+/// One attempt at one URL: connects, sends the request, reads the final
+/// response head and decides how its body is framed, all before `total`.
 fn attempt(
     connector: &Connector,
-    url: &Url,
+    request: &Request<'_>,
     total: Option<Deadline>,
-    fields: &[(&str, String)],
 ) -> Result<Response, Failed> {
+    let url = request.url;
     let stream = connector.connect(url, total).map_err(|err| Failed::Error {
         err,
         connected: false,
     })?;
+    let wire = request_head(request, stream.proxy());
+    // As sent, but for the proxy's credentials, which no log shows.
+    let shown = stream.proxy().map(Proxy::without_credentials);
+    debug!(
+        "request: {}",
+        request_head(request, shown.as_ref()).escape_debug()
+    );
     let mut exchange = Exchange::new(stream, connector.timeout(), total);
-    let request = request(url, fields);
-    debug!("request: {}", request.escape_debug());
     exchange
-        .send(request.as_bytes())
+        .send(wire.as_bytes())
         .with_context(|| format!("fetching {url}"))
         .map_err(Failed::connected)?;
     let head = exchange
         .read_head()
         .with_context(|| format!("fetching {url}"))
         .map_err(Failed::connected)?;
-    let framing = http::framing(&head, false).map_err(|err| {
+    let framing = http::framing(&head, request.method == "HEAD").map_err(|err| {
         Failed::connected(fail_with(exit_code(&err), format!("fetching {url}"), err))
     })?;
     Ok(Response {
@@ -432,6 +489,29 @@ fn attempt(
         head,
         framing,
     })
+}
+
+/// The request head: in origin form (`GET /path`) to the server, or in
+/// absolute form (`GET http://host/path`) with the proxy's credentials to a
+/// proxy that forwards plain http.
+fn request_head(request: &Request<'_>, proxy: Option<&Proxy>) -> String {
+    let mut fields = request.headers.for_url(request.url, request.first_url);
+    // A field the user set with -H stays as set.
+    for (name, value) in request.extra {
+        if !fields.iter().any(|(set, _)| set.eq_ignore_ascii_case(name)) {
+            fields.push(((*name).to_owned(), value.clone()));
+        }
+    }
+    let target = match proxy {
+        None => target::request_target(request.url),
+        Some(proxy) => {
+            if let Some((name, value)) = proxy.authorization_header() {
+                fields.push((name.to_owned(), value.to_owned()));
+            }
+            transport::proxy::absolute_form(request.url)
+        }
+    };
+    headers::request_head(request.method, target, &fields)
 }
 
 /// The fields a request adds to those of every request: `Range` and
@@ -446,36 +526,41 @@ fn request_fields(resume: Option<&Resume>, compressed: bool) -> Vec<(&'static st
     }
 }
 
-/// The request for `url`: a GET with the headers every request has, and `fields`.
-fn request(url: &Url, fields: &[(&str, String)]) -> String {
-    let mut request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\n",
-        target::request_target(url),
-        target::host_header(url),
-    );
-    for (name, value) in fields {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("Connection: close\r\n\r\n");
-    request
-}
-
-/// With `--fail`, a status of 400 or more is an error (exit 22).
-fn check_status(head: &ResponseHead, url: &Url, fail_on_error: bool) -> anyhow::Result<()> {
-    if fail_on_error && head.status >= 400 {
+/// The error-page rule: a final status of 400 or more is a failure (exit
+/// 22) that saves nothing, so that an error page never replaces a good
+/// file; `--content-on-error` saves it anyway, as curl does by default.
+fn check_status(head: &ResponseHead, url: &Url, content_on_error: bool) -> anyhow::Result<()> {
+    if head.status >= 400 && !content_on_error {
         return Err(fail(
             Code::HttpError,
-            format!("{url} returned HTTP status {} {}", head.status, head.reason),
+            format!(
+                "{url} answered {} {}: nothing saved (--content-on-error saves the body)",
+                head.status, head.reason
+            ),
         ));
     }
     Ok(())
 }
 
+/// A count with its thousands grouped, as people read it: `5,242,897`.
+fn grouped(count: u64) -> String {
+    let digits = count.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
 /// Prints response heads as received: on stdout, or on stderr when the body
-/// goes to stdout (and then not at all with `-q`).
+/// goes to stdout (and then not at all with `-q`); never with `-s`.
 struct HeadPrinter {
     to_stderr: bool,
     quiet: bool,
+    silent: bool,
 }
 
 impl HeadPrinter {
@@ -487,6 +572,9 @@ impl HeadPrinter {
     fn print(&self, head: &[u8]) -> anyhow::Result<()> {
         // The raw head ends with its own blank line, which also separates
         // it from the next head of a redirect chain.
+        if self.silent {
+            return Ok(());
+        }
         let written = if self.to_stderr {
             if self.quiet {
                 return Ok(());
@@ -621,15 +709,66 @@ mod tests {
         ))
     }
 
+    fn get<'a>(url: &'a Url, headers: &'a RequestHeaders) -> Request<'a> {
+        Request {
+            method: "GET",
+            url,
+            first_url: url,
+            headers,
+            extra: &[],
+        }
+    }
+
     #[test]
     fn the_request_is_a_get_with_host_and_connection_close() {
+        let url = url("http://example.com:8080/a%20b?q=1#frag");
         assert_eq!(
-            request(&url("http://example.com:8080/a%20b?q=1#frag"), &[]),
+            request_head(&get(&url, &RequestHeaders::default()), None),
             format!(
                 "GET /a%20b?q=1 HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: sockdemo/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
                 env!("CARGO_PKG_VERSION")
             )
         );
+    }
+
+    #[test]
+    fn through_a_proxy_the_request_names_the_whole_url() {
+        let url = url("http://example.com/a?q=1");
+        let headers = RequestHeaders::new(Some("ua".into()), Vec::new());
+        let proxy = Proxy::parse("http://u:p@proxy.test:3128").unwrap();
+        let mut request = get(&url, &headers);
+        request.method = "HEAD";
+        assert_eq!(
+            request_head(&request, Some(&proxy)),
+            "HEAD http://example.com/a?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: ua\r\nAccept: */*\r\nConnection: close\r\nProxy-Authorization: Basic dTpw\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn an_error_status_is_a_failure_unless_asked_for() {
+        let url = url("http://h/f");
+        for status in [400, 404, 500, 599] {
+            let head = head(&format!("HTTP/1.1 {status} X\r\n\r\n"));
+            let err = check_status(&head, &url, false).unwrap_err();
+            assert_eq!(Code::of(&err), Code::HttpError);
+            assert!(
+                err.to_string().contains(&format!("answered {status} X")),
+                "{err}"
+            );
+            check_status(&head, &url, true).unwrap();
+        }
+        for status in [200, 204, 304, 399] {
+            check_status(&head(&format!("HTTP/1.1 {status} X\r\n\r\n")), &url, false).unwrap();
+        }
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(5_242_897), "5,242,897");
+        assert_eq!(grouped(u64::MAX), "18,446,744,073,709,551,615");
     }
 
     #[test]
@@ -640,10 +779,17 @@ mod tests {
             total: None,
         };
         let fields = request_fields(Some(&resume), true);
+        let url = url("http://h/f");
+        let headers = RequestHeaders::default();
+        let request = Request {
+            extra: &fields,
+            ..get(&url, &headers)
+        };
         assert_eq!(
-            request(&url("http://h/f"), &fields),
+            request_head(&request, None),
             format!(
-                "GET /f HTTP/1.1\r\nHost: h\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\nRange: bytes=10-\r\nIf-Range: \"x\"\r\nConnection: close\r\n\r\n"
+                "GET /f HTTP/1.1\r\nHost: h\r\nUser-Agent: sockdemo/{}\r\nAccept: */*\r\nConnection: close\r\nRange: bytes=10-\r\nIf-Range: \"x\"\r\n\r\n",
+                env!("CARGO_PKG_VERSION")
             ),
             "a continued body is the identity one first sent: no Accept-Encoding"
         );
@@ -657,7 +803,13 @@ mod tests {
     #[test]
     fn errors_are_classified_for_retrying_by_code_and_cause() {
         let coded = |code| fail(code, "x");
-        assert_eq!(classify(&coded(Code::RecvError)), Failure::Reset);
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            classify(&fail_with(Code::RecvError, "receiving", reset)),
+            Failure::Reset
+        );
+        let tunnel_refused = fail(Code::RecvError, "proxy p refused the tunnel: 403 Forbidden");
+        assert_eq!(classify(&tunnel_refused), Failure::Permanent);
         assert_eq!(classify(&coded(Code::Timeout)), Failure::Timeout);
         assert_eq!(classify(&coded(Code::PartialBody)), Failure::BodyCut);
         assert_eq!(classify(&coded(Code::GotNothing)), Failure::NothingReceived);
@@ -749,17 +901,17 @@ mod tests {
     }
 
     #[test]
-    fn fail_refuses_a_status_of_400_or_more() {
+    fn an_error_page_is_refused_in_one_sentence_naming_the_status() {
         let base = url("http://h/");
         let not_found = head("HTTP/1.1 404 Not Found\r\n\r\n");
-        let err = check_status(&not_found, &base, true).unwrap_err();
+        let err = check_status(&not_found, &base, false).unwrap_err();
         assert_eq!(Code::of(&err), Code::HttpError);
         assert_eq!(
             err.to_string(),
-            "http://h/ returned HTTP status 404 Not Found"
+            "http://h/ answered 404 Not Found: nothing saved (--content-on-error saves the body)"
         );
-        assert!(check_status(&not_found, &base, false).is_ok());
-        assert!(check_status(&head("HTTP/1.1 399 X\r\n\r\n"), &base, true).is_ok());
+        assert!(check_status(&not_found, &base, true).is_ok());
+        assert!(check_status(&head("HTTP/1.1 399 X\r\n\r\n"), &base, false).is_ok());
     }
 
     #[test]
@@ -809,10 +961,14 @@ mod tests {
         let (url, server) = serve_once(reply);
         let limit = Some(Duration::from_secs(10));
         let connector = Connector::new(limit, limit, None, false);
-        let Ok(mut response) = attempt(&connector, &url, None, &[]) else {
+        let headers = RequestHeaders::default();
+        let Ok(mut response) = attempt(&connector, &get(&url, &headers), None) else {
             panic!("the attempt failed")
         };
-        assert_eq!(server.join().unwrap(), request(&url, &[]).as_bytes());
+        assert_eq!(
+            server.join().unwrap(),
+            request_head(&get(&url, &headers), None).as_bytes()
+        );
         assert_eq!(response.head.status, 200, "the interim head is skipped");
         assert_eq!(response.framing, Framing::Length(2));
         let mut body = Vec::new();
@@ -832,7 +988,8 @@ mod tests {
         let (url, server) = serve_once(reply);
         let limit = Some(Duration::from_secs(10));
         let connector = Connector::new(limit, limit, None, false);
-        let Err(Failed::Error { err, .. }) = attempt(&connector, &url, None, &[]) else {
+        let headers = RequestHeaders::default();
+        let Err(Failed::Error { err, .. }) = attempt(&connector, &get(&url, &headers), None) else {
             panic!("conflicting lengths were accepted")
         };
         server.join().unwrap();

@@ -448,7 +448,7 @@ fn status_999_is_taken_as_a_server_error() {
     let output = dir.fetch(&[&server.url("/f"), "-o", "out.bin", "--retry", "0", "--fail"]);
     assert_eq!(code(&output), 22, "{}", text(&output.stderr));
     assert!(
-        text(&output.stderr).contains("status 500"),
+        text(&output.stderr).contains("answered 500"),
         "{}",
         text(&output.stderr)
     );

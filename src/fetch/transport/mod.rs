@@ -6,14 +6,16 @@
 //! |---|---|
 //! | [`time`] | the timeout and the deadlines on every read and write |
 //! | [`tcp`] | resolving the host, connecting to each address in turn |
-//! | [`tls`] | wrapping a connection in TLS; its settings and the `--insecure` verifier |
+//! | [`proxy`] | which proxy a URL goes through, reaching it, the `CONNECT` tunnel |
+//! | [`tls`] | wrapping a connection in TLS; its settings, what it trusts, its errors in words |
 //!
-//! [`Connector::connect`] chains the steps: [`tcp::connect`] returns a
-//! connected stream, [`tls::wrap`] wraps it for `https`. A proxy would
-//! slot in as another step that returns a stream.
+//! [`Connector::connect`] chains the steps: [`tcp::connect`] (or
+//! [`proxy::connect`], then [`proxy::open_tunnel`] for `https`) returns a
+//! connected stream, [`tls::wrap`] wraps it for `https`.
 //!
 //! The tutorial's counterpart is `s.connect((host, 80))`.
 
+pub mod proxy;
 pub mod tcp;
 pub mod time;
 pub mod tls;
@@ -27,26 +29,63 @@ use rustls::ClientConfig;
 use url::Url;
 
 use crate::exit::{Code, fail};
+use proxy::Proxy;
 pub use time::Deadline;
 use time::TimedStream;
 use tls::TlsStream;
+use tls::trust::Origin;
 
-/// How to connect: the time limits and the TLS trust settings.
+/// How to connect: the time limits, the TLS trust settings and the proxy.
 #[derive(Debug)]
 pub struct Connector {
     connect_timeout: Option<Duration>,
     timeout: Option<Duration>,
     cacert: Option<PathBuf>,
     insecure: bool,
+    proxies: Proxies,
     /// Built on the first `https` connection only, so that a plain-http
-    /// fetch never reads `--cacert`.
-    tls: OnceLock<Arc<ClientConfig>>,
+    /// fetch never reads a trust store.
+    tls: OnceLock<Tls>,
+}
+
+/// How a fetch chooses its proxy (see [`proxy::choose`]).
+#[derive(Debug, Clone)]
+pub struct Proxies {
+    /// `-x/--proxy` (`Some("")`: no proxy, whatever the environment says).
+    pub proxy: Option<String>,
+    /// `--noproxy`: the hosts reached directly, instead of `no_proxy`.
+    pub noproxy: Option<String>,
+    /// Sent as `User-Agent` on a `CONNECT`.
+    pub user_agent: String,
+    /// Where the proxy variables are read: the process environment, or a
+    /// test's own.
+    pub env: fn(&str) -> Option<String>,
+}
+
+impl Default for Proxies {
+    fn default() -> Self {
+        Proxies {
+            proxy: None,
+            noproxy: None,
+            user_agent: String::new(),
+            env: proxy::process_env,
+        }
+    }
+}
+
+/// The TLS settings and where their trusted certificates came from (`None`
+/// with `--insecure`), for the words of a rejected certificate.
+#[derive(Debug)]
+struct Tls {
+    config: Arc<ClientConfig>,
+    trust: Option<Origin>,
 }
 
 impl Connector {
     /// A connector with these limits (`None`: no limit) and trust settings:
     /// `connect_timeout` for resolving and for each address, `timeout` for
-    /// waiting on data and for the TLS handshake as a whole.
+    /// waiting on data and for the TLS handshake as a whole. It connects
+    /// directly unless [`Connector::with_proxies`] says otherwise.
     pub fn new(
         connect_timeout: Option<Duration>,
         timeout: Option<Duration>,
@@ -58,8 +97,17 @@ impl Connector {
             timeout,
             cacert: cacert.map(Path::to_path_buf),
             insecure,
+            proxies: Proxies {
+                env: |_| None,
+                ..Proxies::default()
+            },
             tls: OnceLock::new(),
         }
+    }
+
+    /// The same connector, choosing a proxy for each URL as `proxies` says.
+    pub fn with_proxies(self, proxies: Proxies) -> Connector {
+        Connector { proxies, ..self }
     }
 
     /// The limit on waiting for data, which also bounds each step of
@@ -68,42 +116,86 @@ impl Connector {
         self.timeout
     }
 
-    /// Connects to the URL's host and port, with TLS for `https`, all
-    /// before `deadline`, which the stream then keeps.
+    /// Connects to the URL's host and port, through its proxy if it has
+    /// one, with TLS for `https`, all before `deadline`, which the stream
+    /// then keeps.
+    ///
+    /// Through a proxy, `https` goes in a `CONNECT` tunnel, with the TLS
+    /// handshake, its server name and the certificate check all with the
+    /// URL's host, never the proxy; plain `http` is sent to the proxy,
+    /// which [`Stream::proxy`] tells the request.
     pub fn connect(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<Stream> {
         let port = url.port_or_known_default().unwrap_or(80);
         let host = url
             .host()
             .ok_or_else(|| fail(Code::UrlMalformed, format!("no host in URL {url}")))?;
         // TLS settings first: an unusable --cacert is reported before any connection.
-        let tls_config = match url.scheme() {
-            "https" => Some(self.tls_config()?),
+        let tls = match url.scheme() {
+            "https" => Some(self.tls()?),
             _ => None,
         };
-        let tcp = tcp::connect(&host, port, self.connect_timeout, deadline)?;
-        let stream = TimedStream::new(tcp, self.timeout, deadline);
-        let inner = match tls_config {
-            None => Inner::Plain(stream),
-            Some(config) => Inner::Tls(Box::new(tls::wrap(config, &host, stream, self.timeout)?)),
+        let Proxies {
+            proxy,
+            noproxy,
+            user_agent,
+            env,
+        } = &self.proxies;
+        let proxy = proxy::choose(url, proxy.as_deref(), noproxy.as_deref(), env)?;
+        let tcp = match &proxy {
+            Some(proxy) => proxy::connect(proxy, self.connect_timeout, deadline)?,
+            None => tcp::connect(&host, port, self.connect_timeout, deadline)?,
         };
-        Ok(Stream { inner })
+        let mut stream = TimedStream::new(tcp, self.timeout, deadline);
+        let Some(tls) = tls else {
+            return Ok(Stream {
+                inner: Inner::Plain(stream),
+                proxy,
+            });
+        };
+        if let Some(proxy) = &proxy {
+            // The proxy's answer is one small head: the timeout bounds it as a whole.
+            stream.set_deadline(Deadline::within(
+                deadline,
+                self.timeout,
+                "the proxy's answer to CONNECT",
+            ));
+            proxy::open_tunnel(&mut stream, proxy, url, user_agent)?;
+            stream.set_deadline(deadline);
+        }
+        let tls = tls::wrap(
+            Arc::clone(&tls.config),
+            tls.trust.as_ref(),
+            &host,
+            stream,
+            self.timeout,
+        )?;
+        Ok(Stream {
+            inner: Inner::Tls(Box::new(tls)),
+            proxy: None,
+        })
     }
 
-    fn tls_config(&self) -> anyhow::Result<Arc<ClientConfig>> {
-        if let Some(config) = self.tls.get() {
-            return Ok(Arc::clone(config));
+    fn tls(&self) -> anyhow::Result<&Tls> {
+        if let Some(tls) = self.tls.get() {
+            return Ok(tls);
         }
-        let config = Arc::new(tls::config::client_config(
-            self.cacert.as_deref(),
-            self.insecure,
-        )?);
-        Ok(Arc::clone(self.tls.get_or_init(|| config)))
+        let trust = match self.insecure {
+            true => None,
+            false => Some(tls::config::load_trust(self.cacert.as_deref())?),
+        };
+        let config = Arc::new(tls::config::client_config(trust.as_ref())?);
+        Ok(self.tls.get_or_init(|| Tls {
+            config,
+            trust: trust.map(|trust| trust.origin),
+        }))
     }
 }
 
 /// An open connection, plain or TLS, with its time limits.
 pub struct Stream {
     inner: Inner,
+    /// The proxy a plain-http request goes to, in absolute form.
+    proxy: Option<Proxy>,
 }
 
 enum Inner {
@@ -112,6 +204,13 @@ enum Inner {
 }
 
 impl Stream {
+    /// The proxy the request goes to, for plain http through one: the
+    /// request then names the whole URL (absolute form) and carries the
+    /// proxy's credentials.
+    pub fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
+    }
+
     /// True for TLS, where an end of stream without close_notify can be a
     /// truncation by an attacker.
     pub fn is_tls(&self) -> bool {

@@ -62,6 +62,16 @@ fn connect_first(
         match attempt {
             Ok(stream) => {
                 debug!("connected to {addr}");
+                // Without it, Nagle's algorithm holds back the second and
+                // later small segments of a flight (a TLS handshake's) until
+                // the peer acknowledges the first, which a delayed ACK puts
+                // off by up to 40 ms. sockdemo writes whole messages, never
+                // a byte at a time, so it gives nothing up.
+                stream
+                    .set_nodelay(true)
+                    .with_code(Code::CouldntConnect, || {
+                        format!("setting TCP_NODELAY on {addr}")
+                    })?;
                 return Ok(stream);
             }
             Err(err) => {
@@ -167,6 +177,15 @@ mod tests {
             resolve(&v6, 8080, None).unwrap(),
             vec!["[::1]:8080".parse().unwrap()]
         );
+    }
+
+    #[test]
+    fn every_fetch_socket_has_nagle_off() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = Host::Ipv4(std::net::Ipv4Addr::LOCALHOST);
+        let port = listener.local_addr().unwrap().port();
+        let stream = connect(&host, port, Some(Duration::from_secs(5)), None).unwrap();
+        assert!(stream.nodelay().unwrap(), "TCP_NODELAY is not set");
     }
 
     /// An address on loopback where nothing listens, very likely: a port

@@ -183,6 +183,17 @@ impl Write for TimedStream {
             .map_err(|err| self.explain(err, "nothing could be sent"))
     }
 
+    /// Several buffers in one system call: rustls hands over a TLS flight
+    /// (key exchange, change cipher spec, finished) as one buffer per
+    /// record, and writing them one by one would send each as a segment of
+    /// its own.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.arm()?;
+        self.tcp
+            .write_vectored(bufs)
+            .map_err(|err| self.explain(err, "nothing could be sent"))
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.tcp.flush()
     }

@@ -7,6 +7,7 @@
 //! takes its own.
 
 pub mod dir;
+pub mod proxy;
 pub mod ranged;
 pub mod scripted;
 pub mod talk;

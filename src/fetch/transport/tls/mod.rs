@@ -1,10 +1,12 @@
 //! TLS over a connection: the step that wraps a connected stream in a TLS
 //! session, after a handshake bounded as a whole by the timeout, and tells
 //! a rejected certificate (exit 60) from other TLS failures (35) and from a
-//! timeout (28). The settings are [`config`]'s; the verifier of
-//! `--insecure` is [`verifier`]'s.
+//! timeout (28), in words ([`error`]). The settings are [`config`]'s, what
+//! they trust [`trust`]'s; the verifiers (the trust store's, and `--insecure`'s) are [`verifier`]'s.
 
 pub mod config;
+pub mod error;
+pub mod trust;
 pub mod verifier;
 
 use std::io;
@@ -18,15 +20,18 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use url::Host;
 
 use super::time::{Deadline, TimedStream};
-use crate::exit::{Code, WithCode, fail_with};
+use crate::exit::{Code, WithCode, fail, fail_with};
+use trust::Origin;
 
 /// A TLS session over a connection.
 pub type TlsStream = StreamOwned<ClientConnection, TimedStream>;
 
-/// Wraps `stream` in TLS with `host`, under `config`. The handshake is a few
-/// KiB: it gets `timeout` as a whole, within the stream's own deadline.
+/// Wraps `stream` in TLS with `host`, under `config`, whose certificates
+/// come from `trust` (`None`: `--insecure`). The handshake is a few KiB: it
+/// gets `timeout` as a whole, within the stream's own deadline.
 pub fn wrap(
     config: Arc<ClientConfig>,
+    trust: Option<&Origin>,
     host: &Host<&str>,
     mut stream: TimedStream,
     timeout: Option<Duration>,
@@ -44,7 +49,7 @@ pub fn wrap(
     stream.set_deadline(Deadline::within(later, timeout, "the TLS handshake"));
     while tls.is_handshaking() {
         tls.complete_io(&mut stream)
-            .map_err(|err| handshake_error(err, host))?;
+            .map_err(|err| handshake_error(err, host, trust))?;
     }
     stream.set_deadline(later);
     debug!(
@@ -59,27 +64,26 @@ pub fn wrap(
     Ok(StreamOwned::new(tls, stream))
 }
 
-/// The exit code and message of a failed handshake.
-fn handshake_error(err: io::Error, host: &Host<&str>) -> anyhow::Error {
+/// The exit code and message of a failed handshake. A TLS error is told in
+/// words of its own ([`error::describe`]), without rustls's message, which
+/// is written for programmers.
+fn handshake_error(err: io::Error, host: &Host<&str>, trust: Option<&Origin>) -> anyhow::Error {
     if err.kind() == io::ErrorKind::TimedOut {
         return fail_with(Code::Timeout, format!("TLS handshake with {host}"), err);
     }
-    let rejected = err
+    let tls_error = err
         .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .is_some_and(|tls| matches!(tls, rustls::Error::InvalidCertificate(_)));
-    if rejected {
-        fail_with(
-            Code::PeerCertificate,
-            format!("certificate of {host} rejected (use --cacert to trust a private CA)"),
-            err,
-        )
-    } else {
-        fail_with(
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match tls_error {
+        Some(tls_error) => fail(
+            error::code(tls_error),
+            error::describe(tls_error, &host.to_string(), trust),
+        ),
+        None => fail_with(
             Code::TlsHandshake,
             format!("TLS handshake with {host} failed"),
             err,
-        )
+        ),
     }
 }
 
@@ -88,22 +92,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn handshake_errors_map_to_curls_codes() {
+    fn handshake_errors_map_to_curls_codes_in_words() {
         let host = Host::Domain("example.test");
-        let code = |err| Code::of(&handshake_error(err, &host));
+        let origin = Origin::System;
+        let code = |err| Code::of(&handshake_error(err, &host, Some(&origin)));
         let timed_out = io::Error::new(io::ErrorKind::TimedOut, "late");
         assert_eq!(code(timed_out), Code::Timeout);
         let untrusted = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let err = handshake_error(io::Error::new(io::ErrorKind::InvalidData, untrusted), &host);
+        let err = handshake_error(
+            io::Error::new(io::ErrorKind::InvalidData, untrusted),
+            &host,
+            Some(&origin),
+        );
         assert_eq!(Code::of(&err), Code::PeerCertificate);
-        assert!(
-            format!("{err:#}").starts_with("certificate of example.test rejected"),
-            "{err:#}"
+        assert_eq!(
+            format!("{err:#}"),
+            "certificate of example.test has an unknown issuer: add its CA with --cacert or to the system store"
         );
         let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
         assert_eq!(
             code(io::Error::new(io::ErrorKind::InvalidData, alert)),
             Code::TlsHandshake
+        );
+        let reset = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
+        let err = handshake_error(reset, &host, None);
+        assert_eq!(Code::of(&err), Code::TlsHandshake);
+        assert_eq!(
+            format!("{err:#}"),
+            "TLS handshake with example.test failed: reset"
         );
     }
 }
