@@ -5,6 +5,7 @@
 //! code never sees clap. The shell completion scripts and the man page are
 //! generated from the same definitions, so they cannot drift from `--help`.
 
+use std::ffi::OsString;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -17,7 +18,7 @@ use clap_mangen::Man;
 
 use crate::duration::{self, limit};
 use crate::exit::{Code, fail_with};
-use crate::fetch::headers;
+use crate::fetch::{headers, retry, verify::Checksum};
 use crate::{client, fetch, server};
 
 /// The three programs of a classic socket-programming tutorial, done properly:
@@ -54,7 +55,7 @@ pub enum Command {
     Client(ClientArgs),
     /// Download a page over HTTP/1.1 or HTTPS: print the response head, save the body.
     #[command(after_help = fetch_help())]
-    Fetch(FetchArgs),
+    Fetch(Box<FetchArgs>),
     /// Print the completion script for a shell.
     #[command(
         after_help = "Examples:\n  sockdemo completions bash > ~/.local/share/bash-completion/completions/sockdemo\n  sockdemo completions zsh > ~/.zfunc/_sockdemo\n  sockdemo completions fish > ~/.config/fish/completions/sockdemo.fish"
@@ -150,6 +151,44 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "DURATION", default_value = "0", value_parser = duration::parse)]
     pub max_time: Duration,
 
+    /// Retry a transient failure up to N times in a row (0: never). An attempt
+    /// that gets further than any before it starts the count afresh.
+    #[arg(long, value_name = "N", default_value_t = retry::DEFAULT_RETRIES)]
+    pub retry: u32,
+
+    /// Wait this long before each retry, instead of backing off from 1s to 60s (0: back off).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse)]
+    pub retry_delay: Duration,
+
+    /// Start no retry this long after the first attempt (0: no limit).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse)]
+    pub retry_max_time: Duration,
+
+    /// Retry a refused connection too (otherwise only once an attempt has connected).
+    #[arg(long)]
+    pub retry_connrefused: bool,
+
+    /// Keep what was downloaded in .NAME.part on failure, and continue it
+    /// (also spelled `-C -`, as in curl).
+    #[arg(short = 'C', long = "continue")]
+    pub continue_partial: bool,
+
+    /// Save the file only if its digest is this: sha256=HEX or sha512=HEX (exit 32 otherwise).
+    #[arg(long, value_name = "ALGO=HEX")]
+    pub checksum: Option<Checksum>,
+
+    /// Save the file only if it has exactly N bytes (exit 32 otherwise).
+    #[arg(long, value_name = "N")]
+    pub expect_size: Option<u64>,
+
+    /// Give up (exit 63) when the file would be larger than SIZE: bytes, or with K, M or G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_filesize: Option<u64>,
+
+    /// Ask for a compressed body (gzip, deflate, br, zstd) and save it decoded.
+    #[arg(long)]
+    pub compressed: bool,
+
     /// Follow at most this many redirects.
     #[arg(long, value_name = "N", default_value = "10")]
     pub max_redirects: usize,
@@ -205,6 +244,44 @@ pub struct FetchArgs {
     /// Do not verify the server's certificate (dangerous: only when asked).
     #[arg(short = 'k', long)]
     pub insecure: bool,
+}
+
+/// Parses the process's command line, accepting curl's spelling `-C -`.
+pub fn parse() -> Cli {
+    Cli::parse_from(curl_spellings(std::env::args_os()))
+}
+
+/// curl's `-C -` ("continue from where the file ends") is sockdemo's `-C`:
+/// the `-` is dropped before clap sees the arguments. An optional value of
+/// `-C` would not do: `-C URL` would take the URL as its value.
+fn curl_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut kept = Vec::new();
+    let mut after_continue = false;
+    for arg in args {
+        if after_continue && arg == "-" {
+            after_continue = false;
+            continue;
+        }
+        after_continue = arg == "-C" || arg == "--continue";
+        kept.push(arg);
+    }
+    kept
+}
+
+/// Parses a SIZE: bytes, or a number followed by K, M or G (powers of 1024, as curl).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&text[..at], 10),
+        Some((at, 'm' | 'M')) => (&text[..at], 20),
+        Some((at, 'g' | 'G')) => (&text[..at], 30),
+        _ => (text, 0),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text} is not a size (e.g. 1000, 500K, 2G)"))?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text} is too large"))
 }
 
 /// `sockdemo completions`
@@ -287,6 +364,17 @@ impl FetchArgs {
             insecure: self.insecure,
             quiet,
             silent: self.silent,
+            retry: retry::Policy {
+                retries: self.retry,
+                fixed_delay: limit(self.retry_delay),
+                max_time: limit(self.retry_max_time),
+                retry_connrefused: self.retry_connrefused,
+            },
+            continue_partial: self.continue_partial,
+            checksum: self.checksum.clone(),
+            expect_size: self.expect_size,
+            max_filesize: self.max_filesize,
+            compressed: self.compressed,
         }
     }
 }
@@ -528,6 +616,49 @@ mod tests {
         let config = args.config();
         assert_eq!(config.delay, None);
         assert_eq!(config.idle_timeout, Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn curls_continue_spelling_is_accepted() {
+        let args = |list: &[&str]| {
+            curl_spellings(list.iter().map(OsString::from))
+                .into_iter()
+                .map(|arg| arg.into_string().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            args(&["s", "fetch", "-C", "-", "u"]),
+            ["s", "fetch", "-C", "u"]
+        );
+        assert_eq!(args(&["s", "fetch", "-C", "u"]), ["s", "fetch", "-C", "u"]);
+        assert_eq!(
+            args(&["s", "fetch", "u", "-o", "-"]),
+            ["s", "fetch", "u", "-o", "-"]
+        );
+        let cli = Cli::parse_from(curl_spellings(
+            ["sockdemo", "fetch", "--continue", "-", "example.com"].map(OsString::from),
+        ));
+        let Command::Fetch(args) = cli.command else {
+            panic!("not fetch")
+        };
+        assert!(args.continue_partial);
+        assert_eq!(args.target, "example.com");
+    }
+
+    #[test]
+    fn fetch_defaults_retry_and_sizes_parse() {
+        let cli = Cli::parse_from(["sockdemo", "fetch", "example.com"]);
+        let Command::Fetch(args) = cli.command else {
+            panic!("not fetch")
+        };
+        let config = args.config(false);
+        assert_eq!(config.retry, retry::Policy::default());
+        assert!(!config.continue_partial && !config.compressed);
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("500K"), Ok(500 << 10));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("x").is_err() && parse_size("").is_err());
+        assert!(parse_size("99999999999G").is_err());
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub enum Code {
     WriteError = 23,
     /// An operation timed out (curl: OPERATION_TIMEDOUT).
     Timeout = 28,
+    /// The download is not what `--checksum` or `--expect-size` said. curl
+    /// retired 32 and never reuses a number; aria2 exits 32 for a failed
+    /// checksum, so a script written for either reads it right.
+    Mismatch = 32,
     /// The TLS handshake failed (curl: SSL_CONNECT_ERROR).
     TlsHandshake = 35,
     /// Too many redirects, or a redirect loop (curl: TOO_MANY_REDIRECTS).
@@ -51,6 +55,11 @@ pub enum Code {
     RecvError = 56,
     /// The server's certificate was rejected (curl: PEER_FAILED_VERIFICATION).
     PeerCertificate = 60,
+    /// A transfer or content coding is unknown, or its data cannot be decoded
+    /// (curl: BAD_CONTENT_ENCODING, "unrecognized transfer encoding").
+    BadEncoding = 61,
+    /// The download is larger than `--max-filesize` (curl: FILESIZE_EXCEEDED).
+    TooLarge = 63,
     /// A CA file or directory the user named could not be read or holds no certificate
     /// (curl: SSL_CACERT_BADFILE).
     CaCertFile = 77,
@@ -58,7 +67,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 22] = [
         Code::Success,
         Code::Failure,
         Code::Usage,
@@ -71,12 +80,15 @@ impl Code {
         Code::HttpError,
         Code::WriteError,
         Code::Timeout,
+        Code::Mismatch,
         Code::TlsHandshake,
         Code::TooManyRedirects,
         Code::GotNothing,
         Code::SendError,
         Code::RecvError,
         Code::PeerCertificate,
+        Code::BadEncoding,
+        Code::TooLarge,
         Code::CaCertFile,
     ];
 
@@ -95,12 +107,15 @@ impl Code {
             Code::HttpError => "HTTP status 400 or more: nothing saved",
             Code::WriteError => "could not write the output",
             Code::Timeout => "timed out",
+            Code::Mismatch => "the download does not match --checksum or --expect-size",
             Code::TlsHandshake => "TLS handshake failed",
             Code::TooManyRedirects => "too many redirects, or a redirect loop",
             Code::GotNothing => "the server closed the connection without a reply",
             Code::SendError => "sending to the peer failed",
             Code::RecvError => "receiving failed: reset, or closed early",
             Code::PeerCertificate => "server certificate rejected",
+            Code::BadEncoding => "unknown coding, or coded data that cannot be decoded",
+            Code::TooLarge => "the download is larger than --max-filesize",
             Code::CaCertFile => {
                 "a CA file named (--cacert, CURL_CA_BUNDLE, SSL_CERT_FILE...) is unreadable or empty"
             }
@@ -215,6 +230,8 @@ mod tests {
         assert_eq!(Code::Timeout as u8, 28);
         assert_eq!(Code::RecvError as u8, 56);
         assert_eq!(Code::UrlMalformed as u8, 3);
+        assert_eq!(Code::BadEncoding as u8, 61);
+        assert_eq!(Code::TooLarge as u8, 63);
     }
 
     #[test]

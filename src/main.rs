@@ -3,12 +3,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use sockdemo::cli::Cli;
 use sockdemo::exit::Code;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = sockdemo::cli::parse();
     sockdemo::logging::init(cli.log_level());
     match sockdemo::run(cli) {
         Ok(()) => Code::Success.into(),

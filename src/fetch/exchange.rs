@@ -28,6 +28,19 @@ const RECEIVE_BUFFER: usize = 256 * 1024;
 /// is kept.
 const MAX_DRAINED_BODY: u64 = 1024 * 1024;
 
+/// The connection closed inside the response head: a malformed reply
+/// (exit 8) that, unlike a malformed head, may go better another time.
+#[derive(Debug)]
+pub struct HeadCut;
+
+impl std::fmt::Display for HeadCut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the connection closed before the end of the response head")
+    }
+}
+
+impl std::error::Error for HeadCut {}
+
 /// One request and its response, over one connection.
 pub struct Exchange {
     stream: Stream,
@@ -120,9 +133,10 @@ impl Exchange {
                     ));
                 }
                 Received::End | Received::EndUnverified => {
-                    return Err(fail(
+                    return Err(fail_with(
                         Code::BadResponse,
-                        "the connection closed before the end of the response head",
+                        "reading the response head",
+                        HeadCut,
                     ));
                 }
             }

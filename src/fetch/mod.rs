@@ -9,7 +9,10 @@
 //!
 //! [`run`] reads as the tutorial's steps, each a function of this file:
 //! connect, send and read the head (`attempt`, one attempt at one URL),
-//! follow or stop (`follow_or_stop`), save the body (`save`).
+//! follow or stop (`follow_or_stop`), save the body ([`Download::save`]).
+//! Around them, `run` tries again after a transient failure ([`retry`]),
+//! continuing the body where it stopped when the server proves it has the
+//! same file ([`resume`]).
 //!
 //! | part | owns | tutorial |
 //! |---|---|---|
@@ -19,33 +22,46 @@
 //! | [`exchange`] | one request and its response over one connection | `s.send(...)`, the `recv` loop |
 //! | [`output`] | atomic file output, stdout | `open(a.out, 'wb')` |
 //! | [`signals`] | removing the temporary file on SIGINT, SIGTERM, SIGHUP | — |
+//! | [`download`] | the saved bytes across attempts, codings, checks | — |
+//! | [`retry`] | which failures are retried, and when | — |
+//! | [`resume`] | `Range` and `If-Range`, and what the answer means | — |
+//! | [`partial`] | `-C`: the `.part` file and its metadata | — |
+//! | [`verify`] | `--checksum`, `--expect-size` | — |
 //! | [`progress`] | the progress bar | — |
 //! | this file | the steps, redirects, the error-page rule, exit codes of protocol errors | `split(b'\r\n\r\n')`, `print(header)` |
 
+pub mod download;
 pub mod exchange;
 pub mod headers;
 pub mod output;
+pub mod partial;
 pub mod progress;
+pub mod resume;
+pub mod retry;
 pub mod signals;
 pub mod target;
 pub mod transport;
+pub mod verify;
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use log::{debug, warn};
 use url::Url;
 
-use crate::exit::{Code, WithCode, fail, fail_with};
+use crate::exit::{Code, WithCode, fail, fail_with, io_cause};
 use crate::http::{self, Framing, HttpError, ResponseHead};
-use exchange::Exchange;
+use download::{Body, CannotStartOver, Download};
+use exchange::{Exchange, HeadCut};
 use headers::RequestHeaders;
-use output::{Destination, Output};
-use progress::Progress;
+use output::Destination;
+use resume::{Resume, Verdict};
+use retry::{Decision, Failure, Retrier};
 use signals::PartialFile;
 use transport::proxy::Proxy;
 use transport::{Connector, Deadline, Proxies};
@@ -85,56 +101,327 @@ pub struct Config {
     pub quiet: bool,
     /// `-s`: `-q`, and no heads and no line saying what was saved either.
     pub silent: bool,
+    /// `--retry`, `--retry-delay`, `--retry-max-time`, `--retry-connrefused`.
+    pub retry: retry::Policy,
+    /// `-C`: keep partial data in `.NAME.part`, and continue it.
+    pub continue_partial: bool,
+    /// `--checksum`: the digest the saved bytes must have.
+    pub checksum: Option<verify::Checksum>,
+    /// `--expect-size`: the size the saved bytes must have.
+    pub expect_size: Option<u64>,
+    /// `--max-filesize`: the most bytes saved, decoded ones included.
+    pub max_filesize: Option<u64>,
+    /// `--compressed`: ask for a compressed body and save it decoded.
+    pub compressed: bool,
 }
 
-/// Fetches `config.target`: prints each response head, and saves the final
+/// Fetches `config.target`: prints the response heads, and saves the final
 /// body unless its status is 400 or more (the error-page rule) or `-I` asked
-/// for heads only.
+/// for heads only; after a transient failure, tries again.
 pub fn run(config: &Config) -> anyhow::Result<()> {
     let first_url = target::parse(&config.target)?;
     let destination = destination(config.output.as_deref(), &first_url);
-    let heads = HeadPrinter {
-        to_stderr: destination == Destination::Stdout,
-        quiet: config.quiet,
-        silent: config.silent,
+    if config.continue_partial && destination == Destination::Stdout {
+        return Err(fail(
+            Code::Usage,
+            "-C continues a file beside the target: it cannot be used with -o -",
+        ));
+    }
+    let fetch = Fetch {
+        heads: HeadPrinter {
+            to_stderr: destination == Destination::Stdout,
+            quiet: config.quiet,
+            silent: config.silent,
+        },
+        connector: Connector::new(
+            config.connect_timeout,
+            config.timeout,
+            config.cacert.as_deref(),
+            config.insecure,
+        )
+        .with_proxies(Proxies {
+            proxy: config.proxy.clone(),
+            noproxy: config.noproxy.clone(),
+            user_agent: config.headers.user_agent().to_owned(),
+            ..Proxies::default()
+        }),
+        total: Deadline::after(config.max_time, "the whole transfer (--max-time)"),
+        first_url,
+        config,
     };
-    let connector = Connector::new(
-        config.connect_timeout,
-        config.timeout,
-        config.cacert.as_deref(),
-        config.insecure,
-    )
-    .with_proxies(Proxies {
-        proxy: config.proxy.clone(),
-        noproxy: config.noproxy.clone(),
-        user_agent: config.headers.user_agent().to_owned(),
-        ..Proxies::default()
-    });
-    let total = Deadline::after(config.max_time, "the whole transfer (--max-time)");
-    let mut redirects = Redirects::new(&first_url, config.max_redirects);
-    let mut url = first_url.clone();
+    let partial = PartialFile::default();
+    if let Destination::File(_) = destination {
+        signals::remove_on_signal(&partial)?;
+    }
+    let mut download = Download::new(destination, &partial, config, fetch.first_url.as_str())?;
+    let mut retrier = Retrier::new(config.retry.clone(), retry::jitter_seed());
+    let started = Instant::now();
+    let mut previous: Option<anyhow::Error> = None;
     loop {
-        let request = Request {
-            method: if config.head_only { "HEAD" } else { "GET" },
-            url: &url,
-            first_url: &first_url,
-            headers: &config.headers,
-        };
-        let mut response = attempt(&connector, &request, total)?;
-        heads.print(&response.head)?;
-        match follow_or_stop(&response.head, &url, &mut redirects)? {
-            Some(next) => {
-                response.exchange.drain(response.framing);
-                url = next;
-            }
-            None => {
-                check_status(&response.head, &url, config.content_on_error)?;
-                if config.head_only {
-                    return Ok(());
+        let (failure, report) = match fetch.download(&mut download) {
+            Ok(()) if config.head_only => return Ok(()),
+            Ok(()) => return fetch.finish(download),
+            Err(Failed::Status(mut response, url, heads)) => {
+                let report = retry::Attempt {
+                    failure: Failure::Status(response.head.status),
+                    reached: download.saved(),
+                    connected: true,
+                    retry_after: response
+                        .head
+                        .header("retry-after")
+                        .and_then(|value| retry::retry_after(value, SystemTime::now())),
+                };
+                match retrier.decide(&report, started.elapsed()) {
+                    Decision::Retry { delay }
+                        if fetch.wait_to_retry(
+                            &format!(
+                                "{url} returned HTTP status {} {}",
+                                response.head.status, response.head.reason
+                            ),
+                            delay,
+                            &retrier,
+                            &download,
+                        ) =>
+                    {
+                        continue;
+                    }
+                    // The last answer is final: the error page rule applies.
+                    _ => {
+                        gave_up(&retrier, &download);
+                        let saved = fetch.heads.print_all(&heads).and_then(|()| {
+                            fetch.take_final(&mut response, &url, None, &mut download)
+                        });
+                        return match saved {
+                            Ok(()) => fetch.finish(download),
+                            Err(err) => Err(abandon(download, err)),
+                        };
+                    }
                 }
-                return save(response, &url, &destination, config);
+            }
+            Err(Failed::Error { err, connected }) => {
+                // The output could not take a new version: the error is
+                // the one that made this attempt necessary.
+                let err = match (err.is::<CannotStartOver>(), previous.take()) {
+                    (true, Some(previous)) => return Err(abandon(download, previous)),
+                    _ => err,
+                };
+                let report = retry::Attempt {
+                    failure: classify(&err),
+                    reached: download.saved(),
+                    connected,
+                    retry_after: None,
+                };
+                (err, report)
+            }
+        };
+        match retrier.decide(&report, started.elapsed()) {
+            Decision::Retry { delay }
+                if fetch.wait_to_retry(&format!("{failure:#}"), delay, &retrier, &download) =>
+            {
+                previous = Some(failure);
+            }
+            _ => {
+                gave_up(&retrier, &download);
+                return Err(abandon(download, failure));
             }
         }
+    }
+}
+
+/// After the last attempt, when there was more than one: how far they got.
+fn gave_up(retrier: &Retrier, download: &Download) {
+    if retrier.attempts() > 1 {
+        let of = download
+            .total()
+            .map(|total| format!(" of {total}"))
+            .unwrap_or_default();
+        warn!(
+            "gave up after {} attempts; the furthest got {} bytes{of}",
+            retrier.attempts(),
+            retrier.best().max(download.saved())
+        );
+    }
+}
+
+/// Gives up the download with `err`: partial data goes (with `-C` it stays,
+/// unless the error says it is wrong or too large).
+fn abandon(download: Download, err: anyhow::Error) -> anyhow::Error {
+    let discard = matches!(Code::of(&err), Code::Mismatch | Code::TooLarge);
+    download.abandon(discard);
+    err
+}
+
+/// What ended a failed attempt.
+enum Failed {
+    /// A final response whose status says "try again later" (503, say);
+    /// its body is not read yet, in case it is the last answer. With its
+    /// URL and the heads that led to it, printed only if it is.
+    Status(Box<Response>, Url, Vec<Vec<u8>>),
+    /// An error, and whether the attempt got a connection.
+    Error { err: anyhow::Error, connected: bool },
+}
+
+impl Failed {
+    fn connected(err: anyhow::Error) -> Failed {
+        Failed::Error {
+            err,
+            connected: true,
+        }
+    }
+}
+
+/// How retrying sees an error: the kinds worth another attempt, by their
+/// exit code and, where one code covers both, their cause.
+fn classify(err: &anyhow::Error) -> Failure {
+    match Code::of(err) {
+        // A reset, or a failed read or write: an I/O error underneath. Not a
+        // proxy refusing a tunnel, which says so in a status of its own.
+        Code::RecvError | Code::SendError if io_cause(err).is_some() => Failure::Reset,
+        Code::Timeout => Failure::Timeout,
+        // A TLS stream without close_notify in a body that needed it is one.
+        Code::PartialBody => Failure::BodyCut,
+        Code::GotNothing => Failure::NothingReceived,
+        Code::BadResponse if err.chain().any(|e| e.is::<HeadCut>()) => Failure::HeadCut,
+        Code::CouldntConnect => Failure::Refused,
+        Code::CouldntResolve if resolver_busy(err) => Failure::ResolverBusy,
+        _ => Failure::Permanent,
+    }
+}
+
+/// Whether name resolution failed for now (`EAI_AGAIN`). The standard
+/// library reports it only in words: those of glibc's `gai_strerror`.
+fn resolver_busy(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.to_string()
+            .contains("Temporary failure in name resolution")
+    })
+}
+
+/// What every attempt of a fetch uses.
+struct Fetch<'c> {
+    heads: HeadPrinter,
+    connector: Connector,
+    total: Option<Deadline>,
+    first_url: Url,
+    config: &'c Config,
+}
+
+impl Fetch<'_> {
+    /// One attempt at the download: from the URL given, following redirects
+    /// again, to the end of the body. A continued download asks for the rest
+    /// (`Range`, `If-Range`); a 416 to that asks once more, for all of it.
+    fn download(&self, download: &mut Download) -> Result<(), Failed> {
+        let mut url = self.first_url.clone();
+        let mut redirects = Redirects::new(&url, self.config.max_redirects);
+        let mut heads = Vec::new();
+        loop {
+            let resume = download.resume().filter(|_| !self.config.head_only);
+            let extra = request_fields(resume.as_ref(), self.config.compressed);
+            let request = Request {
+                method: if self.config.head_only { "HEAD" } else { "GET" },
+                url: &url,
+                first_url: &self.first_url,
+                headers: &self.config.headers,
+                extra: &extra,
+            };
+            let mut response = attempt(&self.connector, &request, self.total)?;
+            heads.push(response.head.raw.clone());
+            let next =
+                follow_or_stop(&response.head, &url, &mut redirects).map_err(Failed::connected)?;
+            if let Some(next) = next {
+                response.exchange.drain(response.framing);
+                url = next;
+                continue;
+            }
+            if retry::is_transient_status(response.head.status) {
+                return Err(Failed::Status(Box::new(response), url, heads));
+            }
+            let verdict = match &resume {
+                Some(resume) => resume.judge(&response.head).map_err(|mismatch| {
+                    Failed::connected(fail_with(
+                        Code::BadResponse,
+                        format!("fetching {url}"),
+                        mismatch,
+                    ))
+                })?,
+                None => Verdict::NotARange,
+            };
+            if verdict == Verdict::StartOverWithoutRange {
+                debug!(
+                    "{url} refused to continue at byte {}: asking for all of it",
+                    download.saved()
+                );
+                download.forget_resume();
+                heads.clear();
+                continue;
+            }
+            self.heads.print_all(&heads).map_err(Failed::connected)?;
+            if self.config.head_only {
+                return check_status(&response.head, &url, self.config.content_on_error)
+                    .map_err(Failed::connected);
+            }
+            let body = match verdict {
+                Verdict::Append { .. } => Some(Body::Rest),
+                _ => None,
+            };
+            return self
+                .take_final(&mut response, &url, body, download)
+                .map_err(Failed::connected);
+        }
+    }
+
+    /// Saves the body of a final response, unless `--fail` refuses its
+    /// status. `body` says whether it continues what is saved; `None` for a
+    /// whole body.
+    fn take_final(
+        &self,
+        response: &mut Response,
+        url: &Url,
+        body: Option<Body>,
+        download: &mut Download,
+    ) -> anyhow::Result<()> {
+        check_status(&response.head, url, self.config.content_on_error)?;
+        download.save(response, url, body.unwrap_or(Body::Whole))
+    }
+
+    /// Completes the download, and says so in a sentence for the user (not
+    /// a log line: it is the outcome), unless `-q` or `-s`.
+    fn finish(&self, download: Download) -> anyhow::Result<()> {
+        let (name, saved) = download.finish()?;
+        if !(self.config.quiet || self.config.silent) {
+            eprintln!("saved {} bytes to {name}", grouped(saved));
+        }
+        Ok(())
+    }
+
+    /// Says why and when the next attempt comes, then waits for it. False,
+    /// with nothing said, when `--max-time` has passed: no attempt is left.
+    fn wait_to_retry(
+        &self,
+        reason: &str,
+        delay: Duration,
+        retrier: &Retrier,
+        download: &Download,
+    ) -> bool {
+        let Ok(wait) = Deadline::cap(self.total, Some(delay)) else {
+            return false;
+        };
+        let when = if delay.is_zero() {
+            "at once".to_owned()
+        } else {
+            format!("in {:.1} s", delay.as_secs_f64())
+        };
+        let how = match download.resume() {
+            Some(resume) => format!(", resuming at byte {}", resume.offset),
+            None if download.saved() > 0 => ", from the start".to_owned(),
+            None => String::new(),
+        };
+        warn!(
+            "{reason}: retrying {when} (attempt {}){how}",
+            retrier.attempts() + 1
+        );
+        thread::sleep(wait.unwrap_or(delay));
+        true
     }
 }
 
@@ -149,7 +436,7 @@ fn destination(output: Option<&Path>, first_url: &Url) -> Destination {
 }
 
 /// A response whose head has been read; its body is still to come.
-struct Response {
+pub struct Response {
     exchange: Exchange,
     head: ResponseHead,
     framing: Framing,
@@ -162,6 +449,8 @@ struct Request<'a> {
     url: &'a Url,
     first_url: &'a Url,
     headers: &'a RequestHeaders,
+    /// Fields of this attempt: `Range` and `If-Range`, `Accept-Encoding`.
+    extra: &'a [(&'static str, String)],
 }
 
 /// One attempt at one URL: connects, sends the request, reads the final
@@ -170,9 +459,12 @@ fn attempt(
     connector: &Connector,
     request: &Request<'_>,
     total: Option<Deadline>,
-) -> anyhow::Result<Response> {
+) -> Result<Response, Failed> {
     let url = request.url;
-    let stream = connector.connect(url, total)?;
+    let stream = connector.connect(url, total).map_err(|err| Failed::Error {
+        err,
+        connected: false,
+    })?;
     let wire = request_head(request, stream.proxy());
     // As sent, but for the proxy's credentials, which no log shows.
     let shown = stream.proxy().map(Proxy::without_credentials);
@@ -183,12 +475,15 @@ fn attempt(
     let mut exchange = Exchange::new(stream, connector.timeout(), total);
     exchange
         .send(wire.as_bytes())
-        .with_context(|| format!("fetching {url}"))?;
+        .with_context(|| format!("fetching {url}"))
+        .map_err(Failed::connected)?;
     let head = exchange
         .read_head()
-        .with_context(|| format!("fetching {url}"))?;
-    let framing = http::framing(&head, request.method == "HEAD")
-        .map_err(|err| fail_with(exit_code(&err), format!("fetching {url}"), err))?;
+        .with_context(|| format!("fetching {url}"))
+        .map_err(Failed::connected)?;
+    let framing = http::framing(&head, request.method == "HEAD").map_err(|err| {
+        Failed::connected(fail_with(exit_code(&err), format!("fetching {url}"), err))
+    })?;
     Ok(Response {
         exchange,
         head,
@@ -201,6 +496,12 @@ fn attempt(
 /// proxy that forwards plain http.
 fn request_head(request: &Request<'_>, proxy: Option<&Proxy>) -> String {
     let mut fields = request.headers.for_url(request.url, request.first_url);
+    // A field the user set with -H stays as set.
+    for (name, value) in request.extra {
+        if !fields.iter().any(|(set, _)| set.eq_ignore_ascii_case(name)) {
+            fields.push(((*name).to_owned(), value.clone()));
+        }
+    }
     let target = match proxy {
         None => target::request_target(request.url),
         Some(proxy) => {
@@ -213,37 +514,16 @@ fn request_head(request: &Request<'_>, proxy: Option<&Proxy>) -> String {
     headers::request_head(request.method, target, &fields)
 }
 
-/// Saves the body of the final response.
-fn save(
-    mut response: Response,
-    url: &Url,
-    destination: &Destination,
-    config: &Config,
-) -> anyhow::Result<()> {
-    let partial = PartialFile::default();
-    if let Destination::File(_) = destination {
-        signals::remove_on_signal(&partial)?;
+/// The fields a request adds to those of every request: `Range` and
+/// `If-Range` to continue a download, or `Accept-Encoding` with
+/// `--compressed` (not both: a continued body is the one first sent, which
+/// was not compressed, or it could not be continued).
+fn request_fields(resume: Option<&Resume>, compressed: bool) -> Vec<(&'static str, String)> {
+    match resume {
+        Some(resume) => resume.request_fields().to_vec(),
+        None if compressed => vec![("Accept-Encoding", "gzip, deflate, br, zstd".to_owned())],
+        None => Vec::new(),
     }
-    let mut output = Output::open(destination, &partial)?;
-    let progress = Progress::start(
-        framing_length(response.framing),
-        config.quiet || config.silent,
-    );
-    let received = response
-        .exchange
-        .body(response.framing, |data| {
-            output.write_all(data)?;
-            progress.advance(data.len());
-            Ok(())
-        })
-        .with_context(|| format!("fetching {url}"))?;
-    drop(progress);
-    let name = output.commit()?;
-    if !(config.quiet || config.silent) {
-        // A sentence for the user, not a log line: it is the outcome.
-        eprintln!("saved {} bytes to {name}", grouped(received));
-    }
-    Ok(())
 }
 
 /// The error-page rule: a final status of 400 or more is a failure (exit
@@ -284,7 +564,12 @@ struct HeadPrinter {
 }
 
 impl HeadPrinter {
-    fn print(&self, head: &ResponseHead) -> anyhow::Result<()> {
+    /// Prints the heads of an attempt, each as received.
+    fn print_all(&self, heads: &[Vec<u8>]) -> anyhow::Result<()> {
+        heads.iter().try_for_each(|head| self.print(head))
+    }
+
+    fn print(&self, head: &[u8]) -> anyhow::Result<()> {
         // The raw head ends with its own blank line, which also separates
         // it from the next head of a redirect chain.
         if self.silent {
@@ -295,10 +580,10 @@ impl HeadPrinter {
                 return Ok(());
             }
             let mut stderr = io::stderr().lock();
-            stderr.write_all(&head.raw).and_then(|()| stderr.flush())
+            stderr.write_all(head).and_then(|()| stderr.flush())
         } else {
             let mut stdout = io::stdout().lock();
-            stdout.write_all(&head.raw).and_then(|()| stdout.flush())
+            stdout.write_all(head).and_then(|()| stdout.flush())
         };
         written.with_code(Code::WriteError, || "printing the response head")
     }
@@ -376,15 +661,6 @@ impl Redirects {
     }
 }
 
-/// The length of a body, when its framing tells it, for the progress bar.
-fn framing_length(framing: Framing) -> Option<u64> {
-    match framing {
-        Framing::Length(length) => Some(length),
-        Framing::NoBody => Some(0),
-        Framing::Chunked | Framing::UntilClose => None,
-    }
-}
-
 /// The exit code of each way a response can break the protocol: a body
 /// cut short is a partial file (curl's 18), every other fault a malformed
 /// reply (8). Each kind is listed, so that a new one needs a decision here.
@@ -394,13 +670,12 @@ pub fn exit_code(err: &HttpError) -> Code {
         HttpError::HeadTooLarge
         | HttpError::TooManyHeaders
         | HttpError::MalformedHead(_)
-        | HttpError::StatusOutOfRange(_)
         | HttpError::ControlByte { .. }
         | HttpError::SwitchingProtocols
         | HttpError::LengthAndTransferEncoding
         | HttpError::TransferEncodingInHttp10
         | HttpError::EmptyTransferEncoding
-        | HttpError::ChunkedNotLast
+        | HttpError::ChunkedTwice
         | HttpError::InvalidContentLength(_)
         | HttpError::ConflictingContentLength { .. }
         | HttpError::ChunkLineTooLong
@@ -440,6 +715,7 @@ mod tests {
             url,
             first_url: url,
             headers,
+            extra: &[],
         }
     }
 
@@ -493,6 +769,72 @@ mod tests {
         assert_eq!(grouped(1000), "1,000");
         assert_eq!(grouped(5_242_897), "5,242,897");
         assert_eq!(grouped(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn a_resume_asks_for_the_rest_and_compressed_for_a_coding() {
+        let resume = Resume {
+            offset: 10,
+            validator: resume::Validator::ETag("\"x\"".into()),
+            total: None,
+        };
+        let fields = request_fields(Some(&resume), true);
+        let url = url("http://h/f");
+        let headers = RequestHeaders::default();
+        let request = Request {
+            extra: &fields,
+            ..get(&url, &headers)
+        };
+        assert_eq!(
+            request_head(&request, None),
+            format!(
+                "GET /f HTTP/1.1\r\nHost: h\r\nUser-Agent: sockdemo/{}\r\nAccept: */*\r\nConnection: close\r\nRange: bytes=10-\r\nIf-Range: \"x\"\r\n\r\n",
+                env!("CARGO_PKG_VERSION")
+            ),
+            "a continued body is the identity one first sent: no Accept-Encoding"
+        );
+        assert_eq!(
+            request_fields(None, true),
+            [("Accept-Encoding", "gzip, deflate, br, zstd".to_owned())]
+        );
+        assert!(request_fields(None, false).is_empty());
+    }
+
+    #[test]
+    fn errors_are_classified_for_retrying_by_code_and_cause() {
+        let coded = |code| fail(code, "x");
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            classify(&fail_with(Code::RecvError, "receiving", reset)),
+            Failure::Reset
+        );
+        let tunnel_refused = fail(Code::RecvError, "proxy p refused the tunnel: 403 Forbidden");
+        assert_eq!(classify(&tunnel_refused), Failure::Permanent);
+        assert_eq!(classify(&coded(Code::Timeout)), Failure::Timeout);
+        assert_eq!(classify(&coded(Code::PartialBody)), Failure::BodyCut);
+        assert_eq!(classify(&coded(Code::GotNothing)), Failure::NothingReceived);
+        assert_eq!(classify(&coded(Code::CouldntConnect)), Failure::Refused);
+        let cut_head = fail_with(Code::BadResponse, "reading the response head", HeadCut);
+        assert_eq!(classify(&cut_head), Failure::HeadCut);
+        let busy = fail_with(
+            Code::CouldntResolve,
+            "could not resolve host h",
+            io::Error::other(
+                "failed to lookup address information: Temporary failure in name resolution",
+            ),
+        );
+        assert_eq!(classify(&busy), Failure::ResolverBusy);
+        for code in [
+            Code::BadResponse,
+            Code::CouldntResolve,
+            Code::TlsHandshake,
+            Code::PeerCertificate,
+            Code::Mismatch,
+            Code::WriteError,
+            Code::BadEncoding,
+        ] {
+            assert_eq!(classify(&coded(code)), Failure::Permanent, "{code:?}");
+        }
     }
 
     #[test]
@@ -590,14 +932,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_progress_bar_knows_a_length_only_from_the_framing() {
-        assert_eq!(framing_length(Framing::Length(5)), Some(5));
-        assert_eq!(framing_length(Framing::NoBody), Some(0));
-        assert_eq!(framing_length(Framing::Chunked), None);
-        assert_eq!(framing_length(Framing::UntilClose), None);
-    }
-
     /// A server on loopback that reads one request, answers `reply`, and
     /// hands back the request it read.
     fn serve_once(reply: &'static [u8]) -> (Url, thread::JoinHandle<Vec<u8>>) {
@@ -628,7 +962,9 @@ mod tests {
         let limit = Some(Duration::from_secs(10));
         let connector = Connector::new(limit, limit, None, false);
         let headers = RequestHeaders::default();
-        let mut response = attempt(&connector, &get(&url, &headers), None).unwrap();
+        let Ok(mut response) = attempt(&connector, &get(&url, &headers), None) else {
+            panic!("the attempt failed")
+        };
         assert_eq!(
             server.join().unwrap(),
             request_head(&get(&url, &headers), None).as_bytes()
@@ -653,7 +989,7 @@ mod tests {
         let limit = Some(Duration::from_secs(10));
         let connector = Connector::new(limit, limit, None, false);
         let headers = RequestHeaders::default();
-        let Err(err) = attempt(&connector, &get(&url, &headers), None) else {
+        let Err(Failed::Error { err, .. }) = attempt(&connector, &get(&url, &headers), None) else {
             panic!("conflicting lengths were accepted")
         };
         server.join().unwrap();

@@ -5,12 +5,15 @@
 //! file is untouched. The temporary file is tracked in a [`PartialFile`],
 //! so that a signal removes it too (see [`super::signals`]).
 //!
+//! With `-C`, the temporary file is the `.NAME.part` of [`super::partial`]
+//! instead, kept on failure and on a signal so that a later run continues it.
+//!
 //! The tutorial's counterpart is `with open(a.out, 'wb') as f: f.write(html)`,
 //! which truncates the user's file before a single byte has arrived.
 
 use std::convert::Infallible;
 use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -18,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use log::{debug, warn};
 
+use super::partial::{Meta, Partial};
+use super::resume::Resume;
 use super::signals::PartialFile;
 use crate::exit::{Code, WithCode};
 use crate::platform;
@@ -62,12 +67,12 @@ enum Sink {
     /// in place, since it cannot be replaced and holds nothing to protect.
     Direct(File),
     /// A regular file, replaced atomically.
-    Atomic(Atomic),
+    Atomic(Box<Atomic>),
 }
 
 struct Atomic {
     /// `None` once committed or removed.
-    temp: Option<tempfile::NamedTempFile>,
+    temp: Option<Temp>,
     target: PathBuf,
     /// The target's directory, opened before the download so that nothing
     /// can fail once the rename is done; `None` when it cannot be opened
@@ -75,8 +80,42 @@ struct Atomic {
     dir: Option<File>,
     written: u64,
     writeback_from: u64,
+    /// A `.part` whose data cannot be continued: removed, not kept.
+    discard: bool,
     /// What a signal removes; cleared once the file is renamed or removed.
     partial: PartialFile,
+}
+
+/// The file a download goes into before it is renamed into place.
+enum Temp {
+    /// A temporary file with a random name, removed unless committed.
+    Random(tempfile::NamedTempFile),
+    /// The `.part` of `-C`, kept unless committed or discarded.
+    Kept(Partial),
+}
+
+impl Temp {
+    fn file(&self) -> &File {
+        match self {
+            Temp::Random(temp) => temp.as_file(),
+            Temp::Kept(partial) => partial.file(),
+        }
+    }
+
+    /// Renames the file over `target`; for a `.part`, then removes its
+    /// metadata, which describes nothing any more.
+    fn persist(self, target: &Path) -> io::Result<()> {
+        match self {
+            Temp::Random(temp) => temp.persist(target).map(drop).map_err(|err| err.error),
+            Temp::Kept(partial) => {
+                fs::rename(partial.path(), target)?;
+                if let Err(err) = fs::remove_file(partial.meta_path()) {
+                    debug!("removing {}: {err}", partial.meta_path().display());
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl Output {
@@ -102,6 +141,95 @@ impl Output {
             writer: BufWriter::with_capacity(WRITE_BLOCK, sink),
             name,
         })
+    }
+
+    /// Opens a file for `-C`: its `.part`, continued if an earlier run with
+    /// `-C` left it for the same `url`. Exit 23 when that is not possible,
+    /// another run using it included.
+    pub fn open_continued(path: &Path, url: &str, partial: &PartialFile) -> anyhow::Result<Output> {
+        let name = path.display().to_string();
+        let sink = open_kept(path, url, partial)
+            .with_code(Code::WriteError, || format!("continuing {name}"))?;
+        Ok(Output {
+            writer: BufWriter::with_capacity(WRITE_BLOCK, Sink::Atomic(Box::new(sink))),
+            name,
+        })
+    }
+
+    /// The name written to, as the messages say it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How to continue what an earlier run with `-C` left, if anything.
+    pub fn kept(&self) -> Option<Resume> {
+        match self.writer.get_ref() {
+            Sink::Atomic(atomic) => match &atomic.temp {
+                Some(Temp::Kept(partial)) => partial.resume(),
+                _ => None,
+            },
+            Sink::Stdout(_) | Sink::Direct(_) => None,
+        }
+    }
+
+    /// Hands the bytes an earlier run left to `sink`, from the first.
+    pub fn read_kept(&mut self, sink: impl FnMut(&[u8])) -> anyhow::Result<()> {
+        let name = self.name.clone();
+        if let Sink::Atomic(atomic) = self.writer.get_mut()
+            && let Some(Temp::Kept(partial)) = &mut atomic.temp
+        {
+            partial
+                .read_kept(sink)
+                .with_code(Code::WriteError, || format!("reading {name}"))?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`Output::restart`] can empty what was written: not for
+    /// standard output or a FIFO, whose bytes are gone.
+    pub fn can_restart(&self) -> bool {
+        matches!(self.writer.get_ref(), Sink::Atomic(_))
+    }
+
+    /// Empties the output: the download starts over from its first byte.
+    /// With `-C`, `meta` says what the `.part` will hold from now on (`None`:
+    /// nothing that can be continued). Exit 23 on failure.
+    pub fn restart(&mut self, meta: Option<Meta>) -> anyhow::Result<()> {
+        let name = self.name.clone();
+        let writing = || format!("writing {name}");
+        self.writer.flush().with_code(Code::WriteError, writing)?;
+        match self.writer.get_mut() {
+            Sink::Atomic(atomic) => atomic.restart(meta).with_code(Code::WriteError, writing),
+            Sink::Stdout(_) | Sink::Direct(_) => Err(crate::exit::fail(
+                Code::WriteError,
+                format!("{name} cannot be emptied to start over"),
+            )),
+        }
+    }
+
+    /// With `-C`: records what the `.part` holds a prefix of (it must hold
+    /// nothing yet of another version). Exit 23 on failure.
+    pub fn record(&mut self, meta: Option<Meta>) -> anyhow::Result<()> {
+        let name = self.name.clone();
+        match self.writer.get_mut() {
+            Sink::Atomic(atomic) => atomic
+                .record(meta)
+                .with_code(Code::WriteError, || format!("writing {name}")),
+            Sink::Stdout(_) | Sink::Direct(_) => Ok(()),
+        }
+    }
+
+    /// Gives up the download: a temporary file is removed, and so is a
+    /// `.part` when `discard` (its data is known to be wrong); otherwise a
+    /// `.part` stays for a later run.
+    pub fn abandon(mut self, discard: bool) {
+        // What is buffered belongs in a `.part` that is kept.
+        if let Err(err) = self.writer.flush() {
+            debug!("flushing {}: {err}", self.name);
+        }
+        if let Sink::Atomic(atomic) = self.writer.get_mut() {
+            atomic.discard |= discard;
+        }
     }
 
     /// Writes body bytes. Exit 23 on failure.
@@ -201,14 +329,58 @@ fn open_file(path: &Path, partial: &PartialFile) -> io::Result<Sink> {
         keep_owner_and_mode(temp.as_file(), &meta);
     }
     debug!("downloading into {}", temp.path().display());
-    Ok(Sink::Atomic(Atomic {
-        temp: Some(temp),
+    Ok(Sink::Atomic(Box::new(Atomic {
+        discard: false,
+        temp: Some(Temp::Random(temp)),
         target,
         dir: dir_handle,
         written: 0,
         writeback_from: 0,
         partial: partial.clone(),
-    }))
+    })))
+}
+
+/// Opens the `.part` of `path` for `-C`, beside the (symlink-resolved)
+/// target, which must be a regular file or not exist yet.
+fn open_kept(path: &Path, url: &str, partial: &PartialFile) -> io::Result<Atomic> {
+    let target = resolve_symlinks(path)?;
+    let existing = match fs::metadata(&target) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "-C needs a regular file to continue",
+            ));
+        }
+        Ok(meta) => Some(meta),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err),
+    };
+    let dir = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let dir_handle = File::open(dir)
+        .inspect_err(|err| debug!("{} will not be fsynced: {err}", dir.display()))
+        .ok();
+    let kept = Partial::open(&target, url)?;
+    if let Some(meta) = existing {
+        keep_owner_and_mode(kept.file(), &meta);
+    }
+    // Until its metadata is written, the file holds nothing to continue,
+    // and a signal removes it.
+    if kept.meta().is_none() {
+        partial.track(kept.path());
+    }
+    debug!("downloading into {}", kept.path().display());
+    Ok(Atomic {
+        written: kept.kept(),
+        writeback_from: kept.kept(),
+        temp: Some(Temp::Kept(kept)),
+        target,
+        dir: dir_handle,
+        partial: partial.clone(),
+        discard: false,
+    })
 }
 
 /// Follows a chain of symbolic links to the path they lead to, which need
@@ -264,8 +436,42 @@ impl Atomic {
     fn file(&self) -> io::Result<&File> {
         self.temp
             .as_ref()
-            .map(tempfile::NamedTempFile::as_file)
+            .map(Temp::file)
             .ok_or_else(|| io::Error::other("the temporary file is gone"))
+    }
+
+    /// Empties the file, and with `-C` records what it holds from now on.
+    fn restart(&mut self, meta: Option<Meta>) -> io::Result<()> {
+        match self.temp.as_mut() {
+            Some(Temp::Random(temp)) => {
+                temp.as_file().set_len(0)?;
+                temp.as_file_mut().seek(SeekFrom::Start(0))?;
+            }
+            Some(Temp::Kept(partial)) => {
+                partial.start_over(None)?;
+                self.record(meta)?;
+            }
+            None => return Err(io::Error::other("the temporary file is gone")),
+        }
+        self.written = 0;
+        self.writeback_from = 0;
+        Ok(())
+    }
+
+    /// With `-C`: records the metadata of what the `.part` holds. While it
+    /// holds nothing that can be continued, a signal removes it.
+    fn record(&mut self, meta: Option<Meta>) -> io::Result<()> {
+        let Some(Temp::Kept(partial)) = self.temp.as_mut() else {
+            return Ok(());
+        };
+        let resumable = meta.is_some();
+        partial.record(meta)?;
+        if resumable {
+            self.partial.keep();
+        } else {
+            self.partial.track(partial.path());
+        }
+        Ok(())
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -294,10 +500,9 @@ impl Atomic {
             .temp
             .take()
             .ok_or_else(|| io::Error::other("the temporary file is gone"))?;
-        temp.as_file().sync_all()?;
+        temp.file().sync_all()?;
         // No signal removes the file while it is renamed, nor after.
-        self.partial
-            .settle(|| temp.persist(&self.target).map_err(|err| err.error))?;
+        self.partial.settle(|| temp.persist(&self.target))?;
         // The rename is done: nothing below may fail.
         if let Some(dir) = &self.dir
             && let Err(err) = dir.sync_all()
@@ -313,10 +518,24 @@ impl Atomic {
 
 impl Drop for Atomic {
     fn drop(&mut self) {
-        // Removed, and forgotten by the signal thread, as one step.
+        // Removed (or kept), and forgotten by the signal thread, as one step.
         let temp = self.temp.take();
+        let discard = self.discard;
         let _: Result<(), Infallible> = self.partial.settle(|| {
-            drop(temp);
+            match temp {
+                Some(Temp::Kept(partial)) if discard || partial.meta().is_none() => {
+                    if let Err(err) = partial.remove() {
+                        debug!("removing the partial file: {err}");
+                    }
+                }
+                Some(Temp::Kept(partial)) => {
+                    if let Err(err) = partial.file().sync_all() {
+                        debug!("syncing {}: {err}", partial.path().display());
+                    }
+                    debug!("kept {} for a later run with -C", partial.path().display());
+                }
+                Some(Temp::Random(_)) | None => drop(temp),
+            }
             Ok(())
         });
     }

@@ -20,8 +20,6 @@ pub enum HttpError {
     TooManyHeaders,
     /// httparse rejected the head: the kind says what it tripped on.
     MalformedHead(httparse::Error),
-    /// The status code is outside 100-599.
-    StatusOutOfRange(u16),
     /// A header value holds a control byte (see [`is_forbidden_in_value`](super::is_forbidden_in_value)).
     ControlByte {
         /// The header's name.
@@ -39,8 +37,8 @@ pub enum HttpError {
     TransferEncodingInHttp10,
     /// A `Transfer-Encoding` with no coding in it.
     EmptyTransferEncoding,
-    /// `chunked` applied before another coding (or twice).
-    ChunkedNotLast,
+    /// `chunked` applied twice (RFC 9112 section 6.1 forbids it).
+    ChunkedTwice,
     /// A `Content-Length` that is not one decimal number a u64 holds.
     InvalidContentLength(Vec<u8>),
     /// Two different `Content-Length` values.
@@ -111,9 +109,6 @@ impl fmt::Display for HttpError {
                 };
                 write!(f, "malformed response head: {what}")
             }
-            HttpError::StatusOutOfRange(status) => {
-                write!(f, "status code {status:03} is outside 100-599")
-            }
             HttpError::ControlByte { name, byte } => {
                 write!(f, "header {name} holds the control byte {byte:#04x}")
             }
@@ -127,9 +122,7 @@ impl fmt::Display for HttpError {
                 f.write_str("HTTP/1.0 response with Transfer-Encoding")
             }
             HttpError::EmptyTransferEncoding => f.write_str("empty Transfer-Encoding"),
-            HttpError::ChunkedNotLast => {
-                f.write_str("Transfer-Encoding applies chunked before another coding")
-            }
+            HttpError::ChunkedTwice => f.write_str("Transfer-Encoding applies chunked twice"),
             HttpError::InvalidContentLength(value) => {
                 write!(f, "invalid Content-Length: {}", Quoted(value))
             }

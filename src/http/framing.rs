@@ -23,9 +23,11 @@ pub enum Framing {
 /// In the order of RFC 9112 section 6.3: a response to HEAD, a 1xx, 204 or
 /// 304 has no body, whatever its fields say (bytes after such a head are
 /// not part of it); a `Transfer-Encoding` whose final coding is `chunked`
-/// means chunked, and any other final coding means the body runs until the
-/// connection closes; otherwise `Content-Length` gives the length; otherwise
-/// the body runs until close.
+/// means chunked, and any other final coding (`gzip` alone, or `chunked,
+/// gzip`) means the body runs until the connection closes; otherwise
+/// `Content-Length` gives the length; otherwise the body runs until close.
+/// The transfer codings other than a final `chunked` are not framing: a
+/// [`Decoder`](super::Decoder) undoes them from what the framing delivers.
 ///
 /// Errors, each its own [`HttpError`] kind: a 101 (sockdemo never asks to switch
 /// protocols); both `Transfer-Encoding` and `Content-Length` (the RFC's
@@ -72,8 +74,10 @@ fn transfer_coding(head: &ResponseHead) -> Result<Framing, HttpError> {
     let is_chunked = |coding: &&[u8]| coding.eq_ignore_ascii_case(b"chunked");
     match codings.split_last() {
         None => Err(HttpError::EmptyTransferEncoding),
-        Some((_, earlier)) if earlier.iter().any(is_chunked) => Err(HttpError::ChunkedNotLast),
+        _ if codings.iter().filter(|c| is_chunked(c)).count() > 1 => Err(HttpError::ChunkedTwice),
         Some((last, _)) if is_chunked(last) => Ok(Framing::Chunked),
+        // `chunked, gzip` included: the body runs until close, and the
+        // codings, chunked among them, are undone after (see `coding`).
         Some(_) => Ok(Framing::UntilClose),
     }
 }
@@ -81,7 +85,7 @@ fn transfer_coding(head: &ResponseHead) -> Result<Framing, HttpError> {
 /// The elements of a comma-separated list (RFC 9110 section 5.6.1), as
 /// they are, whitespace and empty ones included. A comma inside a quoted
 /// string (a parameter value, section 5.6.4) separates nothing.
-fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(super) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut quoted = false;
     let mut escaped = false;
     value.split(move |&b| {
@@ -258,13 +262,18 @@ mod tests {
             of("Transfer-Encoding: identity\r\n"),
             Ok(Framing::UntilClose)
         );
+        // The final coding is not chunked: until close (RFC 9112 section 6.3).
         assert_eq!(
-            bad("Transfer-Encoding: chunked, gzip\r\n"),
-            HttpError::ChunkedNotLast
+            of("Transfer-Encoding: chunked, gzip\r\n"),
+            Ok(Framing::UntilClose)
         );
         assert_eq!(
             bad("Transfer-Encoding: chunked, chunked\r\n"),
-            HttpError::ChunkedNotLast
+            HttpError::ChunkedTwice
+        );
+        assert_eq!(
+            bad("Transfer-Encoding: chunked, gzip, chunked\r\n"),
+            HttpError::ChunkedTwice
         );
         assert_eq!(
             bad("Transfer-Encoding: , \r\n"),
@@ -284,7 +293,7 @@ mod tests {
         );
         assert_eq!(
             of("Transfer-Encoding: chunked;a=\"1\", gzip\r\n"),
-            Err(HttpError::ChunkedNotLast)
+            Ok(Framing::UntilClose)
         );
     }
 

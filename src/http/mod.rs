@@ -34,12 +34,17 @@
 
 mod body;
 mod chunked;
+mod coding;
 mod error;
 mod framing;
 mod head;
 
 pub use body::{Arrival, BodyDecoder, Step};
 pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE_DIGITS, MAX_TRAILER_BYTES};
+pub use coding::{
+    Coding, CodingError, DECODE_BUFFER, DecodeError, Decoder, MAX_CODINGS, ZSTD_WINDOW_LOG_MAX,
+    content_codings, transfer_codings,
+};
 pub use error::{HttpError, Truncation};
 pub use framing::{Framing, framing};
 pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};

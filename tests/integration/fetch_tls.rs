@@ -242,7 +242,18 @@ fn a_stalled_tls_body_times_out_with_28() {
         ],
     );
     let url = format!("https://localhost:{}/f", server.addr.port());
-    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem", "--timeout", "300ms"]);
+    let (output, dir) = fetch(
+        &pki,
+        &[
+            &url,
+            "--cacert",
+            "ca.pem",
+            "--timeout",
+            "300ms",
+            "--retry",
+            "0",
+        ],
+    );
     assert_eq!(code(&output), 28, "{}", text(&output.stderr));
     assert!(
         text(&output.stderr).contains("nothing received for 300ms"),

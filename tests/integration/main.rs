@@ -29,6 +29,7 @@ mod client;
 mod fetch;
 mod fetch_habits;
 mod fetch_proxy;
+mod fetch_retry;
 mod fetch_tls;
 mod interop;
 mod real;

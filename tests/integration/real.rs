@@ -351,3 +351,64 @@ fn fetch_goes_through_tinyproxy_for_http_and_https() {
     );
     assert!(!dir.exists("no.bin"));
 }
+
+#[test]
+#[ignore = "needs nginx (apt-get install nginx-light): run by .ci/run"]
+fn compressed_against_nginx_with_gzip_on_saves_the_original_bytes() {
+    let page: String = (0..20_000)
+        .map(|i| format!("line {i} of a page\n"))
+        .collect();
+    let nginx = Nginx::start(
+        "gzip on; gzip_types text/plain; gzip_min_length 1;",
+        |www| fs::write(www.join("page.txt"), &page).expect("write page.txt"),
+    );
+    let dir = Dir::empty();
+    let output = dir.fetch(&[&nginx.url("/page.txt"), "-o", "got.txt", "--compressed"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    let head = text(&output.stdout);
+    assert!(head.contains("Content-Encoding: gzip\r\n"), "{head}");
+    assert!(
+        dir.read("got.txt") == page.as_bytes(),
+        "got.txt differs from page.txt"
+    );
+    // Without --compressed, nothing is asked for and the page comes as it is.
+    let output = dir.fetch(&[&nginx.url("/page.txt"), "-o", "plain.txt"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert!(!text(&output.stdout).contains("Content-Encoding"));
+    assert!(dir.read("plain.txt") == page.as_bytes());
+}
+
+#[test]
+#[ignore = "needs nginx (apt-get install nginx-light): run by .ci/run"]
+fn continue_against_nginx_after_sigkill_gets_the_rest_with_a_206() {
+    use std::os::unix::process::ExitStatusExt;
+    let body = numbered_bytes(4 * 1024 * 1024);
+    // Slow enough to be killed halfway.
+    let nginx = Nginx::start("limit_rate 2m;", |www| {
+        fs::write(www.join("big.bin"), &body).expect("write big.bin")
+    });
+    let dir = Dir::empty();
+    let url = nginx.url("/big.bin");
+    let mut first = Process::spawn(
+        crate::support::sockdemo()
+            .current_dir(dir.path())
+            .args(["fetch", "-C", "-q", &url, "-o", "big.bin"])
+            .stdout(Stdio::null()),
+    );
+    let part = dir.path().join(".big.bin.part");
+    wait_for("a megabyte in the .part", STEP, || {
+        let len = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        (len >= 1024 * 1024).then_some(())
+    });
+    first.signal(libc::SIGKILL);
+    assert_eq!(first.wait(STEP).signal(), Some(libc::SIGKILL));
+    let output = dir.fetch(&["-C", &url, "-o", "big.bin"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    let head = text(&output.stdout);
+    assert!(
+        head.starts_with("HTTP/1.1 206 Partial Content\r\n"),
+        "{head}"
+    );
+    assert!(dir.read("big.bin") == body, "big.bin differs from the file");
+    assert_eq!(dir.entries(), ["big.bin"]);
+}

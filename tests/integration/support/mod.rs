@@ -8,6 +8,7 @@
 
 pub mod dir;
 pub mod proxy;
+pub mod ranged;
 pub mod scripted;
 pub mod talk;
 pub mod tls;

@@ -1,0 +1,354 @@
+//! What the attempts of one download share: the output the body goes into,
+//! how many bytes of which version of the file it holds, and the checks on
+//! what is saved (`--checksum`, `--expect-size`, `--max-filesize`).
+//!
+//! An attempt either continues the saved bytes (a 206 that matches) or
+//! brings a whole body, which replaces them: two versions of a file are
+//! never stitched together. Codings are undone here, as the body streams:
+//! the transfer codings always, the content codings with `--compressed`.
+
+use std::fmt;
+
+use anyhow::Context;
+use log::{debug, info};
+use url::Url;
+
+use super::output::{Destination, Output};
+use super::partial::Meta;
+use super::progress::Progress;
+use super::resume::{Resume, Validator};
+use super::signals::PartialFile;
+use super::verify::Verifier;
+use super::{Config, Response};
+use crate::exit::{Code, WithCode, fail, fail_with};
+use crate::http::{self, Coding, CodingError, DecodeError, Decoder, Framing};
+
+/// The version of the file the saved bytes are a prefix of, when they can
+/// be continued.
+#[derive(Debug, Clone)]
+struct Source {
+    validator: Validator,
+    /// The length of the whole file, when announced.
+    total: Option<u64>,
+}
+
+/// The state of a download across its attempts.
+pub struct Download {
+    destination: Destination,
+    partial: PartialFile,
+    /// `-C`: the output is the `.part` of the target, kept on failure.
+    continued: bool,
+    /// The URL as given, recorded with a `.part`.
+    url: String,
+    /// Opened at the first body, or at the start with `-C`.
+    output: Option<Output>,
+    /// Bytes of the file in the output.
+    saved: u64,
+    source: Option<Source>,
+    verifier: Verifier,
+    max_filesize: Option<u64>,
+    compressed: bool,
+    quiet: bool,
+}
+
+/// How a body relates to what is saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// The rest of the saved version (a 206 that matches): appended.
+    Rest,
+    /// A whole body: it replaces whatever was saved.
+    Whole,
+}
+
+/// The output cannot be emptied to take a new version of the file
+/// (standard output, a FIFO): the download fails with the error that made
+/// it try again.
+#[derive(Debug)]
+pub struct CannotStartOver;
+
+impl fmt::Display for CannotStartOver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the server sent the whole file again, and the output cannot be emptied to take it",
+        )
+    }
+}
+
+impl std::error::Error for CannotStartOver {}
+
+impl Download {
+    /// A download into `destination`. With `-C`, the `.part` of an earlier
+    /// run is opened now, and what it holds is hashed for `--checksum`.
+    pub fn new(
+        destination: Destination,
+        partial: &PartialFile,
+        config: &Config,
+        url: &str,
+    ) -> anyhow::Result<Download> {
+        let mut download = Download {
+            partial: partial.clone(),
+            continued: config.continue_partial,
+            url: url.to_owned(),
+            output: None,
+            saved: 0,
+            source: None,
+            verifier: Verifier::new(config.checksum.clone(), config.expect_size),
+            max_filesize: config.max_filesize,
+            compressed: config.compressed,
+            quiet: config.quiet || config.silent,
+            destination,
+        };
+        if let (true, Destination::File(path)) = (download.continued, &download.destination) {
+            let mut output = Output::open_continued(path, url, partial)?;
+            if let Some(kept) = output.kept() {
+                let verifier = &mut download.verifier;
+                // Hashed once, and only when there is something to check.
+                let mut mismatch = Ok(());
+                if verifier.checks_anything() {
+                    output.read_kept(|data| {
+                        if mismatch.is_ok() {
+                            mismatch = verifier.update(data);
+                        }
+                    })?;
+                }
+                mismatch.with_code(Code::Mismatch, || format!("checking {}", output.name()))?;
+                info!(
+                    "continuing {} from byte {} ({})",
+                    output.name(),
+                    kept.offset,
+                    kept.validator
+                );
+                download.saved = kept.offset;
+                download.source = Some(Source {
+                    validator: kept.validator,
+                    total: kept.total,
+                });
+            }
+            download.output = Some(output);
+        }
+        Ok(download)
+    }
+
+    /// Bytes of the file saved so far.
+    pub fn saved(&self) -> u64 {
+        self.saved
+    }
+
+    /// The length of the whole file, when known.
+    pub fn total(&self) -> Option<u64> {
+        self.source.as_ref().and_then(|source| source.total)
+    }
+
+    /// How the next request continues what is saved, if it can.
+    pub fn resume(&self) -> Option<Resume> {
+        let source = self.source.as_ref()?;
+        (self.saved > 0).then(|| Resume {
+            offset: self.saved,
+            validator: source.validator.clone(),
+            total: source.total,
+        })
+    }
+
+    /// The saved bytes can no longer be continued (the server refused the
+    /// range): the next body replaces them.
+    pub fn forget_resume(&mut self) {
+        self.source = None;
+    }
+
+    /// Saves the body of the final response of an attempt, from the
+    /// receive buffer through the decoders into the output.
+    pub fn save(&mut self, response: &mut Response, url: &Url, body: Body) -> anyhow::Result<()> {
+        let fetching = || format!("fetching {url}");
+        let codings = self
+            .codings(&response.head)
+            .map_err(|err| fail_with(Code::BadEncoding, fetching(), err))?;
+        if body == Body::Whole {
+            self.take_whole(response, url, &codings)?;
+        }
+        let output = match &mut self.output {
+            Some(output) => output,
+            None => self
+                .output
+                .insert(Output::open(&self.destination, &self.partial)?),
+        };
+        if let (Some(max), Framing::Length(length), true) =
+            (self.max_filesize, response.framing, codings.is_empty())
+            && self.saved + length > max
+        {
+            return Err(too_large(max));
+        }
+        let total = match response.framing {
+            Framing::Length(length) if codings.is_empty() => Some(self.saved + length),
+            _ => None,
+        };
+        let progress = Progress::start(total, self.saved, self.quiet);
+        if body == Body::Rest {
+            progress.note(&format!("resuming at {}", bytes(self.saved)));
+        }
+        let (saved, verifier, max) = (&mut self.saved, &mut self.verifier, self.max_filesize);
+        let mut write = |data: &[u8]| -> anyhow::Result<()> {
+            if let Some(max) = max
+                && *saved + data.len() as u64 > max
+            {
+                return Err(too_large(max));
+            }
+            verifier
+                .update(data)
+                .with_code(Code::Mismatch, || "checking the download")?;
+            output.write_all(data)?;
+            *saved += data.len() as u64;
+            progress.advance(data.len());
+            Ok(())
+        };
+        let mut decoder = Decoder::new(&codings);
+        response
+            .exchange
+            .body(response.framing, |data| {
+                decoder.feed(data, &mut write).map_err(decoding)
+            })
+            .and_then(|_| decoder.finish(&mut write).map_err(decoding))
+            .with_context(fetching)
+    }
+
+    /// The codings to undo: the content codings first applied by the server
+    /// (with `--compressed` only), then the transfer codings.
+    fn codings(&self, head: &http::ResponseHead) -> Result<Vec<Coding>, CodingError> {
+        let mut codings = if self.compressed {
+            http::content_codings(head)?
+        } else {
+            Vec::new()
+        };
+        codings.extend(http::transfer_codings(head)?);
+        Ok(codings)
+    }
+
+    /// A whole body is coming: whatever is saved is of another version, and
+    /// goes; what the body is a version of is noted, for a later resume.
+    fn take_whole(
+        &mut self,
+        response: &Response,
+        url: &Url,
+        codings: &[Coding],
+    ) -> anyhow::Result<()> {
+        // Ranges count the bytes of the content as sent: a decoded content
+        // coding cannot be continued (its decoder's state would be gone).
+        let decodes_content = self.compressed
+            && http::content_codings(&response.head).is_ok_and(|codings| !codings.is_empty());
+        self.source = if decodes_content {
+            None
+        } else {
+            Validator::of(&response.head).map(|validator| Source {
+                validator,
+                total: match response.framing {
+                    Framing::Length(length) if codings.is_empty() => Some(length),
+                    _ => None,
+                },
+            })
+        };
+        let meta = match (&self.source, self.continued) {
+            (Some(source), true) => Some(Meta {
+                url: self.url.clone(),
+                final_url: url.to_string(),
+                validator: source.validator.clone(),
+                total: source.total,
+            }),
+            _ => None,
+        };
+        match &mut self.output {
+            Some(output) if self.saved > 0 || self.continued => {
+                if !output.can_restart() {
+                    return Err(anyhow::Error::new(CannotStartOver));
+                }
+                debug!("starting over: the saved bytes are of another version");
+                output.restart(meta)?;
+            }
+            _ => {}
+        }
+        self.saved = 0;
+        self.verifier.restart();
+        Ok(())
+    }
+
+    /// Completes the download: the checks, then the rename into place.
+    /// Returns the name written to and the bytes saved.
+    pub fn finish(mut self) -> anyhow::Result<(String, u64)> {
+        let output = match self.output.take() {
+            Some(output) => output,
+            None => Output::open(&self.destination, &self.partial)?,
+        };
+        let verifier = std::mem::replace(&mut self.verifier, Verifier::new(None, None));
+        if let Err(mismatch) = verifier.finish() {
+            output.abandon(true);
+            return Err(fail_with(
+                Code::Mismatch,
+                "checking the download: kept nothing",
+                mismatch,
+            ));
+        }
+        let name = output.commit()?;
+        Ok((name, self.saved))
+    }
+
+    /// Gives up: the partial data is removed, or kept with `-C` unless
+    /// `discard` (it is known to be wrong).
+    pub fn abandon(mut self, discard: bool) {
+        if let Some(output) = self.output.take() {
+            output.abandon(discard);
+        }
+    }
+}
+
+fn too_large(max: u64) -> anyhow::Error {
+    fail(
+        Code::TooLarge,
+        format!("the download is larger than --max-filesize ({max} bytes)"),
+    )
+}
+
+/// A decoding failure: the data (exit 61), or what the decoded bytes were
+/// handed to.
+fn decoding(err: DecodeError<anyhow::Error>) -> anyhow::Error {
+    match err {
+        DecodeError::Coding(err) => fail_with(Code::BadEncoding, "decoding the body", err),
+        DecodeError::Sink(err) => err,
+    }
+}
+
+/// A byte count as people read it: `312.0 MiB`, `512 bytes`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_read_as_people_say_them() {
+        assert_eq!(bytes(0), "0 bytes");
+        assert_eq!(bytes(1023), "1023 bytes");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(312 << 20), "312.0 MiB");
+        assert_eq!(bytes(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn decoding_errors_exit_61_and_sink_errors_keep_their_code() {
+        let bad = decoding(DecodeError::Coding(CodingError::Truncated {
+            coding: Coding::Gzip,
+        }));
+        assert_eq!(Code::of(&bad), Code::BadEncoding);
+        let sink = decoding(DecodeError::Sink(too_large(5)));
+        assert_eq!(Code::of(&sink), Code::TooLarge);
+    }
+}

@@ -1,0 +1,376 @@
+//! `-C/--continue`: a download's partial data, kept across runs.
+//!
+//! The data is in `.NAME.part` beside the target `NAME`; what the next run
+//! needs to continue it (the URL given, the URL it led to, the validator and
+//! the length of the file) is in `.NAME.part.meta`. Only a run with `-C`
+//! writes these names (an ordinary download uses a temporary file with a
+//! random name, removed on failure), and only a `.part` whose metadata names
+//! the same URL is continued, so a stale file of another run or program is
+//! never taken for ours: it is started over.
+//!
+//! Why a sidecar file and not an extended attribute: extended attributes are
+//! missing on some file systems (FAT and exFAT on USB sticks, some network
+//! mounts) and silently lost by tools that copy or move the file; a small
+//! text file works everywhere and a user can read it with `cat`.
+//!
+//! The `.part` is locked (`flock`) while a run uses it, so two runs cannot
+//! write into it at once: the second one fails at the start.
+//!
+//! Crash safety comes from the order of the steps: the metadata of a version
+//! is written (atomically: a temporary file renamed) only once the file holds
+//! nothing of another version, and before any byte of it; after the last
+//! byte, the `.part` is renamed over the target, then the metadata removed.
+//! Whenever the process dies, the `.part` holds a prefix of the version its
+//! metadata names, or the metadata is missing and nothing is continued.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FlockOperation, flock};
+
+use super::resume::{Resume, Validator};
+
+/// The first line of a metadata file: what it is, and its format's version.
+const MAGIC: &str = "sockdemo partial download 1";
+
+/// Read size when hashing a partial file before continuing it.
+const READ_BLOCK: usize = 256 * 1024;
+
+/// What the next run needs to continue a download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// The URL as given on the command line (redirects are followed again).
+    pub url: String,
+    /// The URL the data came from, after redirects.
+    pub final_url: String,
+    /// The validator of the response the data came from.
+    pub validator: Validator,
+    /// The length of the whole file, when that response announced one.
+    pub total: Option<u64>,
+}
+
+impl Meta {
+    fn to_text(&self) -> String {
+        let (kind, value) = match &self.validator {
+            Validator::ETag(tag) => ("etag", tag),
+            Validator::LastModified(date) => ("last-modified", date),
+        };
+        let mut text = format!(
+            "{MAGIC}\nurl {}\nfinal-url {}\n{kind} {value}\n",
+            self.url, self.final_url
+        );
+        if let Some(total) = self.total {
+            text.push_str(&format!("length {total}\n"));
+        }
+        text
+    }
+
+    /// Parses what [`Meta::to_text`] wrote; `None` for anything else.
+    fn parse(text: &str) -> Option<Meta> {
+        let mut lines = text.lines();
+        if lines.next()? != MAGIC {
+            return None;
+        }
+        let (mut url, mut final_url, mut validator, mut total) = (None, None, None, None);
+        for line in lines {
+            let (key, value) = line.split_once(' ')?;
+            match key {
+                "url" => url = Some(value.to_owned()),
+                "final-url" => final_url = Some(value.to_owned()),
+                "etag" => validator = Some(Validator::ETag(value.to_owned())),
+                "last-modified" => validator = Some(Validator::LastModified(value.to_owned())),
+                "length" => total = Some(value.parse().ok()?),
+                _ => return None,
+            }
+        }
+        Some(Meta {
+            url: url?,
+            final_url: final_url?,
+            validator: validator?,
+            total,
+        })
+    }
+}
+
+/// The `.part` file of a download, locked, with the metadata that makes it ours.
+#[derive(Debug)]
+pub struct Partial {
+    file: File,
+    path: PathBuf,
+    meta_path: PathBuf,
+    /// The metadata, when the file is ours to continue.
+    meta: Option<Meta>,
+    /// Bytes in the file that belong to the version `meta` names.
+    len: u64,
+}
+
+/// `.NAME.part` beside `target`.
+pub fn part_path(target: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(target.file_name().unwrap_or(target.as_os_str()));
+    name.push(".part");
+    target.with_file_name(name)
+}
+
+fn meta_path(part: &Path) -> PathBuf {
+    let mut name = part.as_os_str().to_owned();
+    name.push(".meta");
+    PathBuf::from(name)
+}
+
+impl Partial {
+    /// Opens (or creates) the `.part` of `target` and locks it. What it holds
+    /// is continued only if its metadata names the URL `url`; otherwise it
+    /// holds nothing of ours, and is emptied.
+    ///
+    /// Fails with [`io::ErrorKind::WouldBlock`] when another run holds the lock.
+    pub fn open(target: &Path, url: &str) -> io::Result<Partial> {
+        let path = part_path(target);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(|err| {
+            if err == rustix::io::Errno::WOULDBLOCK {
+                io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "another run is downloading into it",
+                )
+            } else {
+                io::Error::from(err)
+            }
+        })?;
+        let meta_path = meta_path(&path);
+        let meta = fs::read_to_string(&meta_path)
+            .ok()
+            .and_then(|text| Meta::parse(&text))
+            .filter(|meta| meta.url == url);
+        let mut partial = Partial {
+            len: file.metadata()?.len(),
+            file,
+            path,
+            meta_path,
+            meta,
+        };
+        let fits = match &partial.meta {
+            Some(meta) => meta.total.is_none_or(|total| partial.len <= total),
+            None => false,
+        };
+        if !fits {
+            partial.start_over(None)?;
+        }
+        partial.file.seek(SeekFrom::End(0))?;
+        Ok(partial)
+    }
+
+    /// The path of the `.part` file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The bytes kept from an earlier run, when there are some to continue.
+    pub fn kept(&self) -> u64 {
+        self.len
+    }
+
+    /// How to continue what an earlier run left, if anything.
+    pub fn resume(&self) -> Option<Resume> {
+        let meta = self.meta.as_ref()?;
+        (self.len > 0).then(|| Resume {
+            offset: self.len,
+            validator: meta.validator.clone(),
+            total: meta.total,
+        })
+    }
+
+    /// The metadata of what the file holds.
+    pub fn meta(&self) -> Option<&Meta> {
+        self.meta.as_ref()
+    }
+
+    /// Empties the file, then records that it now holds (a prefix of) the
+    /// version `meta` names, or that it holds nothing resumable (`None`).
+    pub fn start_over(&mut self, meta: Option<Meta>) -> io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.len = 0;
+        self.record(meta)
+    }
+
+    /// Records the metadata of the version the file holds a prefix of,
+    /// atomically (a new file renamed over the old one).
+    pub fn record(&mut self, meta: Option<Meta>) -> io::Result<()> {
+        match &meta {
+            Some(meta) => {
+                let mut next = tempfile::Builder::new()
+                    .prefix(".meta")
+                    .tempfile_in(self.path.parent().unwrap_or(Path::new(".")))?;
+                next.write_all(meta.to_text().as_bytes())?;
+                next.as_file().sync_all()?;
+                next.persist(&self.meta_path).map_err(|err| err.error)?;
+            }
+            None => remove_if_present(&self.meta_path)?,
+        }
+        self.meta = meta;
+        Ok(())
+    }
+
+    /// The file, positioned at its end, to append to.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Hands what the file holds to `sink`, from its first byte: to hash
+    /// what an earlier run saved before continuing it. Leaves the file
+    /// positioned at its end.
+    pub fn read_kept(&mut self, mut sink: impl FnMut(&[u8])) -> io::Result<()> {
+        self.file.seek(SeekFrom::Start(0))?;
+        let mut buf = vec![0; READ_BLOCK];
+        let mut left = self.len;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = self.file.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            sink(&buf[..n]);
+            left -= n as u64;
+        }
+        self.file.seek(SeekFrom::End(0))?;
+        Ok(())
+    }
+
+    /// Removes the file and its metadata: the download is abandoned.
+    pub fn remove(self) -> io::Result<()> {
+        remove_if_present(&self.path)?;
+        remove_if_present(&self.meta_path)
+    }
+
+    /// The metadata file's path, removed once the `.part` is renamed into place.
+    pub fn meta_path(&self) -> &Path {
+        &self.meta_path
+    }
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "http://127.0.0.1:8000/big.bin";
+
+    fn meta(total: Option<u64>) -> Meta {
+        Meta {
+            url: URL.into(),
+            final_url: "http://127.0.0.1:8000/files/big.bin".into(),
+            validator: Validator::ETag("\"v1\"".into()),
+            total,
+        }
+    }
+
+    #[test]
+    fn names_sit_beside_the_target() {
+        assert_eq!(
+            part_path(Path::new("dir/big.bin")),
+            Path::new("dir/.big.bin.part")
+        );
+        assert_eq!(part_path(Path::new("a")), Path::new(".a.part"));
+        assert_eq!(
+            meta_path(Path::new("dir/.big.bin.part")),
+            Path::new("dir/.big.bin.part.meta")
+        );
+    }
+
+    #[test]
+    fn metadata_round_trips_and_rejects_anything_else() {
+        for m in [
+            meta(Some(1000)),
+            meta(None),
+            Meta {
+                validator: Validator::LastModified("Sun, 06 Nov 1994 08:49:37 GMT".into()),
+                ..meta(None)
+            },
+        ] {
+            assert_eq!(Meta::parse(&m.to_text()), Some(m));
+        }
+        assert_eq!(Meta::parse(""), None);
+        assert_eq!(Meta::parse("some other file\nurl x\n"), None);
+        let text = meta(Some(5)).to_text();
+        assert_eq!(Meta::parse(&text.replace("length 5", "length five")), None);
+        assert_eq!(Meta::parse(&text.replace("etag", "color")), None);
+        assert_eq!(Meta::parse(&format!("{MAGIC}\nurl {URL}\n")), None);
+    }
+
+    #[test]
+    fn a_part_of_ours_is_continued() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("big.bin");
+        {
+            let mut partial = Partial::open(&target, URL).unwrap();
+            assert_eq!(partial.resume(), None);
+            partial.start_over(Some(meta(Some(1000)))).unwrap();
+            partial.file().write_all(b"first part").unwrap();
+        }
+        let mut partial = Partial::open(&target, URL).unwrap();
+        assert_eq!(
+            partial.resume(),
+            Some(Resume {
+                offset: 10,
+                validator: Validator::ETag("\"v1\"".into()),
+                total: Some(1000)
+            })
+        );
+        let mut kept = Vec::new();
+        partial
+            .read_kept(|data| kept.extend_from_slice(data))
+            .unwrap();
+        assert_eq!(kept, b"first part");
+        partial.file().write_all(b", second").unwrap();
+        drop(partial);
+        assert_eq!(fs::read(part_path(&target)).unwrap(), b"first part, second");
+    }
+
+    #[test]
+    fn a_part_that_is_not_ours_is_started_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("big.bin");
+        let part = part_path(&target);
+        // No metadata: left by something else.
+        fs::write(&part, b"stale").unwrap();
+        let partial = Partial::open(&target, URL).unwrap();
+        assert_eq!(partial.resume(), None);
+        assert_eq!(fs::read(&part).unwrap(), b"");
+        drop(partial);
+        // Metadata for another URL.
+        fs::write(&part, b"stale").unwrap();
+        fs::write(meta_path(&part), meta(None).to_text()).unwrap();
+        let partial = Partial::open(&target, "http://127.0.0.1:8000/other.bin").unwrap();
+        assert_eq!(partial.resume(), None);
+        assert!(!meta_path(&part).exists());
+        drop(partial);
+        // Longer than the file it claims to be part of.
+        fs::write(&part, b"too long").unwrap();
+        fs::write(meta_path(&part), meta(Some(3)).to_text()).unwrap();
+        assert_eq!(Partial::open(&target, URL).unwrap().resume(), None);
+    }
+
+    #[test]
+    fn a_second_run_cannot_take_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("big.bin");
+        let first = Partial::open(&target, URL).unwrap();
+        let second = Partial::open(&target, URL).unwrap_err();
+        assert_eq!(second.kind(), io::ErrorKind::WouldBlock);
+        first.remove().unwrap();
+        assert!(!part_path(&target).exists());
+    }
+}
