@@ -51,11 +51,13 @@ pub enum Code {
     PeerCertificate = 60,
     /// The CA certificate file could not be read (curl: SSL_CACERT_BADFILE).
     CaCertFile = 77,
+    /// Stopped by Ctrl-C (SIGINT) after reporting what was done (the shell's 128 + 2).
+    Interrupted = 130,
 }
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 19] = [
         Code::Success,
         Code::Failure,
         Code::Usage,
@@ -74,6 +76,7 @@ impl Code {
         Code::RecvError,
         Code::PeerCertificate,
         Code::CaCertFile,
+        Code::Interrupted,
     ];
 
     /// One line that says what the code means, as printed in `--help`.
@@ -97,6 +100,7 @@ impl Code {
             Code::RecvError => "receiving failed: reset, or closed early",
             Code::PeerCertificate => "server certificate rejected",
             Code::CaCertFile => "--cacert file unreadable or invalid",
+            Code::Interrupted => "interrupted by Ctrl-C (load mode: after its summary)",
         }
     }
 

@@ -10,10 +10,15 @@
 //! | [`http`] | HTTP/1.1 response parsing and body framing (pure, sans-IO) | `data.split(b'\r\n\r\n', 1)` |
 //! | [`fetch`] | `sockdemo fetch`: connect, request, stream the body to a file | `seed_fetch.py` |
 //! | [`exit`] | exit codes (curl's numbers) and the error that carries one | — |
-//! | [`duration`] | the DURATION syntax of the command line | — |
+//! | [`duration`] | the DURATION syntax of the command line, and durations in messages | — |
+//! | [`address`] | the ADDR syntax of `--listen` and `--connect`: IP, host name, bare port | the scripts' `('127.0.0.1', 9999)` |
 //! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
 //! | [`open_files`] | the open-file limit, raised for many connections | — |
+//! | [`capacity`] | how many connection threads the process can hold (pure rule) | — |
+//! | [`linux`] | the Linux-only reads: limits from `/proc`, a socket's unacknowledged bytes | — |
 
+pub mod address;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod duration;
@@ -21,6 +26,7 @@ pub mod exit;
 pub mod fetch;
 pub mod greeting;
 pub mod http;
+pub mod linux;
 pub mod logging;
 pub mod open_files;
 pub mod server;

@@ -5,27 +5,52 @@
 //! buffer, one write of that buffer. Idle clients are caught by the socket's
 //! own receive and send timeouts, set once per connection, so no timeout is
 //! set or checked per read.
+//!
+//! When the server ends a conversation itself (`exit` with more bytes
+//! behind it, a line too long, the idle timeout, shutdown), the client may
+//! still be sending. Closing a socket whose receive queue holds unread bytes
+//! makes the kernel send a reset and throw away the replies still queued for
+//! sending, so the connection closes the way nginx's `lingering_close` does:
+//! it shuts its write side down (the replies, then the end of the stream, go
+//! out), and reads and discards what the client still sends until the
+//! client has acknowledged everything or closes, for at most [`LINGER`].
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::info;
 
 use super::registry::Slot;
-use crate::greeting::{Flow, Framer, WELCOME};
+use crate::duration::human;
+use crate::greeting::{Flow, Framer, RAW_MESSAGE_MAX, WELCOME};
 
 /// Bytes asked for per read: the tutorial's `recv(1024)`, so that raw mode
 /// splits a long message where the tutorial does. The buffer lives on the
 /// connection's stack; at 1 KiB, 10,000 connections hold 10 MiB of them.
-const READ_BUF: usize = 1024;
+const READ_BUF: usize = RAW_MESSAGE_MAX;
 
 /// Reply buffer capacity kept between round trips. Replies to a long line can
 /// grow the buffer to well over 64 KiB; it is given back after such a burst,
 /// so that a mostly idle connection does not keep it.
 const KEEP_REPLY_CAPACITY: usize = 8 * 1024;
+
+/// The longest a closing connection waits for its client to take its last
+/// replies (nginx's `lingering_time` is longer, but its clients are browsers
+/// uploading bodies; a greeting client that has not read its replies in 2 s
+/// is not reading them). A client that keeps sending is cut off here, so it
+/// cannot hold the connection open.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// While lingering, how often the connection looks whether the client has
+/// acknowledged everything, and whether the server is hurrying to stop.
+const LINGER_POLL: Duration = Duration::from_millis(10);
+
+/// Bytes discarded per read while lingering: a client still sending at full
+/// speed is drained in few system calls.
+const DISCARD_BUF: usize = 16 * 1024;
 
 /// What a connection needs besides its socket.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +64,7 @@ pub struct Settings {
 /// Why a conversation ended.
 #[derive(Debug)]
 pub enum End {
-    /// The client sent `exit` or closed its side.
+    /// The client sent `exit`, or closed its side.
     Finished,
     /// The client sent a line longer than the framer accepts.
     LineTooLong,
@@ -51,24 +76,42 @@ pub enum End {
     Failed(io::Error),
 }
 
-/// Serves one accepted connection to its end, then logs how it ended.
-/// Dropping `slot` closes the socket and frees the connection's place,
-/// however this function ends (a panic included); it is dropped before the
-/// closing line is logged, so that the line is true when it appears.
+/// A connected socket, as the conversation sees it: bytes both ways, and
+/// the error the kernel has pending for it. Tests stand in for the socket.
+pub trait Peer: Read + Write {
+    /// Takes the socket's pending error (`SO_ERROR`), if any.
+    fn take_error(&self) -> io::Result<Option<io::Error>>;
+}
+
+impl Peer for &TcpStream {
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        TcpStream::take_error(self)
+    }
+}
+
+/// Serves one accepted connection to its end, closes it without losing a
+/// reply, then logs how it ended. Dropping `slot` frees the connection's
+/// place, however this function ends (a panic included); it is dropped
+/// after the socket is closed and before the closing line is logged, so that
+/// the line is true when it appears.
 pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, slot: Slot, settings: Settings) {
     info!("accepted a connection from {peer}");
     // `&TcpStream` reads and writes too, so the socket stays shared with the
     // registry, which shuts it down if the server stops.
-    let end = prepare(&stream, settings)
-        .map_or_else(End::Failed, |()| converse(&mut &*stream, settings.delay));
+    let end = prepare(&stream, settings).map_or_else(End::Failed, |()| {
+        greet_and_answer(&mut &*stream, settings.delay)
+    });
+    if end.lets_replies_through() {
+        linger(&stream, &slot);
+    }
     drop(stream);
     drop(slot);
-    let idle = settings.idle_timeout.unwrap_or_default();
+    let idle = settings.idle_timeout.map_or_else(String::new, human);
     match end {
         End::Finished => info!("connection from {peer} closed"),
         End::LineTooLong => info!("connection from {peer} closed: line too long"),
-        End::Silent => info!("connection from {peer} closed: sent nothing for {idle:?}"),
-        End::NotReading => info!("connection from {peer} closed: read no reply for {idle:?}"),
+        End::Silent => info!("connection from {peer} closed: sent nothing for {idle}"),
+        End::NotReading => info!("connection from {peer} closed: read no reply for {idle}"),
         End::Failed(err) => info!("connection from {peer} closed: {err}"),
     }
 }
@@ -84,7 +127,7 @@ fn prepare(stream: &TcpStream, settings: Settings) -> io::Result<()> {
 
 /// The conversation: welcome, then a reply to each message until the client
 /// leaves. Generic so that tests can count the calls it makes.
-pub fn converse(stream: &mut (impl Read + Write), delay: Option<Duration>) -> End {
+pub fn greet_and_answer(stream: &mut impl Peer, delay: Option<Duration>) -> End {
     if let Err(err) = send(stream, WELCOME) {
         return write_failure(err);
     }
@@ -122,14 +165,19 @@ pub fn converse(stream: &mut (impl Read + Write), delay: Option<Duration>) -> En
 
 /// Writes all of `bytes` in one call. A blocking socket's write returns
 /// fewer bytes than asked only when its send timeout (the idle timeout) ran
-/// out, or a signal came, after part of them was taken: the client has not
-/// been reading. `write_all` would then wait a second full timeout before
-/// failing, so a short write is taken as that timeout instead.
-fn send(stream: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+/// out, or an error (a reset) or a signal came, after part of them was
+/// taken. A pending error on the socket tells which: with none, it was the
+/// timeout, and `write_all` would wait a second full timeout before failing,
+/// so a short write is taken as that timeout.
+fn send(stream: &mut impl Peer, bytes: &[u8]) -> io::Result<()> {
     loop {
         match stream.write(bytes) {
             Ok(written) if written == bytes.len() => return Ok(()),
-            Ok(_) => return Err(io::ErrorKind::TimedOut.into()),
+            Ok(_) => {
+                return Err(stream
+                    .take_error()?
+                    .unwrap_or_else(|| io::ErrorKind::TimedOut.into()));
+            }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
@@ -150,6 +198,57 @@ fn write_failure(err: io::Error) -> End {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => End::NotReading,
         _ => End::Failed(err),
     }
+}
+
+impl End {
+    /// Whether replies may still be on their way to a client that could
+    /// still be sending: then the close lingers. Not after a reset (nothing
+    /// can be delivered), nor for a client that reads nothing.
+    fn lets_replies_through(&self) -> bool {
+        !matches!(self, End::NotReading | End::Failed(_))
+    }
+}
+
+/// The lingering close: shut the write side down, so that the queued
+/// replies and then the end of the stream go out, and read and discard what
+/// the client still sends, until the client has acknowledged every byte
+/// (`SIOCOUTQ` is zero), [`LINGER`] has passed, or the server hurries to
+/// stop. Only then may the socket be closed without a reset destroying
+/// replies the client has not received. Stopping after a byte count instead
+/// would bring the reset back for a client that keeps sending.
+fn linger(stream: &TcpStream, slot: &Slot) {
+    if slot.hurrying()
+        || stream.shutdown(Shutdown::Write).is_err()
+        || stream.set_read_timeout(Some(LINGER_POLL)).is_err()
+    {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut discard = [0u8; DISCARD_BUF];
+    while Instant::now() < deadline && !slot.hurrying() {
+        match crate::linux::unacknowledged(stream) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        match (&*stream).read(&mut discard) {
+            Ok(0) => {
+                // The client sends no more (or the server shut reading down
+                // at the end of the grace): wait for its acknowledgements.
+                thread::sleep(LINGER_POLL);
+            }
+            Ok(_) => {}
+            Err(err) if is_retry(&err) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A read that timed out or was interrupted: try again.
+fn is_retry(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 #[cfg(test)]
@@ -195,6 +294,12 @@ mod tests {
         }
     }
 
+    impl Peer for Scripted {
+        fn take_error(&self) -> io::Result<Option<io::Error>> {
+            Ok(None)
+        }
+    }
+
     impl Write for Scripted {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.write_calls += 1;
@@ -214,7 +319,7 @@ mod tests {
             .map(|i| format!("n{i}\r\n").into_bytes())
             .collect();
         let mut stream = Scripted::new(names.iter().cloned().map(Ok));
-        let end = converse(&mut stream, None);
+        let end = greet_and_answer(&mut stream, None);
         assert!(matches!(end, End::Finished));
         // Every round trip, plus the read that sees the end of the stream.
         assert_eq!(stream.read_calls, rounds + 1);
@@ -231,7 +336,7 @@ mod tests {
     #[test]
     fn raw_mode_round_trips_are_one_read_and_one_write_too() {
         let mut stream = Scripted::of(&[b"Michael", b"Tracy", b"Sarah", b"exit"]);
-        assert!(matches!(converse(&mut stream, None), End::Finished));
+        assert!(matches!(greet_and_answer(&mut stream, None), End::Finished));
         assert_eq!(
             stream.written,
             b"Welcome!Hello, Michael!Hello, Tracy!Hello, Sarah!"
@@ -242,7 +347,7 @@ mod tests {
     #[test]
     fn a_tail_is_answered_at_end_of_stream() {
         let mut stream = Scripted::of(&[b"a\nb"]);
-        assert!(matches!(converse(&mut stream, None), End::Finished));
+        assert!(matches!(greet_and_answer(&mut stream, None), End::Finished));
         assert_eq!(stream.written, b"Welcome!Hello, a!\nHello, b!");
     }
 
@@ -250,13 +355,18 @@ mod tests {
     fn timeouts_tell_silent_from_not_reading() {
         let timed_out = || Err(io::Error::from(io::ErrorKind::WouldBlock));
         let mut silent = Scripted::new([Ok(b"a\n".to_vec()), timed_out()]);
-        assert!(matches!(converse(&mut silent, None), End::Silent));
+        assert!(matches!(greet_and_answer(&mut silent, None), End::Silent));
         assert_eq!(silent.written, b"Welcome!Hello, a!\n");
 
         struct Stuck;
         impl Read for Stuck {
             fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
                 Ok(1)
+            }
+        }
+        impl Peer for Stuck {
+            fn take_error(&self) -> io::Result<Option<io::Error>> {
+                Ok(None)
             }
         }
         impl Write for Stuck {
@@ -267,7 +377,10 @@ mod tests {
                 Ok(())
             }
         }
-        assert!(matches!(converse(&mut Stuck, None), End::NotReading));
+        assert!(matches!(
+            greet_and_answer(&mut Stuck, None),
+            End::NotReading
+        ));
     }
 
     #[test]
@@ -277,10 +390,16 @@ mod tests {
         struct Short {
             reads: Scripted,
             write_calls: usize,
+            pending: std::cell::Cell<Option<io::Error>>,
         }
         impl Read for Short {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 self.reads.read(buf)
+            }
+        }
+        impl Peer for Short {
+            fn take_error(&self) -> io::Result<Option<io::Error>> {
+                Ok(self.pending.take())
             }
         }
         impl Write for Short {
@@ -295,16 +414,33 @@ mod tests {
         let mut short = Short {
             reads: Scripted::of(&[b"a\n"]),
             write_calls: 0,
+            pending: std::cell::Cell::new(None),
         };
-        assert!(matches!(converse(&mut short, None), End::NotReading));
+        assert!(matches!(
+            greet_and_answer(&mut short, None),
+            End::NotReading
+        ));
         assert_eq!(short.write_calls, 1);
+
+        // A client that is gone (killed while the server was writing to it)
+        // leaves a pending reset: that is what the conversation reports.
+        let mut gone = Short {
+            reads: Scripted::of(&[b"a\n"]),
+            write_calls: 0,
+            pending: std::cell::Cell::new(Some(io::ErrorKind::ConnectionReset.into())),
+        };
+        let end = greet_and_answer(&mut gone, None);
+        assert!(
+            matches!(end, End::Failed(ref e) if e.kind() == io::ErrorKind::ConnectionReset),
+            "{end:?}"
+        );
     }
 
     #[test]
     fn a_reset_ends_the_conversation_quietly() {
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
         let mut stream = Scripted::new([Ok(b"a\n".to_vec()), Err(reset)]);
-        let end = converse(&mut stream, None);
+        let end = greet_and_answer(&mut stream, None);
         assert!(
             matches!(end, End::Failed(ref e) if e.kind() == io::ErrorKind::ConnectionReset),
             "{end:?}"
@@ -315,7 +451,7 @@ mod tests {
     fn interrupted_reads_are_retried() {
         let interrupted = io::Error::from(io::ErrorKind::Interrupted);
         let mut stream = Scripted::new([Err(interrupted), Ok(b"x".to_vec())]);
-        assert!(matches!(converse(&mut stream, None), End::Finished));
+        assert!(matches!(greet_and_answer(&mut stream, None), End::Finished));
         assert_eq!(stream.written, b"Welcome!Hello, x!");
     }
 
@@ -327,7 +463,10 @@ mod tests {
             crate::greeting::MAX_LINE / READ_BUF + 1,
         ));
         let mut stream = Scripted::new(reads.into_iter().map(Ok));
-        assert!(matches!(converse(&mut stream, None), End::LineTooLong));
+        assert!(matches!(
+            greet_and_answer(&mut stream, None),
+            End::LineTooLong
+        ));
         assert_eq!(stream.written, b"Welcome!Hello, !\nError: line too long\n");
     }
 }

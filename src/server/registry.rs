@@ -5,7 +5,10 @@
 //! Each live connection's socket is registered so that, at the end of the
 //! grace period, shutdown can close the ones still open. The registry shares
 //! the socket (an `Arc`), so the descriptor stays valid for as long as it is
-//! registered and no second descriptor is spent per connection.
+//! registered and no second descriptor is spent per connection. Shutting
+//! thousands of sockets down takes a while, so it happens on a snapshot of
+//! them, with the lock released: connections that end meanwhile are not held
+//! up, nor is anything waiting for them.
 
 use std::collections::HashMap;
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -92,7 +95,6 @@ impl Registry {
         let id = state.next_id;
         state.next_id += 1;
         state.live.insert(id, stream);
-        state.peak = state.peak.max(state.live.len());
         Some(Slot {
             registry: Arc::clone(self),
             id,
@@ -104,6 +106,13 @@ impl Registry {
     /// it was closed, not served.
     pub fn not_started(&self) {
         self.lock().unstarted += 1;
+    }
+
+    /// Records that an admitted connection's thread started: it counts
+    /// towards the most connections served at once.
+    pub fn started(&self) {
+        let mut state = self.lock();
+        state.peak = state.peak.max(state.live.len());
     }
 
     /// The server's stage.
@@ -157,12 +166,16 @@ impl Registry {
     }
 
     /// Shuts down every live socket in both directions: blocked reads see the
-    /// end of the stream, blocked writes fail, and each connection ends itself.
-    pub fn shut_down_all(&self) {
-        for stream in self.lock().live.values() {
+    /// end of the stream, blocked writes fail, and each connection ends
+    /// itself. The sockets are shut down from a snapshot, without the lock.
+    /// Returns how many there were.
+    pub fn shut_down_all(&self) -> usize {
+        let live: Vec<Arc<TcpStream>> = self.lock().live.values().cloned().collect();
+        for stream in &live {
             // A socket the peer already reset cannot be shut down; it is ending anyway.
             let _ = stream.shutdown(Shutdown::Both);
         }
+        live.len()
     }
 
     /// The totals so far.
@@ -186,6 +199,12 @@ impl Slot {
     /// The number of this connection, counted from 0 since the start.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Whether the server was asked to stop twice: connections close at
+    /// once, without lingering.
+    pub fn hurrying(&self) -> bool {
+        self.registry.stage() == Stage::Hurrying
     }
 }
 
@@ -226,10 +245,13 @@ mod tests {
         let (b, _cb) = socket_pair();
         let (c, _cc) = socket_pair();
         let slot_a = registry.admit(a, peer()).expect("first");
+        registry.started();
         let _slot_b = registry.admit(b, peer()).expect("second");
+        registry.started();
         assert!(registry.admit(Arc::clone(&c), peer()).is_none());
         drop(slot_a);
         assert!(registry.admit(c, peer()).is_some());
+        registry.started();
         let totals = registry.totals();
         assert_eq!(
             totals,
@@ -237,6 +259,26 @@ mod tests {
                 served: 3,
                 refused: 1,
                 peak: 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_connection_whose_thread_did_not_start_is_neither_served_nor_at_once() {
+        let registry = Registry::new(5);
+        let (a, _ca) = socket_pair();
+        let (b, _cb) = socket_pair();
+        let _slot_a = registry.admit(a, peer()).expect("first");
+        registry.started();
+        let slot_b = registry.admit(b, peer()).expect("second");
+        registry.not_started();
+        drop(slot_b);
+        assert_eq!(
+            registry.totals(),
+            Totals {
+                served: 1,
+                refused: 0,
+                peak: 1
             }
         );
     }
@@ -271,7 +313,7 @@ mod tests {
             (&*stream).read(&mut byte).map_err(|e| e.kind())
         });
         thread::sleep(Duration::from_millis(50));
-        registry.shut_down_all();
+        assert_eq!(registry.shut_down_all(), 1);
         let deadline = Instant::now() + Duration::from_secs(10);
         assert_eq!(registry.wait_until_empty(deadline), 0);
         assert_eq!(reader.join().expect("reader"), Ok(0));
