@@ -1,15 +1,12 @@
 //! `sockdemo serve` end to end: the greeting protocol as clients see it, in
 //! raw mode (the tutorial's client) and in line mode (a person at `nc`).
 
-mod common;
-mod talk;
-
 use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{STEP, Server, run_bounded, sockdemo};
-use talk::Client;
+use crate::support::talk::Client;
+use crate::support::{STEP, Server, ipv6_loopback, precondition, run_bounded, sockdemo};
 
 #[test]
 fn the_tutorials_client_gets_the_tutorials_transcript() {
@@ -38,7 +35,10 @@ fn the_server_says_where_it_listens_and_that_it_waits() {
 }
 
 #[test]
-fn ipv6_loopback() {
+fn ipv6_loopback_is_served() {
+    if !precondition("ipv6", "an IPv6 loopback address (::1)", ipv6_loopback) {
+        return;
+    }
     let server = Server::start_with(sockdemo().args(["serve", "--listen", "[::1]:0"]));
     assert_eq!(server.addr.ip().to_string(), "::1");
     let mut client = Client::greeted(server.addr);
@@ -77,7 +77,9 @@ fn a_line_keeps_its_lf_ending() {
     let server = Server::start(&[]);
     let mut client = Client::greeted(server.addr);
     client.ask(b"Bob\n", b"Hello, Bob!\n");
-    // Once in line mode, a message without its newline waits for it.
+    // Once in line mode, a message without its newline waits for it: a
+    // reply sent early would arrive during the pause, and be read instead
+    // of the one expected below. The pause is the behaviour under test.
     client.send(b"Ann");
     thread::sleep(Duration::from_millis(100));
     client.ask(b"\n", b"Hello, Ann!\n");
@@ -98,6 +100,7 @@ fn a_line_split_across_writes_is_one_message() {
     client.expect(b"Hello, Ann!\n");
     for piece in [&b"b"[..], b" Sm", b"ith\r"] {
         client.send(piece);
+        // The pause is the behaviour under test: the pieces arrive apart.
         thread::sleep(Duration::from_millis(50));
     }
     client.ask(b"\n", b"Hello, Bob Smith!\r\n");

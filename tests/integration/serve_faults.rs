@@ -2,18 +2,18 @@
 //! 128, running out of descriptors, threads the system refuses, idle and
 //! non-reading clients, resets, a full server, and shutdown on SIGTERM / SIGINT.
 
-mod common;
-mod talk;
-
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{STEP, Server};
 use socket2::{Domain, Socket, Type};
-use talk::{Client, signal};
+
+use crate::support::talk::Client;
+use crate::support::{
+    STEP, Server, command, open_files_at_least, precondition, run_bounded, sockdemo, text,
+    tool_runs, wait_for,
+};
 
 /// A full conversation, proof that the server still serves.
 fn still_serves(addr: SocketAddr) {
@@ -21,39 +21,30 @@ fn still_serves(addr: SocketAddr) {
     client.ask(b"still there?\n", b"Hello, still there?!\n");
 }
 
-/// Raises this test process's own open file limit, for tests that hold many sockets.
-fn raise_own_file_limit(needed: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only access the struct we pass.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        assert!(
-            limit.rlim_max >= needed,
-            "hard open file limit below {needed}"
-        );
-        limit.rlim_cur = limit.rlim_cur.max(needed);
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-    }
+/// The prlimit tool (util-linux) sets a process's limits. False if skipped.
+fn prlimit_available() -> bool {
+    precondition("prlimit", "the prlimit tool (util-linux)", || {
+        tool_runs("prlimit")
+    })
 }
 
 #[test]
 fn a_burst_far_beyond_128_is_all_greeted() {
     const CLIENTS: usize = 1000;
-    raise_own_file_limit(CLIENTS as u64 + 256);
+    if !open_files_at_least(CLIENTS as u64 + 256) {
+        return;
+    }
     let server = Server::start(&[]);
     // With the server stopped, every client waits in the listen queue at
     // once: with std's backlog of 128 most of them would never get in.
-    signal(&server.child, libc::SIGSTOP);
+    server.process.signal(libc::SIGSTOP);
     let connected: Vec<TcpStream> = (0..CLIENTS)
         .map(|i| {
             TcpStream::connect_timeout(&server.addr, Duration::from_secs(3))
                 .unwrap_or_else(|err| panic!("client {i} could not connect: {err}"))
         })
         .collect();
-    signal(&server.child, libc::SIGCONT);
+    server.process.signal(libc::SIGCONT);
     let deadline = Instant::now() + STEP;
     for (i, stream) in connected.into_iter().enumerate() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -72,14 +63,15 @@ fn a_burst_far_beyond_128_is_all_greeted() {
 
 #[test]
 fn out_of_descriptors_the_server_waits_and_recovers() {
+    if !prlimit_available() {
+        return;
+    }
     // Soft and hard: the server raises its soft limit to the hard one.
-    let mut command = Command::new("prlimit");
-    command
-        .args(["--nofile=24:24", env!("CARGO_BIN_EXE_sockdemo")])
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    let server = Server::start_with(&mut command);
+    let server = Server::start_with(
+        command("prlimit")
+            .args(["--nofile=24:24", env!("CARGO_BIN_EXE_sockdemo")])
+            .args(["serve", "--listen", "127.0.0.1:0"]),
+    );
 
     // More clients than descriptors: the first ones are served, the others
     // wait in the listen queue while accept fails with EMFILE.
@@ -88,9 +80,16 @@ fn out_of_descriptors_the_server_waits_and_recovers() {
     let mut greeted = Vec::new();
     let mut waiting = Vec::new();
     for mut client in clients.drain(..) {
+        // The first in the queue is served for sure: wait for it generously.
+        // Once one is, a client not greeted within 300 ms is taken to wait.
+        let patience = if greeted.is_empty() {
+            STEP
+        } else {
+            Duration::from_millis(300)
+        };
         client
             .stream
-            .set_read_timeout(Some(Duration::from_millis(300)))
+            .set_read_timeout(Some(patience))
             .expect("timeout");
         let mut welcome = [0u8; 8];
         match std::io::Read::read_exact(&mut client.stream, &mut welcome) {
@@ -127,14 +126,17 @@ fn out_of_descriptors_the_server_waits_and_recovers() {
 
 #[test]
 fn a_thread_the_system_refuses_closes_only_that_client() {
+    if !prlimit_available() {
+        return;
+    }
     // One malloc arena, so that address space goes to thread stacks only.
     let mut server = Server::start_with(
-        common::sockdemo()
+        sockdemo()
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("MALLOC_ARENA_MAX", "1"),
     );
     // Leave room for a few 256 KiB connection stacks, not for ten.
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.process.id()))
         .expect("/proc/PID/status");
     let size_kib: u64 = status
         .lines()
@@ -142,12 +144,13 @@ fn a_thread_the_system_refuses_closes_only_that_client() {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmSize");
     let limit = (size_kib + 1024) * 1024;
-    let prlimit = Command::new("prlimit")
-        .arg(format!("--pid={}", server.child.id()))
-        .arg(format!("--as={limit}:{limit}"))
-        .status()
-        .expect("run prlimit");
-    assert!(prlimit.success());
+    let prlimit = run_bounded(
+        command("prlimit")
+            .arg(format!("--pid={}", server.process.id()))
+            .arg(format!("--as={limit}:{limit}")),
+        STEP,
+    );
+    assert!(prlimit.status.success(), "{}", text(&prlimit.stderr));
 
     let mut greeted = Vec::new();
     let mut turned_away = Vec::new();
@@ -175,23 +178,16 @@ fn a_thread_the_system_refuses_closes_only_that_client() {
     drop(greeted);
     // Once their threads have ended, their stacks are free again and the
     // server serves as before.
-    let deadline = Instant::now() + STEP;
-    loop {
+    let mut client = wait_for("a thread to be started again", STEP, || {
         let mut client = Client::connect(server.addr);
         let mut first = [0u8; 1];
-        if std::io::Read::read(&mut client.stream, &mut first).expect("read") == 1 {
-            client.expect(&b"Welcome!"[1..]);
-            client.ask(b"Bob\n", b"Hello, Bob!\n");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no thread could be started again"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+        let greeted = std::io::Read::read(&mut client.stream, &mut first).expect("read") == 1;
+        greeted.then_some(client)
+    });
+    client.expect(&b"Welcome!"[1..]);
+    client.ask(b"Bob\n", b"Hello, Bob!\n");
     // The clients turned away were never served.
-    signal(&server.child, libc::SIGTERM);
+    server.process.signal(libc::SIGTERM);
     assert!(server.wait_exit(STEP).success());
     server.wait_for_log(
         &format!("stopped; connections served: {served}, refused: 0"),
@@ -203,7 +199,8 @@ fn a_thread_the_system_refuses_closes_only_that_client() {
 fn a_silent_client_is_closed_after_the_idle_timeout() {
     let server = Server::start(&["--idle-timeout", "1s"]);
     // Talking more often than the timeout keeps a client in, however long
-    // (a pause of a fifth of it leaves room for a slow machine).
+    // (a pause of a fifth of it leaves room for a slow machine). The pauses
+    // are the behaviour under test.
     let mut chatty = Client::greeted(server.addr);
     for _ in 0..8 {
         thread::sleep(Duration::from_millis(200));
@@ -307,7 +304,7 @@ fn sigterm_lets_a_live_client_finish_within_the_grace_then_exits_0() {
     client.ask(b"Ann\n", b"Hello, Ann!\n");
 
     let signalled = Instant::now();
-    signal(&server.child, libc::SIGTERM);
+    server.process.signal(libc::SIGTERM);
     server.wait_for_log("SIGTERM received", STEP);
     server.wait_for_log("refusing new connections", STEP);
     // No newcomers...
@@ -321,7 +318,9 @@ fn sigterm_lets_a_live_client_finish_within_the_grace_then_exits_0() {
     let took = signalled.elapsed();
     assert!(status.success(), "{status:?}");
     assert!(took >= Duration::from_millis(1900), "exited after {took:?}");
-    assert!(took < Duration::from_secs(5), "exited after {took:?}");
+    // Generous for a busy machine; without the grace period's end the
+    // server would wait for the client, which waits `STEP` (10 s).
+    assert!(took < Duration::from_secs(8), "exited after {took:?}");
     server.wait_for_log("grace period over; closing live connections: 1", STEP);
     server.wait_for_log(
         "stopped; connections served: 1, refused: 0, most at once: 1",
@@ -335,7 +334,7 @@ fn sigterm_lets_a_live_client_finish_within_the_grace_then_exits_0() {
 fn shutdown_ends_as_soon_as_the_last_client_leaves() {
     let mut server = Server::start(&["--grace", "1m"]);
     let mut client = Client::greeted(server.addr);
-    signal(&server.child, libc::SIGINT);
+    server.process.signal(libc::SIGINT);
     server.wait_for_log("SIGINT received", STEP);
     server.wait_for_log("refusing new connections", STEP);
     let left = Instant::now();
@@ -343,8 +342,9 @@ fn shutdown_ends_as_soon_as_the_last_client_leaves() {
     client.expect_closed();
     let status = server.wait_exit(STEP);
     assert!(status.success(), "{status:?}");
+    // Generous for a busy machine, far below the grace period of a minute.
     assert!(
-        left.elapsed() < Duration::from_secs(5),
+        left.elapsed() < Duration::from_secs(8),
         "{:?}",
         left.elapsed()
     );
@@ -355,16 +355,17 @@ fn shutdown_ends_as_soon_as_the_last_client_leaves() {
 fn a_second_signal_closes_live_clients_at_once() {
     let mut server = Server::start(&["--grace", "1m"]);
     let mut client = Client::greeted(server.addr);
-    signal(&server.child, libc::SIGINT);
+    server.process.signal(libc::SIGINT);
     server.wait_for_log("SIGINT received", STEP);
     server.wait_for_log("refusing new connections", STEP);
     let hurried = Instant::now();
-    signal(&server.child, libc::SIGTERM);
+    server.process.signal(libc::SIGTERM);
     client.expect_closed();
     let status = server.wait_exit(STEP);
     assert!(status.success(), "{status:?}");
+    // Generous for a busy machine, far below the grace period of a minute.
     assert!(
-        hurried.elapsed() < Duration::from_secs(5),
+        hurried.elapsed() < Duration::from_secs(8),
         "{:?}",
         hurried.elapsed()
     );

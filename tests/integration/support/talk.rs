@@ -1,13 +1,9 @@
 //! A raw-socket client for the server tests: every step bounded by
-//! [`STEP`](crate::common::STEP), every reply checked byte for byte.
+//! [`STEP`], every reply checked byte for byte.
 
-#![allow(dead_code)] // each test crate uses a different part of this module
-
+use super::STEP;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::Child;
-
-use crate::common::STEP;
 
 /// One connection to the server under test.
 pub struct Client {
@@ -86,11 +82,4 @@ impl Client {
     pub fn finish_sending(&mut self) {
         self.stream.shutdown(Shutdown::Write).expect("shutdown");
     }
-}
-
-/// Sends a signal to a child process.
-pub fn signal(child: &Child, signal: libc::c_int) {
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: kill has no memory effects; the pid is our own child, not yet reaped.
-    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill");
 }

@@ -2,13 +2,15 @@
 //! list of actions chosen by the test (send these bytes, pause, reset the
 //! connection, stall), over plain TCP or TLS, on 127.0.0.1 port 0. It
 //! records every request head it receives. Dropping it stops it.
+//!
+//! It also plays a server that answers without reading a request (what a
+//! plain HTTP server does with a TLS ClientHello, or a TLS peer's bytes).
 
-#![allow(dead_code)] // each test crate uses a different part of this module
-
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,8 @@ pub enum Act {
     Send(Vec<u8>),
     /// Wait this long.
     Pause(Duration),
+    /// Wait until the test gives this cue (at most [`CUE_PATIENCE`]).
+    Await(Cue),
     /// Close with a TCP reset instead of a clean close.
     Reset,
     /// Keep the connection open, sending nothing, until the server is dropped.
@@ -30,12 +34,53 @@ pub enum Act {
     CloseAbruptly,
 }
 
+/// How long an [`Act::Await`] waits for its cue before it goes on: long
+/// enough for a busy machine, shorter than [`STEP`](super::STEP), so that
+/// the test's own assertion reports what did not happen.
+const CUE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// An event the test signals and a script waits for.
+#[derive(Clone, Default)]
+pub struct Cue(Arc<(Mutex<bool>, Condvar)>);
+
+impl Cue {
+    /// Lets every script waiting for the cue go on.
+    pub fn give(&self) {
+        let (given, changed) = &*self.0;
+        *given.lock().expect("cue") = true;
+        changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let (given, changed) = &*self.0;
+        let given = given.lock().expect("cue");
+        let _ = changed
+            .wait_timeout_while(given, CUE_PATIENCE, |given| !*given)
+            .expect("cue");
+    }
+}
+
+impl fmt::Debug for Cue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Cue")
+    }
+}
+
 /// Shorthand for `Act::Send`.
 pub fn send(bytes: impl AsRef<[u8]>) -> Act {
     Act::Send(bytes.as_ref().to_vec())
 }
 
 type Handler = dyn Fn(&str) -> Vec<Act> + Send + Sync;
+
+/// What the server waits for before it plays its actions.
+#[derive(Clone, Copy)]
+enum Prompt {
+    /// A whole request head, whose target picks the actions.
+    Request,
+    /// Nothing: the actions start as soon as the connection is accepted.
+    Connection,
+}
 
 /// A running scripted server.
 pub struct Scripted {
@@ -52,6 +97,17 @@ impl Scripted {
         Scripted::start_on("127.0.0.1:0", None, handler)
     }
 
+    /// Plays `acts` to every connection as soon as it is accepted, over
+    /// plain TCP, reading nothing.
+    pub fn start_unprompted(acts: Vec<Act>) -> Scripted {
+        Scripted::listen(
+            "127.0.0.1:0",
+            None,
+            Prompt::Connection,
+            Arc::new(move |_| acts.clone()),
+        )
+    }
+
     /// Serves HTTPS with this TLS configuration.
     pub fn start_tls(
         tls: Arc<rustls::ServerConfig>,
@@ -66,6 +122,15 @@ impl Scripted {
         tls: Option<Arc<rustls::ServerConfig>>,
         handler: impl Fn(&str) -> Vec<Act> + Send + Sync + 'static,
     ) -> Scripted {
+        Scripted::listen(listen, tls, Prompt::Request, Arc::new(handler))
+    }
+
+    fn listen(
+        listen: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        prompt: Prompt,
+        handler: Arc<Handler>,
+    ) -> Scripted {
         let listener = TcpListener::bind(listen).expect("bind the scripted server");
         listener
             .set_nonblocking(true)
@@ -73,10 +138,11 @@ impl Scripted {
         let addr = listener.local_addr().expect("local address");
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let handler: Arc<Handler> = Arc::new(handler);
         let acceptor = {
             let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
-            thread::spawn(move || accept_loop(&listener, &stop, &requests, &handler, tls.as_ref()))
+            thread::spawn(move || {
+                accept_loop(&listener, &stop, &requests, &handler, tls.as_ref(), prompt);
+            })
         };
         Scripted {
             addr,
@@ -112,6 +178,7 @@ fn accept_loop(
     requests: &Arc<Mutex<Vec<Vec<u8>>>>,
     handler: &Arc<Handler>,
     tls: Option<&Arc<rustls::ServerConfig>>,
+    prompt: Prompt,
 ) {
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -120,9 +187,10 @@ fn accept_loop(
                     (Arc::clone(stop), Arc::clone(requests), Arc::clone(handler));
                 let tls = tls.cloned();
                 thread::spawn(move || {
-                    let _ = serve(stream, &stop, &requests, &*handler, tls);
+                    let _ = serve(stream, &stop, &requests, &*handler, tls, prompt);
                 });
             }
+            // Polled, so that the loop sees `stop` in time.
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                 thread::sleep(Duration::from_millis(5));
             }
@@ -137,6 +205,7 @@ fn serve(
     requests: &Mutex<Vec<Vec<u8>>>,
     handler: &Handler,
     tls: Option<Arc<rustls::ServerConfig>>,
+    prompt: Prompt,
 ) -> io::Result<()> {
     tcp.set_nonblocking(false)?;
     tcp.set_read_timeout(Some(CONNECTION_LIFETIME))?;
@@ -148,26 +217,35 @@ fn serve(
         }
         None => Box::new(tcp),
     };
-    let head = read_request_head(&mut stream)?;
-    let target = String::from_utf8_lossy(&head)
-        .split(' ')
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    requests.lock().expect("requests").push(head);
+    let target = match prompt {
+        Prompt::Request => {
+            let head = read_request_head(&mut stream)?;
+            let target = String::from_utf8_lossy(&head)
+                .split(' ')
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
+            requests.lock().expect("requests").push(head);
+            target
+        }
+        Prompt::Connection => String::new(),
+    };
     for act in handler(&target) {
         match act {
             Act::Send(bytes) => {
                 stream.write_all(&bytes)?;
                 stream.flush()?;
             }
+            // The pause is the behaviour under test (a slow server).
             Act::Pause(duration) => thread::sleep(duration),
+            Act::Await(cue) => cue.wait(),
             Act::Reset => {
                 socket2::SockRef::from(&raw).set_linger(Some(Duration::ZERO))?;
                 return Ok(());
             }
             Act::CloseAbruptly => return Ok(()),
             Act::Stall => {
+                // Polls `stop`: the drop of the server ends the stall.
                 let deadline = Instant::now() + CONNECTION_LIFETIME;
                 while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
                     thread::sleep(Duration::from_millis(10));

@@ -3,10 +3,8 @@
 //! replies, close early, never answer, answer wrong), and against
 //! `sockdemo serve` itself.
 
-mod common;
-
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,30 +12,26 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{STEP, Server, run_bounded, sockdemo};
+use crate::support::{
+    Process, STEP, Server, free_addr, read_all_of, run_bounded, run_bounded_with_input, sockdemo,
+    text, wait_for,
+};
 
 /// Accepts one connection within `STEP`, or panics.
 fn accept_within(listener: &TcpListener) -> TcpStream {
     listener
         .set_nonblocking(true)
         .expect("nonblocking listener");
-    let deadline = Instant::now() + STEP;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                stream.set_nonblocking(false).expect("blocking stream");
-                stream.set_read_timeout(Some(STEP)).expect("read timeout");
-                stream.set_write_timeout(Some(STEP)).expect("write timeout");
-                stream.set_nodelay(true).expect("nodelay");
-                return stream;
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "no client connected");
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(err) => panic!("accept: {err}"),
-        }
-    }
+    let stream = wait_for("a client to connect", STEP, || match listener.accept() {
+        Ok((stream, _)) => Some(stream),
+        Err(err) if err.kind() == ErrorKind::WouldBlock => None,
+        Err(err) => panic!("accept: {err}"),
+    });
+    stream.set_nonblocking(false).expect("blocking stream");
+    stream.set_read_timeout(Some(STEP)).expect("read timeout");
+    stream.set_write_timeout(Some(STEP)).expect("write timeout");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
 }
 
 /// Runs `script` on the first connection to a fresh loopback port, in a
@@ -60,6 +54,7 @@ fn serve_one<T: Send + 'static>(
 fn send_in_pieces(stream: &mut TcpStream, pieces: &[&str]) {
     for piece in pieces {
         stream.write_all(piece.as_bytes()).expect("write piece");
+        // The pause is the behaviour under test: a reply in several reads.
         thread::sleep(Duration::from_millis(15));
     }
 }
@@ -87,17 +82,13 @@ fn client(addr: SocketAddr, args: &[&str]) -> Output {
     )
 }
 
-fn text(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).expect("UTF-8 output")
-}
-
 /// The one error line the client prints, checked to name the address.
 fn error_line(output: &Output, addr: SocketAddr) -> String {
     let stderr = text(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "one error line: {stderr:?}");
     assert!(stderr.starts_with("sockdemo: error: "), "{stderr:?}");
     assert!(stderr.contains(&addr.to_string()), "{stderr:?}");
-    stderr.to_owned()
+    stderr
 }
 
 #[test]
@@ -167,10 +158,7 @@ fn server_closing_inside_the_welcome_is_a_receive_failure() {
 
 #[test]
 fn nothing_listening_is_cannot_connect() {
-    let addr = {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("local addr")
-    };
+    let addr = free_addr();
     let output = client(addr, &[]);
     assert_eq!(output.status.code(), Some(7));
     assert_eq!(text(&output.stdout), "");
@@ -200,25 +188,29 @@ fn a_server_that_never_replies_times_out() {
 fn a_trickling_reply_gets_one_timeout_in_all() {
     let (addr, done) = serve_one(|mut stream| {
         let accepted = Instant::now();
-        // Each byte comes well within the timeout, the whole welcome never
-        // (a timeout per read would wait 6 x 250 ms + 300 ms).
-        // Once the client has given up, a write fails: that is the end.
+        // Each byte comes well within the timeout, the whole welcome never:
+        // a timeout per read would wait for all six bytes, 5 x 900 ms, and
+        // then one timeout more, 5.5 s in all. The trickle is the behaviour
+        // under test. Once the client has given up, a write fails: that is
+        // the end.
         for byte in b"Welcom" {
             if stream.write_all(&[*byte]).is_err() {
                 break;
             }
-            thread::sleep(Duration::from_millis(250));
+            thread::sleep(Duration::from_millis(900));
         }
         accepted
     });
-    let output = client(addr, &["--timeout", "300ms"]);
+    let output = client(addr, &["--timeout", "1s"]);
     let ended = Instant::now();
     assert_eq!(output.status.code(), Some(28));
     error_line(&output, addr);
     // Timed from the accept, so that starting the client does not count.
     let accepted = done.recv_timeout(STEP).expect("server done");
     let took = ended - accepted;
-    assert!(took < Duration::from_millis(1200), "gave up after {took:?}");
+    // One timeout is 1 s; 4 s leaves room for a busy machine and stays
+    // well below the 5.5 s of a timeout per read.
+    assert!(took < Duration::from_secs(4), "gave up after {took:?}");
 }
 
 #[test]
@@ -275,7 +267,8 @@ fn line_server() -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
             let mut reply = b"Hello, ".to_vec();
             reply.extend_from_slice(body);
             reply.push(b'!');
-            // In two pieces, the second ending inside the line ending.
+            // In two pieces, the second ending inside the line ending; the
+            // pause is the behaviour under test (a reply in two reads).
             stream.write_all(&reply[..3]).expect("reply's start");
             thread::sleep(Duration::from_millis(15));
             stream
@@ -287,23 +280,11 @@ fn line_server() -> (SocketAddr, mpsc::Receiver<Vec<u8>>) {
 }
 
 fn client_with_stdin(addr: SocketAddr, input: &[u8]) -> Output {
-    let mut command = sockdemo();
-    command
-        .args(["client", "--stdin", "--connect", &addr.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("spawn client");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let writer = thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let output = common::wait_child(&mut child, STEP)
-        .map(|_| child.wait_with_output().expect("client output"))
-        .expect("client finished in time");
-    writer.join().expect("stdin writer");
-    output
+    run_bounded_with_input(
+        sockdemo().args(["client", "--stdin", "--connect", &addr.to_string()]),
+        input,
+        STEP,
+    )
 }
 
 #[test]
@@ -357,6 +338,7 @@ impl RawServer {
         let (record, stopped) = (Arc::clone(&messages), Arc::clone(&stop));
         thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
+                // Polled, so that the loop sees `stop`.
                 let Ok((mut stream, _)) = listener.accept() else {
                     thread::sleep(Duration::from_millis(2));
                     continue;
@@ -451,10 +433,7 @@ fn load_mode_fails_when_one_reply_is_wrong() {
 
 #[test]
 fn load_mode_with_nothing_listening_fails_every_connection() {
-    let addr = {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("local addr")
-    };
+    let addr = free_addr();
     let output = client(addr, &["--connections", "3", "--rounds", "2"]);
     assert_eq!(output.status.code(), Some(7));
     let stdout = text(&output.stdout);
@@ -533,28 +512,26 @@ fn load_mode_reports_the_servers_busy_reply() {
 
 #[test]
 fn a_closed_stdout_ends_the_session_quietly() {
-    let (addr, done) = serve_one(|mut stream| {
-        // Late enough that the reader below is gone when the client prints.
-        thread::sleep(Duration::from_millis(300));
+    // The welcome goes out once the reader of the client's stdout is gone.
+    let (reader_gone, wait_for_reader) = mpsc::channel();
+    let (addr, done) = serve_one(move |mut stream| {
+        wait_for_reader
+            .recv_timeout(STEP)
+            .expect("the reader went away");
         stream.write_all(b"Welcome!").expect("welcome");
         receive_to_end(&mut stream)
     });
-    let mut child = sockdemo()
-        .args(["client", "--connect", &addr.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn client");
-    drop(child.stdout.take());
-    let status = common::wait_child(&mut child, STEP).expect("client finished in time");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    assert_eq!(stderr, "");
+    let mut client = Process::spawn(
+        sockdemo()
+            .args(["client", "--connect", &addr.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    client.close_stdout();
+    reader_gone.send(()).expect("server thread");
+    let stderr = read_all_of(client.stderr());
+    let status = client.wait(STEP);
+    assert_eq!(text(&stderr.join().expect("stderr reader")), "");
     assert_eq!(status.code(), Some(0));
     done.recv_timeout(STEP).expect("server done");
 }

@@ -1,0 +1,253 @@
+//! `sockdemo fetch` over HTTPS: the real binary against an in-test rustls
+//! server whose certificate is signed by a CA made here with rcgen.
+
+use std::process::Output;
+use std::sync::Arc;
+
+use crate::support::dir::Dir;
+use crate::support::scripted::{Act, Scripted, send};
+use crate::support::tls::Pki;
+use crate::support::{code, text};
+
+const BODY: &[u8] = b"secret body\n";
+
+/// A CA, and a certificate it signed for `localhost` and 127.0.0.1.
+fn pki() -> Pki {
+    Pki::new(&["localhost", "127.0.0.1"])
+}
+
+fn https_server(pki: &Pki, acts: Vec<Act>) -> Scripted {
+    Scripted::start_tls(Arc::clone(&pki.server), move |_| acts.clone())
+}
+
+fn ok_response() -> Vec<Act> {
+    vec![
+        send(format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            BODY.len()
+        )),
+        send(BODY),
+    ]
+}
+
+/// Runs `sockdemo fetch` in a fresh directory with `-o out.bin` and `ca.pem` written there.
+fn fetch(pki: &Pki, args: &[&str]) -> (Output, Dir) {
+    let dir = Dir::empty();
+    dir.write("ca.pem", &pki.ca_pem);
+    let mut all = vec!["-o", "out.bin"];
+    all.extend_from_slice(args);
+    (dir.fetch(&all), dir)
+}
+
+#[test]
+fn https_with_a_trusted_private_ca_works_by_name_and_by_address() {
+    let pki = pki();
+    let server = https_server(&pki, ok_response());
+    let port = server.addr.port();
+    for url in [
+        format!("https://localhost:{port}/f"),
+        format!("https://127.0.0.1:{port}/f"),
+    ] {
+        let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+        assert_eq!(code(&output), 0, "{url}: {}", text(&output.stderr));
+        assert_eq!(dir.read("out.bin"), BODY);
+    }
+    let request = String::from_utf8(server.requests().remove(0)).expect("UTF-8 request");
+    assert!(
+        request.starts_with(&format!("GET /f HTTP/1.1\r\nHost: localhost:{port}\r\n")),
+        "{request}"
+    );
+    // A name is sent as SNI, an address is not (RFC 6066 forbids it); both offer http/1.1.
+    let http_1_1 = vec![b"http/1.1".to_vec()];
+    assert_eq!(
+        *pki.hellos.seen.lock().expect("hellos"),
+        [
+            (Some("localhost".to_owned()), http_1_1.clone()),
+            (None, http_1_1)
+        ]
+    );
+}
+
+#[test]
+fn an_untrusted_certificate_exits_60_and_keeps_no_file() {
+    let pki = pki();
+    let server = https_server(&pki, ok_response());
+    // The built-in roots do not know the test CA.
+    let (output, dir) = fetch(
+        &pki,
+        &[&format!("https://localhost:{}/f", server.addr.port())],
+    );
+    assert_eq!(code(&output), 60, "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("certificate"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!dir.exists("out.bin"));
+    assert!(
+        server.requests().is_empty(),
+        "no request sent over an untrusted connection"
+    );
+}
+
+#[test]
+fn a_certificate_for_another_name_exits_60() {
+    // Each certificate names one of the two ways to reach the server; the
+    // other way is refused.
+    for (named, other) in [("localhost", "127.0.0.1"), ("127.0.0.1", "localhost")] {
+        let pki = Pki::new(&[named]);
+        let server = https_server(&pki, ok_response());
+        let url = format!("https://{other}:{}/f", server.addr.port());
+        let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+        assert_eq!(code(&output), 60, "{url}: {}", text(&output.stderr));
+        assert!(!dir.exists("out.bin"));
+        assert!(server.requests().is_empty(), "{url}: a request was sent");
+        let url = format!("https://{named}:{}/f", server.addr.port());
+        let (output, _dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+        assert_eq!(code(&output), 0, "{url}: {}", text(&output.stderr));
+    }
+}
+
+#[test]
+fn insecure_skips_the_certificate_check() {
+    let pki = pki();
+    let server = https_server(&pki, ok_response());
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let (output, dir) = fetch(&pki, &[&url, "--insecure"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(dir.read("out.bin"), BODY);
+}
+
+#[test]
+fn an_unreadable_cacert_exits_77() {
+    let pki = pki();
+    let server = https_server(&pki, ok_response());
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let (output, _dir) = fetch(&pki, &[&url, "--cacert", "missing.pem"]);
+    assert_eq!(code(&output), 77, "{}", text(&output.stderr));
+}
+
+#[test]
+fn plain_http_against_a_tls_server_is_a_bad_response() {
+    let pki = pki();
+    let server = https_server(&pki, ok_response());
+    let (output, _dir) = fetch(
+        &pki,
+        &[&format!("http://127.0.0.1:{}/f", server.addr.port())],
+    );
+    // The TLS alert it gets back is no HTTP status line.
+    assert_eq!(code(&output), 8, "{}", text(&output.stderr));
+}
+
+#[test]
+fn tls_to_a_plain_server_is_a_handshake_failure() {
+    let pki = pki();
+    // A plain HTTP server answers the ClientHello as a bad request, at once.
+    let server = Scripted::start_unprompted(vec![send(
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+    )]);
+    let url = format!("https://{}/f", server.addr);
+    let (output, _dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+    assert_eq!(code(&output), 35, "{}", text(&output.stderr));
+}
+
+#[test]
+fn a_missing_close_notify_is_harmless_with_a_length_or_chunks() {
+    let pki = pki();
+    let mut with_length = ok_response();
+    with_length.push(Act::CloseAbruptly);
+    let chunked = vec![
+        send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        send(format!("{:x}\r\n", BODY.len())),
+        send(BODY),
+        send("\r\n0\r\n\r\n"),
+        Act::CloseAbruptly,
+    ];
+    for acts in [with_length, chunked] {
+        let server = https_server(&pki, acts);
+        let url = format!("https://localhost:{}/f", server.addr.port());
+        let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+        assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+        assert_eq!(dir.read("out.bin"), BODY);
+    }
+}
+
+#[test]
+fn a_body_until_close_without_close_notify_is_partial() {
+    let pki = pki();
+    let acts = vec![
+        send("HTTP/1.1 200 OK\r\n\r\n"),
+        send(BODY),
+        Act::CloseAbruptly,
+    ];
+    let server = https_server(&pki, acts);
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+    assert_eq!(code(&output), 18, "{}", text(&output.stderr));
+    assert!(!dir.exists("out.bin"));
+    // With close_notify, the same body is complete.
+    let server = https_server(&pki, vec![send("HTTP/1.1 200 OK\r\n\r\n"), send(BODY)]);
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(dir.read("out.bin"), BODY);
+}
+
+#[test]
+fn a_redirect_from_http_to_https_is_followed() {
+    let pki = pki();
+    let secure = https_server(&pki, ok_response());
+    let location = format!("https://localhost:{}/secure", secure.addr.port());
+    let plain = Scripted::start(move |_| {
+        vec![send(format!(
+            "HTTP/1.1 301 Moved\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+        ))]
+    });
+    let (output, dir) = fetch(&pki, &[&plain.url("/f"), "--cacert", "ca.pem"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(dir.read("out.bin"), BODY);
+}
+
+#[test]
+fn a_redirect_from_https_to_http_is_followed_with_a_warning() {
+    let pki = pki();
+    let plain = Scripted::start(|_| ok_response());
+    let location = plain.url("/plain");
+    let secure = https_server(
+        &pki,
+        vec![send(format!(
+            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+        ))],
+    );
+    let url = format!("https://localhost:{}/f", secure.addr.port());
+    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(dir.read("out.bin"), BODY);
+    assert!(
+        text(&output.stderr).contains("WARN  redirected from https to plain http"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_stalled_tls_body_times_out_with_28() {
+    let pki = pki();
+    let server = https_server(
+        &pki,
+        vec![
+            send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"),
+            send("partial"),
+            Act::Stall,
+        ],
+    );
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem", "--timeout", "300ms"]);
+    assert_eq!(code(&output), 28, "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("nothing received for 300ms"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!dir.exists("out.bin"));
+}

@@ -1,0 +1,33 @@
+//! The end-to-end tests: the real binary (`CARGO_BIN_EXE_sockdemo`) against
+//! servers and clients started here on loopback. One test crate, so one
+//! binary to build and link.
+//!
+//! Layout:
+//! - `support/` is what every test uses, and the only place it is written:
+//!   [`support::sockdemo`] and [`support::tutorial`] (commands with a
+//!   clean environment), [`support::run_bounded`] (run with a deadline),
+//!   [`support::Process`] and [`support::Server`] (killed when dropped),
+//!   [`support::free_addr`], [`support::wait_for`],
+//!   [`support::precondition`]; `support::talk` (a raw greeting client),
+//!   `support::scripted` (an HTTP and HTTPS server playing scripted
+//!   actions), `support::tls` (a private CA), `support::dir` (a working
+//!   directory for downloads).
+//! - One module per area below. To add one, create `tests/integration/NAME.rs`,
+//!   declare it here with `mod NAME;`, and `use crate::support::...`.
+//!
+//! Every blocking step is bounded (by [`support::STEP`] unless a test says
+//! otherwise), and tests synchronise on events: a line read from a child,
+//! a channel, a socket's state.
+//!
+//! A test whose precondition is missing (an IPv6 loopback, python3, the
+//! prlimit tool, a high enough open-file limit) fails and says so. To skip
+//! such tests instead, name their preconditions in `SOCKDEMO_TEST_SKIP`,
+//! comma-separated: `ipv6`, `python`, `prlimit`, `nofile`.
+
+mod client;
+mod fetch;
+mod fetch_tls;
+mod interop;
+mod serve;
+mod serve_faults;
+mod support;

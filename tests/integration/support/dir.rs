@@ -1,0 +1,74 @@
+//! A working directory for `sockdemo fetch`, and the checks a download
+//! must pass: what was saved, and that a failure leaves an existing file
+//! untouched with no temporary file beside it.
+
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+
+use super::{STEP, run_bounded, sockdemo};
+
+/// What `out.bin` holds before each download into a [`Dir::new`].
+pub const PRECIOUS: &[u8] = b"precious data that must survive a failed download\n";
+
+/// A temporary working directory, removed when dropped.
+pub struct Dir(tempfile::TempDir);
+
+impl Dir {
+    /// A directory with `out.bin` already in it, holding [`PRECIOUS`].
+    pub fn new() -> Dir {
+        let dir = Dir::empty();
+        dir.write("out.bin", PRECIOUS);
+        dir
+    }
+
+    pub fn empty() -> Dir {
+        Dir(tempfile::tempdir().expect("temporary directory"))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) {
+        fs::write(self.path().join(name), bytes).unwrap_or_else(|err| panic!("{name}: {err}"));
+    }
+
+    /// Runs `sockdemo fetch ARGS` in this directory.
+    pub fn fetch(&self, args: &[&str]) -> Output {
+        run_bounded(
+            sockdemo().current_dir(self.path()).arg("fetch").args(args),
+            STEP,
+        )
+    }
+
+    /// The names in the directory, sorted.
+    pub fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.path())
+            .expect("read_dir")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        fs::read(self.path().join(name)).unwrap_or_else(|err| panic!("{name}: {err}"))
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.path().join(name).exists()
+    }
+
+    /// `out.bin` holds what it held before, and nothing else is there.
+    pub fn assert_untouched(&self) {
+        assert_eq!(self.read("out.bin"), PRECIOUS, "out.bin was modified");
+        assert_eq!(self.entries(), ["out.bin"], "a file was left behind");
+    }
+}
