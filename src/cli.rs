@@ -61,7 +61,7 @@ pub struct ServeArgs {
     pub listen: Address,
 
     /// Sleep this long after each read, like the tutorial's server (0: none).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "0", value_parser = duration::parse)]
     pub delay: Duration,
 
     /// Length of the listen queue (the kernel caps it at net.core.somaxconn).
@@ -74,11 +74,11 @@ pub struct ServeArgs {
     pub max_connections: NonZeroUsize,
 
     /// Close a client that sends nothing, or reads nothing, for this long (0: never).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "5m", value_parser = duration::parse)]
     pub idle_timeout: Duration,
 
     /// On SIGINT or SIGTERM, let live connections finish for this long, then close them.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "5s", value_parser = duration::parse)]
     pub grace: Duration,
 }
 
@@ -95,7 +95,7 @@ pub struct ClientArgs {
     pub names: Vec<String>,
 
     /// Give up on a reply after this long (0: wait forever).
-    #[arg(short, long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    #[arg(short, long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10s", value_parser = duration::parse)]
     pub timeout: Duration,
 
     /// Send each line of standard input and print each reply; `exit` or end of input ends it.
@@ -112,7 +112,7 @@ pub struct ClientArgs {
     pub rounds: u64,
 
     /// Load mode: do round trips for this long instead of a number of rounds.
-    #[arg(long, value_name = "DURATION", requires = "connections", conflicts_with = "rounds", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, requires = "connections", conflicts_with = "rounds", value_parser = duration::parse)]
     pub duration: Option<Duration>,
 
     /// Load mode: print the summary as one JSON object (fields in the README).

@@ -280,7 +280,7 @@ fn drain(registry: &Registry, grace: Duration) {
     if registry.stage() == Stage::Hurrying {
         info!("second signal: closing {live} live connections now");
     } else {
-        info!("grace period over: closing {live} live connections");
+        info!("grace period over; closing live connections: {live}");
     }
     registry.shut_down_all();
     let left = registry.wait_until_empty(Instant::now() + SETTLE);

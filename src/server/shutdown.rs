@@ -44,7 +44,7 @@ pub fn watch_signals(listener: Arc<TcpListener>, registry: Arc<Registry>) -> any
                         }
                     }
                     None => {
-                        info!("{name} received again: closing live connections now");
+                        info!("{name} received again: no more grace");
                         registry.advance(Stage::Hurrying);
                     }
                 }

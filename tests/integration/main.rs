@@ -25,9 +25,11 @@
 //! comma-separated: `ipv6`, `python`, `prlimit`, `nofile`.
 
 mod client;
+mod client_modes;
 mod fetch;
 mod fetch_tls;
 mod interop;
 mod serve;
 mod serve_faults;
+mod serve_limits;
 mod support;
