@@ -42,7 +42,7 @@ use signal_hook::consts::SIGINT;
 
 use super::{Connection, print_line};
 use crate::capacity::{self, thousands};
-use crate::exit::{Code, WithCode, fail};
+use crate::exit::{Code, WithCode, fail, fail_with};
 use crate::greeting::{EXIT, WELCOME, write_reply};
 
 /// What load mode does, from the command line.
@@ -367,13 +367,13 @@ impl Summary {
         let Some(first) = self.first_failure else {
             return Ok(());
         };
-        let code = Code::of(&first);
-        Err(fail(
-            code,
+        Err(fail_with(
+            Code::of(&first),
             format!(
-                "{} of {} connections failed; the first: {first:#}",
+                "{} of {} connections failed; the first",
                 self.failed, self.connections
             ),
+            first,
         ))
     }
 
