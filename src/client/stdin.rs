@@ -46,6 +46,8 @@ struct Sent {
     lines: AtomicU64,
     /// The sending is over: `exit` was sent, or the input ended.
     done: AtomicBool,
+    /// Standard input could not be read: the sending failed for a reason of its own.
+    input_failed: AtomicBool,
 }
 
 /// Runs the `--stdin` session.
@@ -68,20 +70,36 @@ pub(super) fn relay(addrs: &[SocketAddr], timeout: Option<Duration>) -> anyhow::
             .name("stdin".into())
             .spawn(move || {
                 let send = |bytes: &[u8]| send_all(&stream, addr, timeout, bytes);
-                if send_lines(&mut io::stdin().lock(), send, &sent)? == Ended::Input {
-                    stream
+                match send_lines(&mut io::stdin().lock(), send, &sent) {
+                    Ok(Ended::Input) => stream
                         .shutdown(Shutdown::Write)
-                        .with_code(Code::SendError, || format!("ending the input to {addr}"))?;
+                        .with_code(Code::SendError, || format!("ending the input to {addr}")),
+                    Ok(Ended::Exit) => Ok(()),
+                    Err(err) => {
+                        // Wake the reading side, which would otherwise wait
+                        // for replies to lines that will never be sent.
+                        if Code::of(&err) == Code::Failure {
+                            sent.input_failed.store(true, Ordering::SeqCst);
+                        }
+                        let _ = stream.shutdown(Shutdown::Both);
+                        Err(err)
+                    }
                 }
-                Ok(())
             })
             .context("starting the thread that sends standard input")?
     };
-    receive(&mut connection, &mut stdout, &sent)?;
-    // Done and answered: the sender has finished, or is about to.
-    sender
+    let received = receive(&mut connection, &mut stdout, &sent);
+    if received.is_err() && !sent.input_failed.load(Ordering::SeqCst) {
+        // The session failed on the connection's side; the sender may be
+        // waiting for input that never comes.
+        return received;
+    }
+    // Done and answered, or standard input failed: the sender has finished,
+    // or is about to, and its error is the cause.
+    let sending = sender
         .join()
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("the sending thread panicked")))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the sending thread panicked")));
+    sending.and(received)
 }
 
 /// Why the sending ended.
@@ -186,6 +204,12 @@ fn receive(connection: &mut Connection, out: &mut impl Write, sent: &Sent) -> an
             let owed = owed(sent, &replies);
             if owed == 0 && sent.done.load(Ordering::SeqCst) {
                 return Ok(());
+            }
+            if owed == 0 {
+                return Err(fail(
+                    Code::RecvError,
+                    format!("{addr} closed the connection before the input ended"),
+                ));
             }
             return Err(fail(
                 Code::RecvError,

@@ -186,7 +186,8 @@ fn accept_loop(
                     Started::Busy => {
                         if let Some(held_back) = refusal_log.allow() {
                             warn!(
-                                "refused a connection from {peer}: {max_connections} connections already (--max-connections){held_back}"
+                                "refused a connection from {peer}: {} connections already (--max-connections){held_back}",
+                                thousands(max_connections as u64)
                             );
                         }
                     }

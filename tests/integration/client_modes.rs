@@ -209,3 +209,20 @@ fn ctrl_c_in_load_mode_prints_the_summary_and_exits_130() {
     assert_eq!(json["connections_failed"], 0);
     wait_for_line(&stderr, "sockdemo: error: interrupted", STEP);
 }
+
+#[test]
+fn unreadable_input_ends_the_session_with_its_own_error() {
+    let server = Server::start(&["-q"]);
+    let directory = std::fs::File::open(env!("CARGO_MANIFEST_DIR")).expect("open a directory");
+    let output = run_bounded(
+        sockdemo()
+            .args(["client", "--stdin", "--connect", &server.addr.to_string()])
+            .stdin(directory),
+        STEP,
+    );
+    assert_eq!(code(&output), 1, "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr),
+        "sockdemo: error: reading standard input: Is a directory (os error 21)\n"
+    );
+}
