@@ -72,6 +72,8 @@ pub enum End {
     Silent,
     /// The client read none of the replies for the idle timeout.
     NotReading,
+    /// The server is stopping and closed the connection.
+    Stopping,
     /// The connection failed (a reset, most often).
     Failed(io::Error),
 }
@@ -99,7 +101,7 @@ pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, slot: Slot, settings: Set
     // `&TcpStream` reads and writes too, so the socket stays shared with the
     // registry, which shuts it down if the server stops.
     let end = prepare(&stream, settings).map_or_else(End::Failed, |()| {
-        greet_and_answer(&mut &*stream, settings.delay)
+        greet_and_answer(&mut &*stream, settings.delay, || slot.closing())
     });
     if end.lets_replies_through() {
         linger(&stream, &slot);
@@ -112,6 +114,7 @@ pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, slot: Slot, settings: Set
         End::LineTooLong => info!("connection from {peer} closed: line too long"),
         End::Silent => info!("connection from {peer} closed: sent nothing for {idle}"),
         End::NotReading => info!("connection from {peer} closed: read no reply for {idle}"),
+        End::Stopping => info!("connection from {peer} closed: the server is stopping"),
         End::Failed(err) => info!("connection from {peer} closed: {err}"),
     }
 }
@@ -126,8 +129,13 @@ fn prepare(stream: &TcpStream, settings: Settings) -> io::Result<()> {
 }
 
 /// The conversation: welcome, then a reply to each message until the client
-/// leaves. Generic so that tests can count the calls it makes.
-pub fn greet_and_answer(stream: &mut impl Peer, delay: Option<Duration>) -> End {
+/// leaves, or `stopping()` says the server closes its connections. Generic
+/// so that tests can count the calls it makes.
+pub fn greet_and_answer(
+    stream: &mut impl Peer,
+    delay: Option<Duration>,
+    stopping: impl Fn() -> bool,
+) -> End {
     if let Err(err) = send(stream, WELCOME) {
         return write_failure(err);
     }
@@ -135,6 +143,11 @@ pub fn greet_and_answer(stream: &mut impl Peer, delay: Option<Duration>) -> End 
     let mut replies = Vec::with_capacity(256);
     let mut framer = Framer::new();
     loop {
+        // A busy client never blocks in `read`, where shutting the socket
+        // down would reach it: it is told here, between two messages.
+        if stopping() {
+            return End::Stopping;
+        }
         let read = match stream.read(&mut input) {
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -319,7 +332,7 @@ mod tests {
             .map(|i| format!("n{i}\r\n").into_bytes())
             .collect();
         let mut stream = Scripted::new(names.iter().cloned().map(Ok));
-        let end = greet_and_answer(&mut stream, None);
+        let end = greet_and_answer(&mut stream, None, || false);
         assert!(matches!(end, End::Finished));
         // Every round trip, plus the read that sees the end of the stream.
         assert_eq!(stream.read_calls, rounds + 1);
@@ -336,7 +349,10 @@ mod tests {
     #[test]
     fn raw_mode_round_trips_are_one_read_and_one_write_too() {
         let mut stream = Scripted::of(&[b"Michael", b"Tracy", b"Sarah", b"exit"]);
-        assert!(matches!(greet_and_answer(&mut stream, None), End::Finished));
+        assert!(matches!(
+            greet_and_answer(&mut stream, None, || false),
+            End::Finished
+        ));
         assert_eq!(
             stream.written,
             b"Welcome!Hello, Michael!Hello, Tracy!Hello, Sarah!"
@@ -347,7 +363,10 @@ mod tests {
     #[test]
     fn a_tail_is_answered_at_end_of_stream() {
         let mut stream = Scripted::of(&[b"a\nb"]);
-        assert!(matches!(greet_and_answer(&mut stream, None), End::Finished));
+        assert!(matches!(
+            greet_and_answer(&mut stream, None, || false),
+            End::Finished
+        ));
         assert_eq!(stream.written, b"Welcome!Hello, a!\nHello, b!");
     }
 
@@ -355,7 +374,10 @@ mod tests {
     fn timeouts_tell_silent_from_not_reading() {
         let timed_out = || Err(io::Error::from(io::ErrorKind::WouldBlock));
         let mut silent = Scripted::new([Ok(b"a\n".to_vec()), timed_out()]);
-        assert!(matches!(greet_and_answer(&mut silent, None), End::Silent));
+        assert!(matches!(
+            greet_and_answer(&mut silent, None, || false),
+            End::Silent
+        ));
         assert_eq!(silent.written, b"Welcome!Hello, a!\n");
 
         struct Stuck;
@@ -378,7 +400,7 @@ mod tests {
             }
         }
         assert!(matches!(
-            greet_and_answer(&mut Stuck, None),
+            greet_and_answer(&mut Stuck, None, || false),
             End::NotReading
         ));
     }
@@ -417,7 +439,7 @@ mod tests {
             pending: std::cell::Cell::new(None),
         };
         assert!(matches!(
-            greet_and_answer(&mut short, None),
+            greet_and_answer(&mut short, None, || false),
             End::NotReading
         ));
         assert_eq!(short.write_calls, 1);
@@ -429,7 +451,7 @@ mod tests {
             write_calls: 0,
             pending: std::cell::Cell::new(Some(io::ErrorKind::ConnectionReset.into())),
         };
-        let end = greet_and_answer(&mut gone, None);
+        let end = greet_and_answer(&mut gone, None, || false);
         assert!(
             matches!(end, End::Failed(ref e) if e.kind() == io::ErrorKind::ConnectionReset),
             "{end:?}"
@@ -440,7 +462,7 @@ mod tests {
     fn a_reset_ends_the_conversation_quietly() {
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
         let mut stream = Scripted::new([Ok(b"a\n".to_vec()), Err(reset)]);
-        let end = greet_and_answer(&mut stream, None);
+        let end = greet_and_answer(&mut stream, None, || false);
         assert!(
             matches!(end, End::Failed(ref e) if e.kind() == io::ErrorKind::ConnectionReset),
             "{end:?}"
@@ -448,10 +470,25 @@ mod tests {
     }
 
     #[test]
+    fn a_stopping_server_ends_a_busy_conversation_between_messages() {
+        let mut stream = Scripted::of(&[b"a\n", b"b\n", b"c\n"]);
+        let reads = std::cell::Cell::new(0);
+        let end = greet_and_answer(&mut stream, None, || {
+            reads.set(reads.get() + 1);
+            reads.get() > 2
+        });
+        assert!(matches!(end, End::Stopping), "{end:?}");
+        assert_eq!(stream.written, b"Welcome!Hello, a!\nHello, b!\n");
+    }
+
+    #[test]
     fn interrupted_reads_are_retried() {
         let interrupted = io::Error::from(io::ErrorKind::Interrupted);
         let mut stream = Scripted::new([Err(interrupted), Ok(b"x".to_vec())]);
-        assert!(matches!(greet_and_answer(&mut stream, None), End::Finished));
+        assert!(matches!(
+            greet_and_answer(&mut stream, None, || false),
+            End::Finished
+        ));
         assert_eq!(stream.written, b"Welcome!Hello, x!");
     }
 
@@ -464,7 +501,7 @@ mod tests {
         ));
         let mut stream = Scripted::new(reads.into_iter().map(Ok));
         assert!(matches!(
-            greet_and_answer(&mut stream, None),
+            greet_and_answer(&mut stream, None, || false),
             End::LineTooLong
         ));
         assert_eq!(stream.written, b"Welcome!Hello, !\nError: line too long\n");

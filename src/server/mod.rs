@@ -275,15 +275,16 @@ fn drain(registry: &Registry, grace: Duration) {
         human(grace)
     );
     let live = registry.wait_for_grace(Instant::now() + grace);
-    if live == 0 {
+    if registry.stage() == Stage::Hurrying {
+        // The signal thread shuts them down, and busy ones end themselves.
+        info!("second signal: closing {live} live connections now");
+    } else if live > 0 {
+        info!("grace period over; closing live connections: {live}");
+        registry.advance(Stage::Closing);
+        registry.shut_down_all();
+    } else {
         return;
     }
-    if registry.stage() == Stage::Hurrying {
-        info!("second signal: closing {live} live connections now");
-    } else {
-        info!("grace period over; closing live connections: {live}");
-    }
-    registry.shut_down_all();
     let left = registry.wait_until_empty(Instant::now() + SETTLE);
     if left > 0 {
         info!("exiting with {left} connections still closing");

@@ -1,6 +1,11 @@
 //! The registry of live connections: who holds a slot, how many were served
-//! and refused, and where shutdown stands. One mutex guards it all; it is
-//! taken when a connection is accepted and when it ends, never per message.
+//! and refused, and where shutdown stands. One mutex guards the connections
+//! and the totals; it is taken when a connection is accepted and when it
+//! ends, never per message. The stage is an atomic beside it, so that every
+//! connection can look at it between messages for the cost of one load: a
+//! busy connection then ends itself as soon as the server stops, instead of
+//! waiting for its turn to be shut down while thousands like it keep the
+//! cores busy.
 //!
 //! Each live connection's socket is registered so that, at the end of the
 //! grace period, shutdown can close the ones still open. The registry shares
@@ -12,19 +17,33 @@
 
 use std::collections::HashMap;
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// Where the server stands in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 pub enum Stage {
     /// Accepting and serving.
     Running,
     /// Asked to stop: no new connections, live ones get the grace period.
     Draining,
-    /// Asked twice: close live connections now.
+    /// The grace period is over: live connections close, lingering so
+    /// that their last replies are delivered.
+    Closing,
+    /// Asked twice: close live connections now, without lingering.
     Hurrying,
+}
+
+impl Stage {
+    const ALL: [Stage; 4] = [
+        Stage::Running,
+        Stage::Draining,
+        Stage::Closing,
+        Stage::Hurrying,
+    ];
 }
 
 /// Totals for the summary line.
@@ -44,6 +63,8 @@ pub struct Registry {
     state: Mutex<State>,
     /// Notified when a connection ends and when the stage changes.
     changed: Condvar,
+    /// The [`Stage`], as its number; it only grows.
+    stage: AtomicU8,
     max_connections: usize,
 }
 
@@ -55,7 +76,6 @@ struct State {
     unstarted: u64,
     refused: u64,
     peak: usize,
-    stage: Stage,
 }
 
 /// A connection's place in the registry. Dropping it (also while unwinding
@@ -77,9 +97,9 @@ impl Registry {
                 unstarted: 0,
                 refused: 0,
                 peak: 0,
-                stage: Stage::Running,
             }),
             changed: Condvar::new(),
+            stage: AtomicU8::new(Stage::Running as u8),
             max_connections,
         })
     }
@@ -115,15 +135,25 @@ impl Registry {
         state.peak = state.peak.max(state.live.len());
     }
 
-    /// The server's stage.
+    /// The server's stage: one atomic load, cheap enough for every message.
     pub fn stage(&self) -> Stage {
-        self.lock().stage
+        Stage::ALL[usize::from(self.stage.load(Ordering::Acquire))]
+    }
+
+    /// Moves the server on to [`Stage::Hurrying`] without waking anyone: one
+    /// atomic operation, as a signal handler may do. Connections see it
+    /// before their next read; [`Registry::advance`] wakes the waiters.
+    pub fn hurry_from_signal_handler(&self) {
+        self.stage
+            .fetch_max(Stage::Hurrying as u8, Ordering::AcqRel);
     }
 
     /// Moves the server on to `stage` (never back) and wakes everyone waiting.
     pub fn advance(&self, stage: Stage) {
-        let mut state = self.lock();
-        state.stage = state.stage.max(stage);
+        self.stage.fetch_max(stage as u8, Ordering::AcqRel);
+        // Taking the lock orders this notification after any waiter's check
+        // of the stage, so that none misses it.
+        let _state = self.lock();
         self.changed.notify_all();
     }
 
@@ -132,7 +162,7 @@ impl Registry {
         let state = self.lock();
         let _ = self
             .changed
-            .wait_timeout_while(state, timeout, |state| state.stage == Stage::Running)
+            .wait_timeout_while(state, timeout, |_| self.stage() == Stage::Running)
             .unwrap_or_else(PoisonError::into_inner);
     }
 
@@ -140,7 +170,7 @@ impl Registry {
     /// reaches [`Stage::Hurrying`]. Returns how many connections are still alive.
     pub fn wait_for_grace(&self, deadline: Instant) -> usize {
         self.wait_until(deadline, |state| {
-            state.live.is_empty() || state.stage == Stage::Hurrying
+            state.live.is_empty() || self.stage() == Stage::Hurrying
         })
     }
 
@@ -205,6 +235,12 @@ impl Slot {
     /// once, without lingering.
     pub fn hurrying(&self) -> bool {
         self.registry.stage() == Stage::Hurrying
+    }
+
+    /// Whether live connections are to close now (the grace period is over,
+    /// or a second signal came).
+    pub fn closing(&self) -> bool {
+        self.registry.stage() >= Stage::Closing
     }
 }
 
@@ -334,6 +370,9 @@ mod tests {
         registry.advance(Stage::Hurrying);
         registry.advance(Stage::Draining);
         assert_eq!(registry.stage(), Stage::Hurrying);
+        for stage in Stage::ALL {
+            assert_eq!(Stage::ALL[stage as usize], stage);
+        }
         assert!(sleeper.join().expect("sleeper") < Duration::from_secs(10));
     }
 }
