@@ -48,9 +48,15 @@ pub const LINGER: Duration = Duration::from_secs(2);
 /// acknowledged everything, and whether the server is hurrying to stop.
 const LINGER_POLL: Duration = Duration::from_millis(10);
 
-/// Bytes discarded per read while lingering: a client still sending at full
-/// speed is drained in few system calls.
+/// Bytes discarded per read while lingering, once the client is seen to be
+/// still sending. Until then a few bytes on the stack do: most clients send
+/// nothing more, only acknowledge the end of the stream, and a buffer taken
+/// for each of them would cost 10,000 closing connections tens of MiB.
 const DISCARD_BUF: usize = 16 * 1024;
+
+/// The first read while lingering, which usually sees only the client's end
+/// of stream or a timeout.
+const PROBE_BUF: usize = 64;
 
 /// What a connection needs besides its socket.
 #[derive(Debug, Clone, Copy)]
@@ -237,19 +243,25 @@ fn linger(stream: &TcpStream, slot: &Slot) {
         return;
     }
     let deadline = Instant::now() + LINGER;
-    let mut discard = [0u8; DISCARD_BUF];
+    let mut probe = [0u8; PROBE_BUF];
+    let mut discard = Vec::new();
     while Instant::now() < deadline && !slot.hurrying() {
         match crate::linux::unacknowledged(stream) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        match (&*stream).read(&mut discard) {
+        let buffer: &mut [u8] = if discard.is_empty() {
+            &mut probe
+        } else {
+            &mut discard
+        };
+        match (&*stream).read(buffer) {
             Ok(0) => {
                 // The client sends no more (or the server shut reading down
                 // at the end of the grace): wait for its acknowledgements.
                 thread::sleep(LINGER_POLL);
             }
-            Ok(_) => {}
+            Ok(_) => discard.resize(DISCARD_BUF, 0),
             Err(err) if is_retry(&err) => {}
             Err(_) => return,
         }
