@@ -48,6 +48,9 @@ pub const LINGER: Duration = Duration::from_secs(2);
 /// acknowledged everything, and whether the server is hurrying to stop.
 const LINGER_POLL: Duration = Duration::from_millis(10);
 
+/// The coarsest clock tick the kernel measures a socket timeout in (100 Hz).
+const CLOCK_TICK: Duration = Duration::from_millis(10);
+
 /// Bytes discarded per read while lingering, once the client is seen to be
 /// still sending. Until then a few bytes on the stack do: most clients send
 /// nothing more, only acknowledge the end of the stream, and a buffer taken
@@ -107,7 +110,7 @@ pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, slot: Slot, settings: Set
     // `&TcpStream` reads and writes too, so the socket stays shared with the
     // registry, which shuts it down if the server stops.
     let end = prepare(&stream, settings).map_or_else(End::Failed, |()| {
-        greet_and_answer(&mut &*stream, settings.delay, || slot.closing())
+        greet_and_answer(&mut &*stream, settings, || slot.closing())
     });
     if end.lets_replies_through() {
         linger(&stream, &slot);
@@ -139,10 +142,10 @@ fn prepare(stream: &TcpStream, settings: Settings) -> io::Result<()> {
 /// so that tests can count the calls it makes.
 pub fn greet_and_answer(
     stream: &mut impl Peer,
-    delay: Option<Duration>,
+    settings: Settings,
     stopping: impl Fn() -> bool,
 ) -> End {
-    if let Err(err) = send(stream, WELCOME) {
+    if let Err(err) = send(stream, WELCOME, settings.idle_timeout) {
         return write_failure(err);
     }
     let mut input = [0u8; READ_BUF];
@@ -159,7 +162,7 @@ pub fn greet_and_answer(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return read_failure(err),
         };
-        if let Some(delay) = delay {
+        if let Some(delay) = settings.delay {
             thread::sleep(delay);
         }
         let flow = if read == 0 {
@@ -168,7 +171,7 @@ pub fn greet_and_answer(
             framer.feed(&input[..read], &mut replies)
         };
         if !replies.is_empty() {
-            if let Err(err) = send(stream, &replies) {
+            if let Err(err) = send(stream, &replies, settings.idle_timeout) {
                 return write_failure(err);
             }
             replies.clear();
@@ -182,20 +185,27 @@ pub fn greet_and_answer(
     }
 }
 
-/// Writes all of `bytes` in one call. A blocking socket's write returns
-/// fewer bytes than asked only when its send timeout (the idle timeout) ran
-/// out, or an error (a reset) or a signal came, after part of them was
-/// taken. A pending error on the socket tells which: with none, it was the
-/// timeout, and `write_all` would wait a second full timeout before failing,
-/// so a short write is taken as that timeout.
-fn send(stream: &mut impl Peer, bytes: &[u8]) -> io::Result<()> {
+/// Writes all of `bytes`, in one call unless something cuts it short. A
+/// blocking socket's write returns fewer bytes than asked only when its send
+/// timeout (the idle timeout) ran out, or an error (a reset) or a signal
+/// came, after part of them was taken. A pending error on the socket says it
+/// was an error; a write that took the whole timeout, that it was the
+/// timeout (`write_all` would then wait a second full timeout before
+/// failing); otherwise a signal interrupted it, and the rest goes on.
+fn send(stream: &mut impl Peer, mut bytes: &[u8], timeout: Option<Duration>) -> io::Result<()> {
     loop {
+        let started = Instant::now();
         match stream.write(bytes) {
             Ok(written) if written == bytes.len() => return Ok(()),
-            Ok(_) => {
-                return Err(stream
-                    .take_error()?
-                    .unwrap_or_else(|| io::ErrorKind::TimedOut.into()));
+            Ok(written) => {
+                if let Some(err) = stream.take_error()? {
+                    return Err(err);
+                }
+                // The kernel counts the timeout in clock ticks of up to 10 ms.
+                if timeout.is_some_and(|timeout| started.elapsed() + CLOCK_TICK >= timeout) {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                bytes = &bytes[written..];
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
@@ -279,6 +289,12 @@ fn is_retry(err: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No delay, no idle timeout.
+    const PLAIN: Settings = Settings {
+        delay: None,
+        idle_timeout: None,
+    };
     use std::collections::VecDeque;
 
     /// A stream that plays scripted reads and records every call.
@@ -344,7 +360,7 @@ mod tests {
             .map(|i| format!("n{i}\r\n").into_bytes())
             .collect();
         let mut stream = Scripted::new(names.iter().cloned().map(Ok));
-        let end = greet_and_answer(&mut stream, None, || false);
+        let end = greet_and_answer(&mut stream, PLAIN, || false);
         assert!(matches!(end, End::Finished));
         // Every round trip, plus the read that sees the end of the stream.
         assert_eq!(stream.read_calls, rounds + 1);
@@ -362,7 +378,7 @@ mod tests {
     fn raw_mode_round_trips_are_one_read_and_one_write_too() {
         let mut stream = Scripted::of(&[b"Michael", b"Tracy", b"Sarah", b"exit"]);
         assert!(matches!(
-            greet_and_answer(&mut stream, None, || false),
+            greet_and_answer(&mut stream, PLAIN, || false),
             End::Finished
         ));
         assert_eq!(
@@ -376,7 +392,7 @@ mod tests {
     fn a_tail_is_answered_at_end_of_stream() {
         let mut stream = Scripted::of(&[b"a\nb"]);
         assert!(matches!(
-            greet_and_answer(&mut stream, None, || false),
+            greet_and_answer(&mut stream, PLAIN, || false),
             End::Finished
         ));
         assert_eq!(stream.written, b"Welcome!Hello, a!\nHello, b!");
@@ -387,7 +403,7 @@ mod tests {
         let timed_out = || Err(io::Error::from(io::ErrorKind::WouldBlock));
         let mut silent = Scripted::new([Ok(b"a\n".to_vec()), timed_out()]);
         assert!(matches!(
-            greet_and_answer(&mut silent, None, || false),
+            greet_and_answer(&mut silent, PLAIN, || false),
             End::Silent
         ));
         assert_eq!(silent.written, b"Welcome!Hello, a!\n");
@@ -412,7 +428,7 @@ mod tests {
             }
         }
         assert!(matches!(
-            greet_and_answer(&mut Stuck, None, || false),
+            greet_and_answer(&mut Stuck, PLAIN, || false),
             End::NotReading
         ));
     }
@@ -450,11 +466,28 @@ mod tests {
             write_calls: 0,
             pending: std::cell::Cell::new(None),
         };
+        let timed = Settings {
+            delay: None,
+            idle_timeout: Some(Duration::from_millis(1)),
+        };
         assert!(matches!(
-            greet_and_answer(&mut short, None, || false),
+            greet_and_answer(&mut short, timed, || false),
             End::NotReading
         ));
         assert_eq!(short.write_calls, 1);
+
+        // Without a timeout (or before it), a short write was a signal: the
+        // rest of the reply goes on.
+        let mut interrupted = Short {
+            reads: Scripted::of(&[b"a\n"]),
+            write_calls: 0,
+            pending: std::cell::Cell::new(None),
+        };
+        assert!(matches!(
+            greet_and_answer(&mut interrupted, PLAIN, || false),
+            End::Finished
+        ));
+        assert_eq!(interrupted.write_calls, "Welcome!Hello, a!\n".len());
 
         // A client that is gone (killed while the server was writing to it)
         // leaves a pending reset: that is what the conversation reports.
@@ -463,7 +496,7 @@ mod tests {
             write_calls: 0,
             pending: std::cell::Cell::new(Some(io::ErrorKind::ConnectionReset.into())),
         };
-        let end = greet_and_answer(&mut gone, None, || false);
+        let end = greet_and_answer(&mut gone, PLAIN, || false);
         assert!(
             matches!(end, End::Failed(ref e) if e.kind() == io::ErrorKind::ConnectionReset),
             "{end:?}"
@@ -474,7 +507,7 @@ mod tests {
     fn a_reset_ends_the_conversation_quietly() {
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
         let mut stream = Scripted::new([Ok(b"a\n".to_vec()), Err(reset)]);
-        let end = greet_and_answer(&mut stream, None, || false);
+        let end = greet_and_answer(&mut stream, PLAIN, || false);
         assert!(
             matches!(end, End::Failed(ref e) if e.kind() == io::ErrorKind::ConnectionReset),
             "{end:?}"
@@ -485,7 +518,7 @@ mod tests {
     fn a_stopping_server_ends_a_busy_conversation_between_messages() {
         let mut stream = Scripted::of(&[b"a\n", b"b\n", b"c\n"]);
         let reads = std::cell::Cell::new(0);
-        let end = greet_and_answer(&mut stream, None, || {
+        let end = greet_and_answer(&mut stream, PLAIN, || {
             reads.set(reads.get() + 1);
             reads.get() > 2
         });
@@ -498,7 +531,7 @@ mod tests {
         let interrupted = io::Error::from(io::ErrorKind::Interrupted);
         let mut stream = Scripted::new([Err(interrupted), Ok(b"x".to_vec())]);
         assert!(matches!(
-            greet_and_answer(&mut stream, None, || false),
+            greet_and_answer(&mut stream, PLAIN, || false),
             End::Finished
         ));
         assert_eq!(stream.written, b"Welcome!Hello, x!");
@@ -513,7 +546,7 @@ mod tests {
         ));
         let mut stream = Scripted::new(reads.into_iter().map(Ok));
         assert!(matches!(
-            greet_and_answer(&mut stream, None, || false),
+            greet_and_answer(&mut stream, PLAIN, || false),
             End::LineTooLong
         ));
         assert_eq!(stream.written, b"Welcome!Hello, !\nError: line too long\n");
