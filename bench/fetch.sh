@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark: download a large file from a local nginx with `sockdemo fetch`
-# (release build), curl, wget, and the tutorial's seed_fetch.py (when
-# ../shared/peers/ is there), into a file and into a pipe to /dev/null.
-# Wall time and peak RSS; the tools alternate, each round in a rotated order,
-# and the medians over the rounds are compared as ratios to curl measured in
-# the same run. Not a test: run it by hand on a quiet machine.
+# (release build), curl, wget, and the tutorial's seed_fetch.py
+# (bench/tutorial/), into a file and into a pipe to /dev/null. Wall time and
+# peak RSS; the tools alternate, each round in a rotated order, and the
+# medians over the rounds are compared as ratios to curl measured in the
+# same run. Not a test: run it by hand on a quiet machine.
 #
 #   bash bench/fetch.sh            # 1 GiB, 5 rounds
 #   SIZE_MIB=256 ROUNDS=3 bash bench/fetch.sh
@@ -12,30 +12,34 @@
 # Into a file, sockdemo fsyncs before it renames the file into place and
 # curl does not, so the like-for-like reference is "curl, then sync FILE";
 # the plain curl ratio is printed too.
+#
+# Needs: cargo, nginx, curl, wget, GNU time (/usr/bin/time), bc, python3; it
+# says which is missing and how to install it, and installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+PATH=$PATH:/usr/sbin # where Debian puts nginx, outside a user's PATH
+require cargo "https://rustup.rs"
+require nginx "apt-get install nginx"
+require curl "apt-get install curl"
+require wget "apt-get install wget"
+require /usr/bin/time "apt-get install time"
+require bc "apt-get install bc"
+require python3 "apt-get install python3"
 
 SIZE_MIB=${SIZE_MIB:-1024}
 ROUNDS=${ROUNDS:-5}
-SEED_FETCH=../shared/peers/seed_fetch.py
+SEED_FETCH=$PWD/$tutorial/seed_fetch.py
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need nginx && [ ! -x /usr/sbin/nginx ]; then
-    apt-get update && apt-get install -y nginx
-fi
-if [ ! -x /usr/bin/time ]; then
-    apt-get update && apt-get install -y time
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-cargo build --release --locked
+cargo build --release --locked --quiet --bin sockdemo
 SOCKDEMO=$PWD/target/release/sockdemo
 
 # On disk (not a tmpfs), where a user's download would go.
 WORK=$(mktemp -d /var/tmp/fetch-bench.XXXXXX)
-NGINX_PID=
+server_pid=
 cleanup() {
-    if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null || true; fi
+    if [ -n "$server_pid" ]; then stop_server; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -43,8 +47,8 @@ trap cleanup EXIT
 mkdir -p "$WORK/www" "$WORK/logs"
 chmod 755 "$WORK" "$WORK/www" # nginx's workers run as another user
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/www/big.bin"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$WORK/nginx.conf" <<EOF
+PORT=$(free_port)
+cat >"$WORK/nginx.conf" <<CONF
 daemon off;
 worker_processes 1;
 pid $WORK/nginx.pid;
@@ -63,14 +67,11 @@ http {
         root $WORK/www;
     }
 }
-EOF
-"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
-NGINX_PID=$!
+CONF
 URL=http://127.0.0.1:$PORT/big.bin
-for _ in $(seq 100); do
-    curl -sf -o /dev/null -r 0-0 "$URL" && break
-    sleep 0.1
-done
+nginx -c "$WORK/nginx.conf" -p "$WORK" 2>"$WORK/logs/stderr" &
+server_pid=$!
+wait_for "nginx to serve $URL" curl -sf -o /dev/null -r 0-0 "$URL"
 cat "$WORK/www/big.bin" >/dev/null # served from the page cache, like the later runs
 
 OUT=$WORK/out.bin
@@ -92,8 +93,7 @@ measure() {
     printf '%s\t%s\t%s\t%s\n' "$name" "$mode" "$(echo "$end - $start" | bc)" "$rss" >>"$RESULTS"
 }
 
-TOOLS=(sockdemo curl curl+sync wget)
-if [ -f "$SEED_FETCH" ]; then TOOLS+=(seed_fetch.py); fi
+TOOLS=(sockdemo curl curl+sync wget seed_fetch.py)
 
 run_tool() {
     local tool=$1 mode=$2
@@ -127,22 +127,4 @@ done
 "$SOCKDEMO" fetch -q --fail -o "$OUT" "$URL" >/dev/null
 cmp "$OUT" "$WORK/www/big.bin"
 
-python3 - "$RESULTS" "$SIZE_MIB" "$ROUNDS" <<'EOF'
-import statistics, sys
-from collections import defaultdict
-path, size, rounds = sys.argv[1], sys.argv[2], sys.argv[3]
-wall, rss = defaultdict(list), defaultdict(list)
-for line in open(path):
-    tool, mode, seconds, kib = line.split("\t")
-    wall[tool, mode].append(float(seconds))
-    rss[tool, mode].append(int(kib))
-med = {key: statistics.median(values) for key, values in wall.items()}
-print(f"{size} MiB, medians of {rounds} rounds\n")
-print("| tool | into | wall (s) | vs curl | vs curl + sync | peak RSS (MiB) |")
-print("|---|---|---:|---:|---:|---:|")
-for (tool, mode), seconds in sorted(med.items(), key=lambda kv: (kv[0][1], kv[1])):
-    vs_curl = seconds / med["curl", mode]
-    vs_sync = f"{seconds / med['curl+sync', 'file']:.2f}x" if mode == "file" else ""
-    peak = max(rss[tool, mode]) / 1024
-    print(f"| {tool} | {mode} | {seconds:.2f} | {vs_curl:.2f}x | {vs_sync} | {peak:.1f} |")
-EOF
+python3 bench/report.py fetch "$RESULTS" "$SIZE_MIB" "$ROUNDS"

@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Turns bench/serve.sh's runs.tsv (one or more) into the Markdown tables of
-BENCHMARKS.md, one per load generator.
+"""Turns the benchmark scripts' runs into the Markdown tables of BENCHMARKS.md.
 
-Figures are medians over the repeats. sockdemo's ratios are medians of the
-ratios within each repeat, where sockdemo and the other server ran back to
-back, so that the load other programs put on the machine meanwhile cancels
-out as far as it can."""
+    report.py serve RUNS.tsv...       bench/serve.sh: one table per load generator
+    report.py cpu RUNS.tsv...         bench/server_cpu.sh: server CPU per round trip
+    report.py fetch RESULTS.tsv SIZE_MIB ROUNDS
+                                      bench/fetch.sh: wall time and peak RSS per tool
+
+Figures are medians over the repeats. In the serve report, sockdemo's ratios
+are medians of the ratios within each repeat, where sockdemo and the other
+server ran back to back, so that the load other programs put on the machine
+meanwhile cancels out as far as it can. The fetch report compares each
+tool's median with curl's, measured in the same run."""
 
 import csv
 import statistics
@@ -35,7 +40,7 @@ def fmt(value, pattern):
     return "-" if value is None else pattern.format(value)
 
 
-def main(paths):
+def serve(paths):
     runs = defaultdict(list)
     levels = []
     present = set()
@@ -98,6 +103,61 @@ def main(paths):
             cells += [" / ".join(rss), failed(generator, level)]
             print("| " + " | ".join(cells) + " |")
         print()
+
+
+def cpu(paths):
+    cpu_per_trip = defaultdict(list)
+    levels, present = [], set()
+    for path in paths:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                level = int(row["level"])
+                if level not in levels:
+                    levels.append(level)
+                present.add(row["server"])
+                cpu_per_trip[(level, row["server"])].append(number(row["cpu_us_per_round_trip"]))
+    servers = [s for s in SERVERS if s in present]
+    names = " / ".join(servers)
+    print(f"| N | µs of server CPU per round trip ({names}) |")
+    print("|---:|---:|")
+    for level in levels:
+        cells = [fmt(median(cpu_per_trip[(level, s)]), "{:.2f}") for s in servers]
+        print(f"| {level:,} | {' / '.join(cells)} |")
+
+
+def fetch(args):
+    path, size, rounds = args
+    wall, rss = defaultdict(list), defaultdict(list)
+    with open(path) as f:
+        for line in f:
+            tool, mode, seconds, kib = line.rstrip("\n").split("\t")
+            wall[tool, mode].append(float(seconds))
+            rss[tool, mode].append(int(kib))
+    med = {key: statistics.median(values) for key, values in wall.items()}
+    print(f"{size} MiB, medians of {rounds} rounds\n")
+    print("| tool | into | wall (s) | vs curl | vs curl + sync | peak RSS (MiB) |")
+    print("|---|---|---:|---:|---:|---:|")
+    for (tool, mode), seconds in sorted(med.items(), key=lambda kv: (kv[0][1], kv[1])):
+        vs_curl = seconds / med["curl", mode]
+        vs_sync = f"{seconds / med['curl+sync', 'file']:.2f}x" if mode == "file" else ""
+        peak = max(rss[tool, mode]) / 1024
+        print(f"| {tool} | {mode} | {seconds:.2f} | {vs_curl:.2f}x | {vs_sync} | {peak:.1f} |")
+
+
+REPORTS = {
+    "serve": (serve, "RUNS.tsv..."),
+    "cpu": (cpu, "RUNS.tsv..."),
+    "fetch": (fetch, "RESULTS.tsv SIZE_MIB ROUNDS"),
+}
+
+
+def main(args):
+    if not args or args[0] not in REPORTS:
+        sys.exit(f"usage: report.py {{{'|'.join(REPORTS)}}} FILE...")
+    report, usage = REPORTS[args[0]]
+    if len(args) < 2 or (args[0] == "fetch" and len(args) != 4):
+        sys.exit(f"usage: report.py {args[0]} {usage}")
+    report(args[1:])
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The serve benchmark: the same load on `sockdemo serve`, on the floor
-# (examples/floor_server.rs: a bare std::net thread-per-connection server),
-# and on the tutorial's Python server when ../shared/peers/seed_server.py is
-# there, from two load generators: `sockdemo client --connections N`, and
-# bench/loadgen.c, which shares no code with sockdemo (one thread, epoll).
+# (bench/floor_server.rs: a bare std::net thread-per-connection server), and
+# on the tutorial's Python server (bench/tutorial/seed_server.py), from two
+# load generators: `sockdemo client --connections N`, and bench/loadgen.c,
+# which shares no code with sockdemo (one thread, epoll).
 #
 # The load, at each concurrency N: N connections held open at once, each
 # greeted, then ROUNDS round trips on each in the protocol's raw mode (one
@@ -20,27 +20,26 @@
 # Needs: cargo, cc, python3. Writes target/bench/serve/{runs.tsv,report.md}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+require cargo "https://rustup.rs"
+require cc "apt-get install gcc"
+require python3 "apt-get install python3"
 
 repeats=${REPEATS:-5}
 levels=${LEVELS:-1 16 256 1000 10000}
+servers=${SERVERS:-sockdemo floor python}
 out=target/bench/serve
-peers=../shared/peers
 mkdir -p "$out"
 
 cargo build --release --locked --quiet --bin sockdemo --example floor_server
 cc -O2 -Wall -o "$out/loadgen" bench/loadgen.c
 sockdemo=target/release/sockdemo
-floor=target/release/examples/floor_server
 loadgen=$out/loadgen
 
 # 10,000 connections need 10,000 descriptors on each side.
 ulimit -n "$(ulimit -Hn)"
 
-servers="sockdemo floor"
-if [[ -f $peers/seed_server.py ]]; then
-    servers="$servers python"
-fi
-servers=${SERVERS:-$servers}
 generators="client loadgen"
 
 # Round trips per connection: about 100,000 round trips per run (a second
@@ -50,58 +49,9 @@ rounds_for() {
     echo $((rounds > 10 ? rounds : 10))
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits up to 10 s for a line matching $2 in file $1.
-wait_for_line() {
-    for _ in $(seq 1000); do
-        if grep -q "$2" "$1" 2>/dev/null; then return 0; fi
-        sleep 0.01
-    done
-    echo "server did not start: $(cat "$1")" >&2
-    return 1
-}
-
 # Starts server $1; sets server_pid and addr.
-start_server() {
-    local log=$out/server.log
-    : >"$log"
-    case $1 in
-    sockdemo)
-        "$sockdemo" serve --listen 127.0.0.1:0 >"$log" 2>"$out/server.stderr" &
-        server_pid=$!
-        wait_for_line "$log" '^listening on '
-        addr=$(sed -n 's/^listening on //p' "$log")
-        ;;
-    floor)
-        "$floor" 127.0.0.1:0 >"$log" 2>&1 &
-        server_pid=$!
-        wait_for_line "$log" '^listening on '
-        addr=$(sed -n 's/^listening on //p' "$log")
-        ;;
-    python)
-        local port
-        port=$(free_port)
-        python3 "$peers/seed_server.py" --port "$port" --delay 0 --backlog 4096 >"$log" 2>&1 &
-        server_pid=$!
-        wait_for_line "$log" '^Waiting for connection'
-        addr=127.0.0.1:$port
-        ;;
-    esac
-}
-
-# Stops the server; sets rss to its peak RSS in KiB.
-stop_server() {
-    rss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")
-    kill -TERM "$server_pid"
-    for _ in $(seq 1000); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.01
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+start() {
+    start_greeting_server "$1" "$out/server.log"
 }
 
 # Runs generator $1 with N=$2 connections, $3 rounds against $addr; prints
@@ -135,8 +85,9 @@ for level in $levels; do
             server=${server_list[$(((k + repeat) % count))]}
             for generator in $generators; do
                 [[ -z ${failed_at[$server.$generator.$level]:-} ]] || continue
-                start_server "$server"
+                start "$server"
                 result=$(run_load "$generator" "$level" "$rounds")
+                rss=$(peak_rss_kib "$server_pid")
                 stop_server
                 [[ -n $result ]] || result="0 $level 0 0 - - -"
                 read -r ok failed trips rate p50 p99 max <<<"$result"
@@ -151,4 +102,4 @@ for level in $levels; do
 done
 
 echo "runs: $runs"
-python3 bench/report.py "$runs" | tee "$out/report.md"
+python3 bench/report.py serve "$runs" | tee "$out/report.md"

@@ -2,17 +2,22 @@
 //!
 //! The clap types stop here. Each subcommand's arguments are turned once into
 //! the plain `Config` of the module that does the work, so the rest of the
-//! code never sees clap.
+//! code never sees clap. The shell completion scripts and the man page are
+//! generated from the same definitions, so they cannot drift from `--help`.
 
+use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+use clap_mangen::Man;
 
 use crate::address::{self, Address};
 use crate::duration::{self, limit};
-use crate::exit::Code;
+use crate::exit::{Code, fail_with};
+use crate::fetch::headers;
 use crate::{client, fetch, server};
 
 /// The three programs of a classic socket-programming tutorial, done properly:
@@ -50,6 +55,14 @@ pub enum Command {
     /// Download a page over HTTP/1.1 or HTTPS: print the response head, save the body.
     #[command(after_help = fetch_help())]
     Fetch(FetchArgs),
+    /// Print the completion script for a shell.
+    #[command(
+        after_help = "Examples:\n  sockdemo completions bash > ~/.local/share/bash-completion/completions/sockdemo\n  sockdemo completions zsh > ~/.zfunc/_sockdemo\n  sockdemo completions fish > ~/.config/fish/completions/sockdemo.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page, in roff.
+    #[command(after_help = "Example:\n  sockdemo man > ~/.local/share/man/man1/sockdemo.1")]
+    Man,
 }
 
 /// `sockdemo serve`
@@ -137,6 +150,10 @@ pub struct FetchArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// Name the file after the URL (the default; accepted for curl's sake).
+    #[arg(short = 'O', long, conflicts_with = "output")]
+    pub remote_name: bool,
+
     /// Give up on connecting to an address after this long (0: no limit).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
     pub connect_timeout: Duration,
@@ -158,11 +175,47 @@ pub struct FetchArgs {
     #[arg(long)]
     pub no_follow: bool,
 
-    /// Exit 22 and keep no file when the status is 400 or more.
+    /// Follow redirects (the default; accepted for curl's sake).
+    #[arg(short = 'L', long, conflicts_with = "no_follow")]
+    pub location: bool,
+
+    /// Exit 22 and save nothing when the final status is 400 or more (the default).
     #[arg(short, long)]
     pub fail: bool,
 
-    /// Trust the CA certificates in this PEM file (instead of the built-in roots).
+    /// Save the body even when the final status is 400 or more, and exit 0.
+    #[arg(long, conflicts_with = "fail")]
+    pub content_on_error: bool,
+
+    /// Send HEAD: print the response heads, save nothing.
+    #[arg(short = 'I', long, conflicts_with_all = ["output", "remote_name"])]
+    pub head: bool,
+
+    /// Print the response heads (always done; accepted for curl's sake).
+    #[arg(short = 'i', long)]
+    pub include: bool,
+
+    /// Add a header field ("Name: value"), replace a default one, or remove it ("Name:"). Repeatable.
+    #[arg(short = 'H', long = "header", value_name = "FIELD", value_parser = headers::parse_custom)]
+    pub headers: Vec<headers::Custom>,
+
+    /// Send this User-Agent.
+    #[arg(short = 'A', long, value_name = "TEXT", value_parser = headers::parse_user_agent)]
+    pub user_agent: Option<String>,
+
+    /// Go through this HTTP proxy (`http://[user:password@]host[:port]`); "" for none, whatever the environment says.
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Reach these hosts directly, not through the proxy (comma-separated; "*" for all); replaces no_proxy.
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
+
+    /// No response heads, no progress, no line saying what was saved: errors only.
+    #[arg(short, long)]
+    pub silent: bool,
+
+    /// Trust the CA certificates in this PEM file (instead of the system's).
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
@@ -171,11 +224,20 @@ pub struct FetchArgs {
     pub insecure: bool,
 }
 
+/// `sockdemo completions`
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL")]
+    pub shell: Shell,
+}
+
 impl Cli {
     /// The log level the flags ask for, before `RUST_LOG` has its say.
     pub fn log_level(&self) -> log::LevelFilter {
         match (self.quiet, self.verbose, &self.command) {
             (true, _, Command::Fetch(_)) => log::LevelFilter::Error,
+            (_, _, Command::Fetch(args)) if args.silent => log::LevelFilter::Error,
             (true, _, _) => log::LevelFilter::Warn,
             (false, 0, _) => log::LevelFilter::Info,
             (false, 1, _) => log::LevelFilter::Debug,
@@ -238,11 +300,120 @@ impl FetchArgs {
             } else {
                 Some(self.max_redirects)
             },
-            fail: self.fail,
+            content_on_error: self.content_on_error,
+            head_only: self.head,
+            headers: headers::RequestHeaders::new(self.user_agent.clone(), self.headers.clone()),
+            proxy: self.proxy.clone(),
+            noproxy: self.noproxy.clone(),
             cacert: self.cacert.clone(),
             insecure: self.insecure,
             quiet,
+            silent: self.silent,
         }
+    }
+}
+
+/// The completion script of the whole command line for `shell`.
+pub fn completions(shell: Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "sockdemo", &mut script);
+    script
+}
+
+/// The manual page, in roff: one page for the whole program (`sockdemo.1`).
+/// Its top sections describe the command line as `sockdemo --help` does;
+/// then each subcommand has a section of its own, with what its `--help`
+/// shows (description, synopsis, options, examples) as subsections.
+pub fn man_page() -> Vec<u8> {
+    let mut command = Cli::command();
+    command.build();
+    let top = Man::new(command.clone());
+    let mut page = ManPage::new(&top);
+    page.section(".SH NAME", |out| top.render_name_section(out));
+    page.section(".SH SYNOPSIS", |out| top.render_synopsis_section(out));
+    page.section(".SH DESCRIPTION", |out| top.render_description_section(out));
+    page.section(".SH OPTIONS", |out| top.render_options_section(out));
+    for sub in command
+        .get_subcommands()
+        .filter(|sub| sub.get_name() != "help")
+    {
+        let man = Man::new(sub.clone());
+        page.line(&format!(
+            ".SH \"SOCKDEMO {}\"",
+            sub.get_name().to_uppercase()
+        ));
+        page.section(".SS DESCRIPTION", |out| man.render_description_section(out));
+        page.section(".SS SYNOPSIS", |out| man.render_synopsis_section(out));
+        page.section(".SS OPTIONS", |out| man.render_options_section(out));
+        if sub.get_after_help().is_some() {
+            page.section(".SS EXAMPLES", |out| man.render_extra_section(out));
+        }
+    }
+    page.section(".SH \"EXIT STATUS\"", |out| top.render_extra_section(out));
+    page.section(".SH VERSION", |out| top.render_version_section(out));
+    page.text
+}
+
+/// A man page put together from clap_mangen's sections, under headings of
+/// its own: clap_mangen's one-page `render` would refer to a page per
+/// subcommand (`sockdemo-serve(1)`) that nobody installs.
+struct ManPage {
+    text: Vec<u8>,
+    /// The string definitions every rendering starts with; the page needs
+    /// them once, before its title.
+    preamble: Vec<u8>,
+}
+
+impl ManPage {
+    /// A page that starts with the title of `man`.
+    fn new(man: &Man) -> ManPage {
+        let text = render(|out| man.render_title(out));
+        let title = text
+            .windows(4)
+            .position(|bytes| bytes == b".TH ")
+            .expect("clap_mangen renders a title line");
+        ManPage {
+            preamble: text[..title].to_vec(),
+            text,
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        self.text.extend_from_slice(line.as_bytes());
+        self.text.push(b'\n');
+    }
+
+    /// Adds the section `renderer` renders, under `heading` instead of its own.
+    fn section(&mut self, heading: &str, renderer: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
+        let text = render(renderer);
+        let section = text.strip_prefix(self.preamble.as_slice()).unwrap_or(&text);
+        let body = section
+            .splitn(2, |&byte| byte == b'\n')
+            .nth(1)
+            .unwrap_or_default();
+        self.line(heading);
+        self.text.extend_from_slice(body);
+    }
+}
+
+/// Runs one of clap_mangen's renderers into a buffer, which cannot fail.
+fn render(renderer: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Vec<u8> {
+    let mut text = Vec::new();
+    renderer(&mut text).expect("writing to a Vec cannot fail");
+    text
+}
+
+/// Prints generated text on stdout. A reader that has gone (`| head`) is a
+/// quiet end, as for the client.
+pub fn write_stdout(text: &[u8]) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(text).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => Err(fail_with(
+            Code::WriteError,
+            "writing to standard output",
+            err,
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -256,7 +427,7 @@ fn exit_codes_help() -> String {
 
 fn fetch_help() -> String {
     format!(
-        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n\n{}",
+        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n\n{}",
         exit_codes_help()
     )
 }
@@ -269,6 +440,99 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The subcommands `--help` lists, `help` aside.
+    fn subcommands() -> Vec<String> {
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|sub| sub.get_name().to_owned())
+            .collect();
+        assert_eq!(names, ["serve", "client", "fetch", "completions", "man"]);
+        names
+    }
+
+    #[test]
+    fn every_shell_completes_every_subcommand() {
+        for shell in [
+            Shell::Bash,
+            Shell::Zsh,
+            Shell::Fish,
+            Shell::Elvish,
+            Shell::PowerShell,
+        ] {
+            let script = String::from_utf8(completions(shell)).expect("a script is UTF-8");
+            assert!(!script.is_empty(), "no {shell} script");
+            for name in subcommands() {
+                assert!(
+                    mentions(&script, &name),
+                    "the {shell} script does not mention {name}"
+                );
+            }
+            // A flag of each kind of subcommand: the scripts go below the top level.
+            for flag in ["max-connections", "rounds", "connect-timeout"] {
+                assert!(script.contains(flag), "the {shell} script lacks {flag}");
+            }
+        }
+    }
+
+    /// Whether `word` occurs in `text` as a word of its own (`man`, not in
+    /// `command`).
+    fn mentions(text: &str, word: &str) -> bool {
+        let part_of_a_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+        text.match_indices(word).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + word.len()..].chars().next();
+            !before.is_some_and(part_of_a_word) && !after.is_some_and(part_of_a_word)
+        })
+    }
+
+    #[test]
+    fn a_word_is_not_part_of_another() {
+        assert!(mentions("opts=\"serve man help\"", "man"));
+        assert!(mentions("sockdemo,man)", "man"));
+        assert!(!mentions("a command, the manual", "man"));
+        assert!(!mentions("--max-connections-x", "max-connections"));
+    }
+
+    #[test]
+    fn the_man_page_documents_every_subcommand() {
+        let page = String::from_utf8(man_page()).expect("the page is UTF-8");
+        assert!(page.contains("\n.TH sockdemo 1 "), "no title: {page}");
+        for name in subcommands() {
+            let heading = format!(".SH \"SOCKDEMO {}\"", name.to_uppercase());
+            assert_eq!(page.matches(&heading).count(), 1, "{heading} once");
+        }
+        for flag in ["max\\-connections", "rounds", "connect\\-timeout", "cacert"] {
+            assert!(page.contains(flag), "the page lacks {flag}");
+        }
+        let exit_status = &page[page.find(".SH \"EXIT STATUS\"").expect("an exit status")..];
+        for code in Code::ALL {
+            // roff escapes a hyphen as `\-` and names the apostrophe `\*(Aq`.
+            let meaning = code.meaning().replace('-', "\\-").replace('\'', "\\*(Aq");
+            assert!(exit_status.contains(&meaning), "{} is missing", code as u8);
+        }
+        let sections: Vec<&str> = page
+            .lines()
+            .filter(|line| line.starts_with(".SH "))
+            .collect();
+        assert_eq!(sections.len(), 4 + 5 + 2, "{sections:#?}");
+        assert!(
+            !page.contains("(1)"),
+            "a reference to a page of its own: {page}"
+        );
+        assert_eq!(page.matches(".ds Aq").count(), 2, "one preamble, two lines");
+    }
+
+    #[test]
+    fn completions_name_a_shell() {
+        let cli = Cli::parse_from(["sockdemo", "completions", "zsh"]);
+        let Command::Completions(args) = cli.command else {
+            panic!("not completions")
+        };
+        assert_eq!(args.shell, Shell::Zsh);
+        assert!(Cli::try_parse_from(["sockdemo", "completions", "tcsh"]).is_err());
+        assert!(Cli::try_parse_from(["sockdemo", "completions"]).is_err());
     }
 
     #[test]
@@ -309,6 +573,69 @@ mod tests {
                 .exit_code(),
             2
         );
+    }
+
+    #[test]
+    fn contradicting_fetch_flags_are_usage_errors() {
+        for pair in [
+            ["--fail", "--content-on-error"],
+            ["-O", "-o=x"],
+            ["-L", "--no-follow"],
+            ["-I", "-o=x"],
+        ] {
+            let mut argv = vec!["sockdemo", "fetch", "example.com"];
+            argv.extend(pair);
+            let err = Cli::try_parse_from(&argv).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{pair:?}"
+            );
+            assert_eq!(err.exit_code(), 2);
+        }
+        for bad in ["Connection: keep-alive", "X: a\r\nY: b", "no colon"] {
+            let err =
+                Cli::try_parse_from(["sockdemo", "fetch", "example.com", "-H", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn curls_habits_are_accepted() {
+        let cli = Cli::parse_from([
+            "sockdemo",
+            "fetch",
+            "-s",
+            "-i",
+            "-L",
+            "-O",
+            "-A",
+            "ua/1",
+            "-H",
+            "X-A: 1",
+            "-H",
+            "Accept:",
+            "-x",
+            "p:3128",
+            "--noproxy",
+            "h",
+            "example.com",
+        ]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Error);
+        let Command::Fetch(args) = &cli.command else {
+            panic!("not fetch")
+        };
+        let config = args.config(cli.quiet);
+        assert!(config.silent && !config.quiet);
+        assert_eq!(config.headers.user_agent(), "ua/1");
+        assert_eq!(config.proxy.as_deref(), Some("p:3128"));
+        assert_eq!(config.noproxy.as_deref(), Some("h"));
+        assert_eq!(config.max_redirects, Some(10));
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-I", "-f", "example.com"]);
+        let Command::Fetch(args) = &cli.command else {
+            panic!("not fetch")
+        };
+        assert!(args.config(false).head_only);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum Code {
     Usage = 2,
     /// The URL is malformed (curl: URL_MALFORMAT).
     UrlMalformed = 3,
+    /// The proxy's host name could not be resolved (curl: COULDNT_RESOLVE_PROXY).
+    CouldntResolveProxy = 5,
     /// The host name could not be resolved (curl: COULDNT_RESOLVE_HOST).
     CouldntResolve = 6,
     /// No connection could be made (curl: COULDNT_CONNECT).
@@ -31,7 +33,7 @@ pub enum Code {
     BadResponse = 8,
     /// The body ended before its announced end (curl: PARTIAL_FILE).
     PartialBody = 18,
-    /// The server answered with a status of 400 or more and `--fail` was given (curl: HTTP_RETURNED_ERROR).
+    /// The final response has a status of 400 or more, so nothing was saved (curl: HTTP_RETURNED_ERROR).
     HttpError = 22,
     /// The output could not be written (curl: WRITE_ERROR).
     WriteError = 23,
@@ -49,7 +51,8 @@ pub enum Code {
     RecvError = 56,
     /// The server's certificate was rejected (curl: PEER_FAILED_VERIFICATION).
     PeerCertificate = 60,
-    /// The CA certificate file could not be read (curl: SSL_CACERT_BADFILE).
+    /// A CA file or directory the user named could not be read or holds no certificate
+    /// (curl: SSL_CACERT_BADFILE).
     CaCertFile = 77,
     /// Stopped by Ctrl-C (SIGINT) after reporting what was done (the shell's 128 + 2).
     Interrupted = 130,
@@ -57,11 +60,12 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 20] = [
         Code::Success,
         Code::Failure,
         Code::Usage,
         Code::UrlMalformed,
+        Code::CouldntResolveProxy,
         Code::CouldntResolve,
         Code::CouldntConnect,
         Code::BadResponse,
@@ -86,11 +90,12 @@ impl Code {
             Code::Failure => "other failure",
             Code::Usage => "usage error on the command line",
             Code::UrlMalformed => "malformed URL",
+            Code::CouldntResolveProxy => "could not resolve the proxy",
             Code::CouldntResolve => "could not resolve host",
             Code::CouldntConnect => "could not connect",
             Code::BadResponse => "malformed, incomplete or unexpected reply",
             Code::PartialBody => "partial body: the transfer ended early",
-            Code::HttpError => "HTTP status 400 or more, with --fail",
+            Code::HttpError => "HTTP status 400 or more: nothing saved",
             Code::WriteError => "could not write the output",
             Code::Timeout => "timed out",
             Code::TlsHandshake => "TLS handshake failed",
@@ -99,7 +104,9 @@ impl Code {
             Code::SendError => "sending to the peer failed",
             Code::RecvError => "receiving failed: reset, or closed early",
             Code::PeerCertificate => "server certificate rejected",
-            Code::CaCertFile => "--cacert file unreadable or invalid",
+            Code::CaCertFile => {
+                "a CA file named (--cacert, CURL_CA_BUNDLE, SSL_CERT_FILE...) is unreadable or empty"
+            }
             Code::Interrupted => "interrupted by Ctrl-C (load mode: after its summary)",
         }
     }

@@ -13,7 +13,7 @@
 //! | [`duration`] | the DURATION syntax of the command line, and durations in messages | — |
 //! | [`address`] | the ADDR syntax of `--listen` and `--connect`: IP, host name, bare port | the scripts' `('127.0.0.1', 9999)` |
 //! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
-//! | [`open_files`] | the open-file limit, raised for many connections | — |
+//! | [`platform`] | the Linux-only calls: the open-file limit, early writeback | — |
 //! | [`capacity`] | how many connection threads the process can hold (pure rule) | — |
 //! | [`linux`] | the Linux-only reads: limits from `/proc`, a socket's unacknowledged bytes | — |
 
@@ -28,8 +28,11 @@ pub mod greeting;
 pub mod http;
 pub mod linux;
 pub mod logging;
-pub mod open_files;
+pub mod platform;
 pub mod server;
+
+// The path the server, the load client and the tests raise the limit by.
+pub use platform::open_files;
 
 use cli::{Cli, Command};
 
@@ -39,5 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => server::run(&args.config()),
         Command::Client(args) => client::run(&args.config()),
         Command::Fetch(args) => fetch::run(&args.config(cli.quiet)),
+        Command::Completions(args) => cli::write_stdout(&cli::completions(args.shell)),
+        Command::Man => cli::write_stdout(&cli::man_page()),
     }
 }

@@ -1,26 +1,26 @@
 //! Where the body goes, and the promise that a user's file is never left
 //! half-written: a download to a regular file is written to a temporary
 //! file beside it, fsynced, and renamed over the target only once it is
-//! complete; on any failure, Ctrl-C included, the temporary file is removed
-//! and the existing file is untouched.
+//! complete; on any failure the temporary file is removed and the existing
+//! file is untouched. The temporary file is tracked in a [`PartialFile`],
+//! so that a signal removes it too (see [`super::signals`]).
 //!
 //! The tutorial's counterpart is `with open(a.out, 'wb') as f: f.write(html)`,
 //! which truncates the user's file before a single byte has arrived.
 
-use std::ffi::CString;
+use std::convert::Infallible;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::ptr;
-use std::sync::Once;
-use std::sync::atomic::{AtomicPtr, Ordering};
 
 use log::{debug, warn};
 
-use crate::exit::{Code, fail};
+use super::signals::PartialFile;
+use crate::exit::{Code, WithCode};
+use crate::platform;
 
 /// Body bytes are gathered into writes of at least this size when they
 /// arrive in small pieces (small chunks of a chunked body); larger pieces
@@ -75,25 +75,27 @@ struct Atomic {
     dir: Option<File>,
     written: u64,
     writeback_from: u64,
+    /// What a signal removes; cleared once the file is renamed or removed.
+    partial: PartialFile,
 }
 
 impl Output {
-    /// Opens the destination for writing. Exit 23 when that is not possible.
-    pub fn open(destination: &Destination) -> anyhow::Result<Output> {
+    /// Opens the destination for writing; a temporary file is tracked in
+    /// `partial` from before it exists. Exit 23 when that is not possible.
+    pub fn open(destination: &Destination, partial: &PartialFile) -> anyhow::Result<Output> {
         let (sink, name) = match destination {
             Destination::Stdout => {
                 let fd = io::stdout()
                     .as_fd()
                     .try_clone_to_owned()
-                    .map_err(|err| write_error("stdout", &err))?;
+                    .with_code(Code::WriteError, || "writing stdout")?;
                 (Sink::Stdout(File::from(fd)), "stdout".to_owned())
             }
             Destination::File(path) => {
                 let name = path.display().to_string();
-                (
-                    open_file(path).map_err(|err| write_error(&name, &err))?,
-                    name,
-                )
+                let sink = open_file(path, partial)
+                    .with_code(Code::WriteError, || format!("writing {name}"))?;
+                (sink, name)
             }
         };
         Ok(Output {
@@ -106,7 +108,7 @@ impl Output {
     pub fn write_all(&mut self, data: &[u8]) -> anyhow::Result<()> {
         self.writer
             .write_all(data)
-            .map_err(|err| write_error(&self.name, &err))
+            .with_code(Code::WriteError, || format!("writing {}", self.name))
     }
 
     /// Completes the download: flushes, and for a regular file fsyncs it,
@@ -119,25 +121,23 @@ impl Output {
     /// or the new one, never a mix.
     pub fn commit(self) -> anyhow::Result<String> {
         let name = self.name;
+        let writing = || format!("writing {name}");
         let sink = self
             .writer
             .into_inner()
-            .map_err(|err| write_error(&name, err.error()))?;
+            .map_err(io::IntoInnerError::into_error)
+            .with_code(Code::WriteError, writing)?;
         match sink {
             Sink::Stdout(_) | Sink::Direct(_) => {}
-            Sink::Atomic(mut atomic) => atomic.commit().map_err(|err| write_error(&name, &err))?,
+            Sink::Atomic(mut atomic) => atomic.commit().with_code(Code::WriteError, writing)?,
         }
         Ok(name)
     }
 }
 
-fn write_error(name: &str, err: &io::Error) -> anyhow::Error {
-    fail(Code::WriteError, format!("writing {name}: {err}"))
-}
-
 /// Opens a path: in place when it is not a regular file, else through a
 /// temporary file beside the (symlink-resolved) target.
-fn open_file(path: &Path) -> io::Result<Sink> {
+fn open_file(path: &Path, partial: &PartialFile) -> io::Result<Sink> {
     // `new/` names a directory, which the rename would refuse: refuse it
     // now, not after the download.
     if path.as_os_str().as_bytes().ends_with(b"/") {
@@ -187,15 +187,15 @@ fn open_file(path: &Path) -> io::Result<Sink> {
         .prefix(&prefix)
         .suffix(".part")
         .make_in(dir, |path| {
-            // Registered before it exists: a signal between its creation and
-            // its registration would leave it behind.
-            remove_on_signal(path);
+            // Tracked before it exists: a signal between its creation and
+            // its tracking would leave it behind.
+            partial.track(path);
             OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(NEW_FILE_MODE)
                 .open(path)
-                .inspect_err(|_| forget_pending())
+                .inspect_err(|_| partial.keep())
         })?;
     if let Some(meta) = existing {
         keep_owner_and_mode(temp.as_file(), &meta);
@@ -207,6 +207,7 @@ fn open_file(path: &Path) -> io::Result<Sink> {
         dir: dir_handle,
         written: 0,
         writeback_from: 0,
+        partial: partial.clone(),
     }))
 }
 
@@ -232,14 +233,12 @@ fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
 /// A replaced file keeps its permissions, and its owner when the process may
 /// give it (root replacing another user's file).
 fn keep_owner_and_mode(file: &File, original: &fs::Metadata) {
-    if let Ok(own) = file.metadata() {
-        if (own.uid(), own.gid()) != (original.uid(), original.gid()) {
-            if let Err(err) =
-                std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
-            {
-                debug!("keeping the owner of the replaced file: {err}");
-            }
-        }
+    if let Ok(own) = file.metadata()
+        && (own.uid(), own.gid()) != (original.uid(), original.gid())
+        && let Err(err) =
+            std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
+    {
+        debug!("keeping the owner of the replaced file: {err}");
     }
     // After fchown, which may clear set-id bits.
     let mode = Permissions::from_mode(original.mode() & 0o7777);
@@ -284,18 +283,8 @@ impl Atomic {
     fn start_writeback(&mut self) {
         let Ok(file) = self.file() else { return };
         let (from, len) = (self.writeback_from, self.written - self.writeback_from);
-        // SAFETY: sync_file_range only reads its integer arguments; the file
-        // descriptor is valid for the duration of the call.
-        let result = unsafe {
-            libc::sync_file_range(
-                file.as_raw_fd(),
-                from as libc::off64_t,
-                len as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            )
-        };
-        if result != 0 {
-            debug!("sync_file_range: {}", io::Error::last_os_error());
+        if let Err(err) = platform::start_writeback(file, from, len) {
+            debug!("starting writeback: {err}");
         }
         self.writeback_from = self.written;
     }
@@ -306,17 +295,17 @@ impl Atomic {
             .take()
             .ok_or_else(|| io::Error::other("the temporary file is gone"))?;
         temp.as_file().sync_all()?;
-        temp.persist(&self.target).map_err(|err| err.error)?;
-        // The rename is done: there is no temporary file left to remove,
-        // and nothing below may fail.
-        forget_pending();
-        if let Some(dir) = &self.dir {
-            if let Err(err) = dir.sync_all() {
-                warn!(
-                    "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
-                    self.target.display()
-                );
-            }
+        // No signal removes the file while it is renamed, nor after.
+        self.partial
+            .settle(|| temp.persist(&self.target).map_err(|err| err.error))?;
+        // The rename is done: nothing below may fail.
+        if let Some(dir) = &self.dir
+            && let Err(err) = dir.sync_all()
+        {
+            warn!(
+                "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
+                self.target.display()
+            );
         }
         Ok(())
     }
@@ -324,64 +313,12 @@ impl Atomic {
 
 impl Drop for Atomic {
     fn drop(&mut self) {
-        // Remove the temporary file first, then stop the signal handler from
-        // looking for it: in the other order a Ctrl-C in between would leave it.
-        drop(self.temp.take());
-        forget_pending();
-    }
-}
-
-/// The path of the temporary file a signal must remove, as a C string the
-/// handler can pass to unlink(2). Never freed: the handler may read it at
-/// any moment, and a path per process is a negligible leak.
-static PENDING: AtomicPtr<libc::c_char> = AtomicPtr::new(ptr::null_mut());
-
-/// Makes SIGINT, SIGTERM and SIGHUP remove the temporary file at `path`
-/// before ending the process the way the signal normally does.
-fn remove_on_signal(path: &Path) {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(install_handlers);
-    if let Ok(path) = CString::new(path.as_os_str().as_bytes()) {
-        PENDING.store(path.into_raw(), Ordering::SeqCst);
-    }
-}
-
-fn forget_pending() {
-    PENDING.store(ptr::null_mut(), Ordering::SeqCst);
-}
-
-fn install_handlers() {
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the action is fully initialised; the handler only calls
-        // async-signal-safe functions (unlink, raise).
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            // SA_RESETHAND: the handler runs once, then the default action
-            // (termination) applies to the signal it raises again.
-            action.sa_flags = libc::SA_RESETHAND;
-            libc::sigemptyset(&mut action.sa_mask);
-            if libc::sigaction(signal, &action, ptr::null_mut()) != 0 {
-                debug!(
-                    "installing a handler for signal {signal}: {}",
-                    io::Error::last_os_error()
-                );
-            }
-        }
-    }
-}
-
-extern "C" fn on_signal(signal: libc::c_int) {
-    let path = PENDING.swap(ptr::null_mut(), Ordering::SeqCst);
-    // SAFETY: `path` is null or a leaked, never-freed C string; unlink and
-    // raise are async-signal-safe.
-    unsafe {
-        if !path.is_null() {
-            libc::unlink(path);
-        }
-        // Blocked until the handler returns, then delivered with the default
-        // action: the process ends as killed by this signal (exit 130 for Ctrl-C).
-        libc::raise(signal);
+        // Removed, and forgotten by the signal thread, as one step.
+        let temp = self.temp.take();
+        let _: Result<(), Infallible> = self.partial.settle(|| {
+            drop(temp);
+            Ok(())
+        });
     }
 }
 
@@ -389,6 +326,14 @@ extern "C" fn on_signal(signal: libc::c_int) {
 mod tests {
     use super::*;
     use std::os::unix::fs::FileTypeExt;
+
+    fn file(path: impl Into<PathBuf>) -> Destination {
+        Destination::File(path.into())
+    }
+
+    fn open(destination: &Destination) -> anyhow::Result<Output> {
+        Output::open(destination, &PartialFile::default())
+    }
 
     fn entries(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
@@ -403,7 +348,7 @@ mod tests {
     fn a_new_file_appears_only_on_commit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.bin");
-        let mut output = Output::open(&Destination::File(path.clone())).unwrap();
+        let mut output = open(&file(path.clone())).unwrap();
         output.write_all(b"hello ").unwrap();
         output.write_all(&vec![b'x'; 3 * WRITE_BLOCK]).unwrap();
         assert!(!path.exists(), "visible before commit");
@@ -420,7 +365,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keep.txt");
         fs::write(&path, b"precious").unwrap();
-        let mut output = Output::open(&Destination::File(path.clone())).unwrap();
+        let mut output = open(&file(path.clone())).unwrap();
         output.write_all(b"partial").unwrap();
         drop(output);
         assert_eq!(fs::read(&path).unwrap(), b"precious");
@@ -435,7 +380,7 @@ mod tests {
         fs::set_permissions(&real, Permissions::from_mode(0o600)).unwrap();
         let link = dir.path().join("link.txt");
         std::os::unix::fs::symlink("real.txt", &link).unwrap();
-        let mut output = Output::open(&Destination::File(link.clone())).unwrap();
+        let mut output = open(&file(link.clone())).unwrap();
         output.write_all(b"new").unwrap();
         output.commit().unwrap();
         assert!(
@@ -452,7 +397,7 @@ mod tests {
     fn a_new_file_is_0644_less_the_umask() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.txt");
-        let output = Output::open(&Destination::File(path.clone())).unwrap();
+        let output = open(&file(path.clone())).unwrap();
         output.commit().unwrap();
         // Read, not set: the umask is shared with the tests running alongside.
         let status = fs::read_to_string("/proc/self/status").unwrap();
@@ -466,7 +411,7 @@ mod tests {
 
     #[test]
     fn a_non_regular_file_is_written_in_place() {
-        let mut output = Output::open(&Destination::File("/dev/null".into())).unwrap();
+        let mut output = open(&file("/dev/null")).unwrap();
         output.write_all(b"discarded").unwrap();
         assert_eq!(output.commit().unwrap(), "/dev/null");
         // Not replaced by a regular file, which root could have done.
@@ -481,24 +426,16 @@ mod tests {
     #[test]
     fn a_directory_or_a_missing_directory_is_a_write_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Output::open(&Destination::File(dir.path().to_path_buf()))
-            .err()
-            .unwrap();
+        let err = open(&file(dir.path().to_path_buf())).err().unwrap();
         assert_eq!(Code::of(&err), Code::WriteError);
-        let err = Output::open(&Destination::File(dir.path().join("..")))
-            .err()
-            .unwrap();
+        let err = open(&file(dir.path().join(".."))).err().unwrap();
         assert_eq!(Code::of(&err), Code::WriteError);
-        let err = Output::open(&Destination::File(dir.path().join("no/such/file")))
-            .err()
-            .unwrap();
+        let err = open(&file(dir.path().join("no/such/file"))).err().unwrap();
         assert_eq!(Code::of(&err), Code::WriteError);
         let new_dir = format!("{}/new/", dir.path().display());
-        let err = Output::open(&Destination::File(new_dir.into()))
-            .err()
-            .unwrap();
+        let err = open(&file(new_dir)).err().unwrap();
         assert_eq!(Code::of(&err), Code::WriteError);
-        assert!(err.to_string().ends_with("names a directory"), "{err}");
+        assert!(format!("{err:#}").ends_with("names a directory"), "{err:#}");
         assert_eq!(entries(dir.path()), Vec::<String>::new());
     }
 }

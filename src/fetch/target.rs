@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use percent_encoding::percent_decode_str;
 use url::{Position, Url};
 
-use crate::exit::{Code, fail};
+use crate::exit::{Code, WithCode, fail};
 
 /// The file name used when the URL's path names no file (`/`, `/dir/`).
 pub const DEFAULT_FILE_NAME: &str = "index.html";
@@ -37,8 +37,9 @@ pub fn parse(target: &str) -> anyhow::Result<Url> {
     } else {
         format!("http://{target}")
     };
-    let url = Url::parse(&text)
-        .map_err(|err| fail(Code::UrlMalformed, format!("invalid URL {target:?}: {err}")))?;
+    let url = Url::parse(&text).with_code(Code::UrlMalformed, || {
+        format!("invalid URL \"{}\"", target.escape_debug())
+    })?;
     fetchable(url)
 }
 
@@ -50,12 +51,14 @@ pub fn parse(target: &str) -> anyhow::Result<Url> {
 pub fn redirect(base: &Url, location: &[u8]) -> anyhow::Result<Url> {
     let location =
         percent_encoding::percent_encode(location, percent_encoding::CONTROLS).to_string();
-    let next = base.join(location.trim()).map_err(|err| {
-        fail(
-            Code::UrlMalformed,
-            format!("invalid redirect Location {location:?} from {base}: {err}"),
-        )
-    })?;
+    let next = base
+        .join(location.trim())
+        .with_code(Code::UrlMalformed, || {
+            format!(
+                "invalid redirect Location \"{}\" from {base}",
+                location.escape_debug()
+            )
+        })?;
     fetchable(next)
 }
 
@@ -76,7 +79,7 @@ fn fetchable(mut url: Url) -> anyhow::Result<Url> {
         return Err(fail(
             Code::Failure,
             format!(
-                "unsupported scheme {:?} in {url} (only http and https)",
+                "unsupported scheme \"{}\" in {url} (only http and https)",
                 url.scheme()
             ),
         ));
@@ -218,6 +221,20 @@ mod tests {
         }
         assert_eq!(code("ftp://example.com/f"), Code::Failure);
         assert_eq!(code("file:///etc/passwd"), Code::Failure);
+    }
+
+    #[test]
+    fn a_malformed_target_is_quoted_with_the_parsers_reason() {
+        let err = parse("a b:1\n").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "invalid URL \"a b:1\\n\": invalid international domain name"
+        );
+        let err = parse("ftp://h/").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unsupported scheme \"ftp\" in ftp://h/ (only http and https)"
+        );
     }
 
     #[test]

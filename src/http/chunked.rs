@@ -9,20 +9,20 @@
 //! discarded, obsolete line folds included. Like the head, the framing lines
 //! may end in a bare LF (RFC 9112 section 2.2).
 
-use super::{HttpError, Step};
+use super::{HttpError, Step, Truncation, is_forbidden_in_value};
 
 /// Longest chunk-size line, extensions and line ending included. A size has
 /// at most 16 significant hex digits; extensions are rarely used and ignored
 /// here, so 4 KiB is generous while bounding what a server can make us buffer.
 pub const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
 
+/// Most significant hex digits in a chunk size (leading zeros aside): 16
+/// fill a u64, and httparse takes no more.
+pub const MAX_CHUNK_SIZE_DIGITS: usize = 16;
+
 /// Largest trailer section after the last chunk, blank line included: the
 /// few fields servers send (checksums, timing) fit many times over.
 pub const MAX_TRAILER_BYTES: usize = 16 * 1024;
-
-/// Most significant hex digits in a chunk size (leading zeros aside): 16
-/// fill a u64, and httparse takes no more.
-const MAX_SIZE_DIGITS: usize = 16;
 
 /// Where the decoder is in the chunked framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl ChunkedDecoder {
             match self.state {
                 State::Size => {
                     let Some(len) = line(rest, MAX_CHUNK_LINE_BYTES)
-                        .map_err(|TooLong| too_long("chunk size line", MAX_CHUNK_LINE_BYTES))?
+                        .map_err(|TooLong| HttpError::ChunkLineTooLong)?
                     else {
                         return Ok(framing_only(pos));
                     };
@@ -95,18 +95,14 @@ impl ChunkedDecoder {
                         [] | [b'\r'] => return Ok(framing_only(pos)),
                         [b'\r', b'\n', ..] => 2,
                         [b'\n', ..] => 1,
-                        _ => {
-                            return Err(HttpError::BadChunk(
-                                "chunk data is longer than its size".into(),
-                            ));
-                        }
+                        _ => return Err(HttpError::ChunkDataTooLong),
                     };
                     pos += len;
                     self.state = State::Size;
                 }
                 State::Trailers { bytes } => {
                     let Some(len) = line(rest, MAX_TRAILER_BYTES - bytes)
-                        .map_err(|TooLong| too_long("trailer section", MAX_TRAILER_BYTES))?
+                        .map_err(|TooLong| HttpError::TrailersTooLarge)?
                     else {
                         return Ok(framing_only(pos));
                     };
@@ -131,15 +127,13 @@ impl ChunkedDecoder {
 
     /// The stream ended: an error unless the body was complete.
     pub fn finish(&self) -> Result<(), HttpError> {
-        let where_ = match self.state {
+        let cut = match self.state {
             State::Done => return Ok(()),
-            State::Size => "before the last chunk",
-            State::Data(_) | State::DataEnd => "inside a chunk",
-            State::Trailers { .. } => "inside the trailer section",
+            State::Size => Truncation::BeforeLastChunk,
+            State::Data(_) | State::DataEnd => Truncation::InsideChunk,
+            State::Trailers { .. } => Truncation::InsideTrailers,
         };
-        Err(HttpError::Truncated(format!(
-            "the chunked body ended early: connection closed {where_}"
-        )))
+        Err(HttpError::Truncated(cut))
     }
 }
 
@@ -165,29 +159,19 @@ fn line(input: &[u8], max: usize) -> Result<Option<usize>, TooLong> {
     }
 }
 
-/// The error for framing that does not end within its limit.
-fn too_long(what: &str, limit: usize) -> HttpError {
-    HttpError::BadChunk(format!("{what} longer than {limit} bytes"))
-}
-
 /// The size from one whole chunk-size line (`line` ends with LF).
 fn chunk_size(line: &[u8]) -> Result<u64, HttpError> {
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == 0 {
-        return Err(HttpError::BadChunk(format!(
-            "chunk size is not a hexadecimal number: {:?}",
-            String::from_utf8_lossy(line.trim_ascii_end())
-        )));
+        return Err(HttpError::ChunkSizeNotHex(line.trim_ascii_end().to_vec()));
     }
     // Keep one digit of an all-zero size: "0" is the last chunk.
     let zeros = line[..digits - 1]
         .iter()
         .take_while(|&&b| b == b'0')
         .count();
-    if digits - zeros > MAX_SIZE_DIGITS {
-        return Err(HttpError::BadChunk(format!(
-            "chunk size has more than {MAX_SIZE_DIGITS} significant hex digits"
-        )));
+    if digits - zeros > MAX_CHUNK_SIZE_DIGITS {
+        return Err(HttpError::ChunkSizeTooLarge);
     }
     let significant = &line[zeros..];
     // httparse wants CRLF; give it one for a bare-LF line (rare, and short).
@@ -200,10 +184,9 @@ fn chunk_size(line: &[u8]) -> Result<u64, HttpError> {
     };
     match httparse::parse_chunk_size(significant) {
         Ok(httparse::Status::Complete((len, size))) if len == significant.len() => Ok(size),
-        _ => Err(HttpError::BadChunk(format!(
-            "malformed chunk size line: {:?}",
-            String::from_utf8_lossy(line.trim_ascii_end())
-        ))),
+        _ => Err(HttpError::MalformedChunkLine(
+            line.trim_ascii_end().to_vec(),
+        )),
     }
 }
 
@@ -216,7 +199,7 @@ fn check_trailer_line(line: &[u8], after_field: bool) -> Result<(), HttpError> {
         // section 5.2 and RFC 9110 section 5.5).
         let text = line.strip_suffix(b"\n").unwrap_or(line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
-        !text.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        !text.iter().copied().any(is_forbidden_in_value)
     } else {
         // A single field line is a header section missing its blank line:
         // httparse says Partial when the line is well formed.
@@ -229,32 +212,25 @@ fn check_trailer_line(line: &[u8], after_field: bool) -> Result<(), HttpError> {
     if well_formed {
         Ok(())
     } else {
-        Err(HttpError::BadChunk(format!(
-            "malformed trailer field: {:?}",
-            String::from_utf8_lossy(line.trim_ascii_end())
-        )))
+        Err(HttpError::MalformedTrailer(line.trim_ascii_end().to_vec()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::{BodyDecoder, Framing};
 
     /// Decodes `wire` fed in pieces of `read` bytes (the caller keeps what
     /// was not consumed), returning the body and whether it completed.
     fn decode_in_reads(wire: &[u8], read: usize) -> Result<(Vec<u8>, bool), HttpError> {
-        let mut decoder = ChunkedDecoder::new();
+        let mut decoder = BodyDecoder::new(Framing::Chunked);
         let mut body = Vec::new();
         let mut buffer = Vec::new();
         let mut fed = 0;
         loop {
-            let step = decoder.decode(&buffer)?;
-            assert!(step.data.end <= step.consumed && step.data.start <= step.data.end);
-            body.extend_from_slice(&buffer[step.data]);
-            buffer.drain(..step.consumed);
-            if step.consumed > 0 {
-                continue;
-            }
+            let used = decoder.decode_into(&buffer, &mut body)?;
+            buffer.drain(..used);
             if decoder.is_complete() || fed == wire.len() {
                 return Ok((body, decoder.is_complete()));
             }
@@ -277,11 +253,8 @@ mod tests {
         Ok(body)
     }
 
-    fn bad_chunk(wire: &[u8]) -> String {
-        match decode_in_reads(wire, wire.len()) {
-            Err(HttpError::BadChunk(m)) => m,
-            other => panic!("expected BadChunk, got {other:?}"),
-        }
+    fn bad_chunk(wire: &[u8]) -> HttpError {
+        decode_in_reads(wire, wire.len()).expect_err("a malformed chunked body")
     }
 
     #[test]
@@ -346,23 +319,31 @@ mod tests {
         zeros.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
         assert_eq!(decode_all(&zeros).unwrap(), b"hello");
         zeros.insert(0, b'0');
-        assert!(bad_chunk(&zeros).contains("longer than 4096"));
+        assert_eq!(bad_chunk(&zeros), HttpError::ChunkLineTooLong);
     }
 
     #[test]
     fn invalid_sizes_are_rejected() {
-        assert!(bad_chunk(b"10000000000000000\r\n").contains("16 significant hex digits"));
-        assert!(bad_chunk(b"0010000000000000000\r\n").contains("16 significant"));
-        assert!(bad_chunk(b"zz\r\n").contains("not a hexadecimal"));
-        assert!(bad_chunk(b"\r\n").contains("not a hexadecimal"));
-        assert!(bad_chunk(b";ext\r\n").contains("not a hexadecimal"));
-        assert!(bad_chunk(b" 5\r\nhello\r\n").contains("not a hexadecimal"));
-        assert!(bad_chunk(b"-5\r\n").contains("not a hexadecimal"));
-        assert!(bad_chunk(b"0x5\r\nhello\r\n").contains("malformed"));
-        assert!(bad_chunk(b"5 5\r\n").contains("malformed"));
-        assert!(bad_chunk(b"5\r\r\n").contains("malformed"));
-        assert!(bad_chunk(b"5;a\rb\n").contains("malformed"));
-        assert!(bad_chunk(b"005 5\r\n").contains("\"005 5\""));
+        let not_hex = |line: &[u8]| HttpError::ChunkSizeNotHex(line.to_vec());
+        let malformed = |line: &[u8]| HttpError::MalformedChunkLine(line.to_vec());
+        assert_eq!(
+            bad_chunk(b"10000000000000000\r\n"),
+            HttpError::ChunkSizeTooLarge
+        );
+        assert_eq!(
+            bad_chunk(b"0010000000000000000\r\n"),
+            HttpError::ChunkSizeTooLarge
+        );
+        assert_eq!(bad_chunk(b"zz\r\n"), not_hex(b"zz"));
+        assert_eq!(bad_chunk(b"\r\n"), not_hex(b""));
+        assert_eq!(bad_chunk(b";ext\r\n"), not_hex(b";ext"));
+        assert_eq!(bad_chunk(b" 5\r\nhello\r\n"), not_hex(b" 5"));
+        assert_eq!(bad_chunk(b"-5\r\n"), not_hex(b"-5"));
+        assert_eq!(bad_chunk(b"0x5\r\nhello\r\n"), malformed(b"0x5"));
+        assert_eq!(bad_chunk(b"5 5\r\n"), malformed(b"5 5"));
+        assert_eq!(bad_chunk(b"5\r\r\n"), malformed(b"5"));
+        assert_eq!(bad_chunk(b"5;a\rb\n"), malformed(b"5;a\rb"));
+        assert_eq!(bad_chunk(b"005 5\r\n"), malformed(b"005 5"));
     }
 
     #[test]
@@ -382,26 +363,39 @@ mod tests {
         let mut long = b"5;".to_vec();
         long.resize(MAX_CHUNK_LINE_BYTES - 1, b'x');
         long.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
-        assert!(bad_chunk(&long).contains("longer than 4096"));
+        assert_eq!(bad_chunk(&long), HttpError::ChunkLineTooLong);
         // Without its end in sight, the line is refused as soon as it is too long.
         let endless = vec![b'1'; MAX_CHUNK_LINE_BYTES];
-        assert!(bad_chunk(&endless).contains("longer"));
+        assert_eq!(bad_chunk(&endless), HttpError::ChunkLineTooLong);
         assert!(decode_in_reads(&endless[..MAX_CHUNK_LINE_BYTES - 1], 100).is_ok());
     }
 
     #[test]
     fn data_longer_than_its_size_is_rejected() {
-        assert!(bad_chunk(b"3\r\nhello\r\n0\r\n\r\n").contains("longer than its size"));
-        assert!(bad_chunk(b"3\r\nhel\rlo").contains("longer than its size"));
+        assert_eq!(
+            bad_chunk(b"3\r\nhello\r\n0\r\n\r\n"),
+            HttpError::ChunkDataTooLong
+        );
+        assert_eq!(bad_chunk(b"3\r\nhel\rlo"), HttpError::ChunkDataTooLong);
     }
 
     #[test]
     fn trailers_are_checked_and_bounded() {
-        assert!(bad_chunk(b"0\r\nnot a field\r\n\r\n").contains("trailer"));
-        assert!(bad_chunk(b"0\r\nX: a\0b\r\n\r\n").contains("trailer"));
-        assert!(bad_chunk(b"0\r\n folded\r\n\r\n").contains("trailer"));
-        assert!(bad_chunk(b"0\r\nX: a\r\n b\0c\r\n\r\n").contains("trailer"));
-        assert!(bad_chunk(b"0\r\nX: a\r\n b\rc\r\n\r\n").contains("trailer"));
+        let malformed = |line: &[u8]| HttpError::MalformedTrailer(line.to_vec());
+        assert_eq!(
+            bad_chunk(b"0\r\nnot a field\r\n\r\n"),
+            malformed(b"not a field")
+        );
+        assert_eq!(bad_chunk(b"0\r\nX: a\0b\r\n\r\n"), malformed(b"X: a\0b"));
+        assert_eq!(bad_chunk(b"0\r\n folded\r\n\r\n"), malformed(b" folded"));
+        assert_eq!(
+            bad_chunk(b"0\r\nX: a\r\n b\0c\r\n\r\n"),
+            malformed(b" b\0c")
+        );
+        assert_eq!(
+            bad_chunk(b"0\r\nX: a\r\n b\rc\r\n\r\n"),
+            malformed(b" b\rc")
+        );
         let mut wire = b"0\r\n".to_vec();
         while wire.len() < 3 + MAX_TRAILER_BYTES - 2 - 100 {
             wire.extend_from_slice(b"X-Padding: 0123456789012345678901234567890123456789\r\n");
@@ -413,7 +407,7 @@ mod tests {
             big.extend_from_slice(b"X-Padding: 0123456789012345678901234567890123456789\r\n");
         }
         big.extend_from_slice(b"\r\n");
-        assert!(bad_chunk(&big).contains("trailer section longer"));
+        assert_eq!(bad_chunk(&big), HttpError::TrailersTooLarge);
     }
 
     #[test]
@@ -439,10 +433,7 @@ mod tests {
         wire.extend_from_slice(b"\r\n");
         assert_eq!(wire.len() - 3, MAX_TRAILER_BYTES);
         wire.extend_from_slice(b"\r\n");
-        assert_eq!(
-            bad_chunk(&wire),
-            format!("trailer section longer than {MAX_TRAILER_BYTES} bytes")
-        );
+        assert_eq!(bad_chunk(&wire), HttpError::TrailersTooLarge);
     }
 
     #[test]
@@ -451,38 +442,24 @@ mod tests {
         for cut in 0..wire.len() {
             let (_, complete) = decode_in_reads(&wire[..cut], 3).unwrap();
             assert!(!complete, "cut at {cut}");
-            let mut decoder = ChunkedDecoder::new();
-            let mut input = &wire[..cut];
-            loop {
-                let step = decoder.decode(input).unwrap();
-                input = &input[step.consumed..];
-                if step.consumed == 0 {
-                    break;
-                }
-            }
+            let decoded = BodyDecoder::new(Framing::Chunked).decode_all(&wire[..cut]);
             assert!(
-                matches!(decoder.finish(), Err(HttpError::Truncated(_))),
+                matches!(decoded, Err(HttpError::Truncated(_))),
                 "cut at {cut}"
             );
         }
     }
 
     #[test]
-    fn truncation_messages_say_where() {
-        let finish_after = |wire: &[u8]| {
-            let mut decoder = ChunkedDecoder::new();
-            let mut input = wire;
-            while !input.is_empty() {
-                let step = decoder.decode(input).unwrap();
-                if step.consumed == 0 {
-                    break;
-                }
-                input = &input[step.consumed..];
-            }
-            decoder.finish().unwrap_err().to_string()
-        };
-        assert!(finish_after(b"5\r\nhello\r\n").contains("before the last chunk"));
-        assert!(finish_after(b"5\r\nhel").contains("inside a chunk"));
-        assert!(finish_after(b"0\r\nX: 1\r\n").contains("trailer"));
+    fn truncations_say_where() {
+        let cut = |wire: &[u8]| BodyDecoder::new(Framing::Chunked).decode_all(wire);
+        let truncated = |at| Err(HttpError::Truncated(at));
+        assert_eq!(
+            cut(b"5\r\nhello\r\n"),
+            truncated(Truncation::BeforeLastChunk)
+        );
+        assert_eq!(cut(b"5\r\nhel"), truncated(Truncation::InsideChunk));
+        assert_eq!(cut(b"5\r\nhello\r"), truncated(Truncation::InsideChunk));
+        assert_eq!(cut(b"0\r\nX: 1\r\n"), truncated(Truncation::InsideTrailers));
     }
 }

@@ -12,7 +12,11 @@
 //! 3. A [`BodyDecoder`] for that framing turns the bytes after the head into
 //!    body bytes, without copying: each [`Step`] says how much input was used
 //!    and where in it the body bytes are. [`BodyDecoder::finish`] at end of
-//!    stream tells a complete body from a cut one.
+//!    stream tells a complete body from a cut one. For a body held whole in
+//!    memory, [`BodyDecoder::decode_all`] does both.
+//!
+//! Each fault is an [`HttpError`] kind; what a kind means to a user (an exit
+//! code, say) is for the command that reads the response to decide.
 //!
 //! ```
 //! use sockdemo::http::{parse_head, framing, BodyDecoder};
@@ -20,18 +24,7 @@
 //! let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
 //! let (head, n) = parse_head(wire).unwrap().unwrap();
 //! let mut decoder = BodyDecoder::new(framing(&head, false).unwrap());
-//! let mut input = &wire[n..];
-//! let mut body = Vec::new();
-//! loop {
-//!     let step = decoder.decode(input).unwrap();
-//!     body.extend_from_slice(&input[step.data]);
-//!     input = &input[step.consumed..];
-//!     if step.consumed == 0 {
-//!         break;
-//!     }
-//! }
-//! assert!(decoder.is_complete());
-//! assert_eq!(body, b"hello");
+//! assert_eq!(decoder.decode_all(&wire[n..]).unwrap(), b"hello");
 //! ```
 //!
 //! Every line this module needs whole (a head, a chunk-size line, a trailer
@@ -41,13 +34,13 @@
 
 mod body;
 mod chunked;
+mod error;
 mod framing;
 mod head;
 
-use crate::exit::Code;
-
-pub use body::{BodyDecoder, Step};
-pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_TRAILER_BYTES};
+pub use body::{Arrival, BodyDecoder, Step};
+pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE_DIGITS, MAX_TRAILER_BYTES};
+pub use error::{HttpError, Truncation};
 pub use framing::{Framing, framing};
 pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};
 
@@ -56,48 +49,22 @@ pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};
 const _: () =
     assert!(MAX_CHUNK_LINE_BYTES <= MAX_HEAD_BYTES && MAX_TRAILER_BYTES <= MAX_HEAD_BYTES);
 
-/// What went wrong in a response; each kind maps to one exit code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HttpError {
-    /// The head is malformed, too large, or has a conflicting framing (exit 8).
-    BadHead(String),
-    /// A chunked body is malformed (exit 8).
-    BadChunk(String),
-    /// The stream ended before the end of the body (exit 18).
-    Truncated(String),
+/// True for the bytes a field value must not hold (RFC 9110 section 5.5):
+/// the controls other than HTAB, and DEL. The one definition used for header
+/// fields and for trailer fields alike.
+pub fn is_forbidden_in_value(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
 }
-
-impl HttpError {
-    /// The exit code for this error.
-    pub fn code(&self) -> Code {
-        match self {
-            HttpError::BadHead(_) | HttpError::BadChunk(_) => Code::BadResponse,
-            HttpError::Truncated(_) => Code::PartialBody,
-        }
-    }
-}
-
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HttpError::BadHead(m) | HttpError::BadChunk(m) | HttpError::Truncated(m) => {
-                f.write_str(m)
-            }
-        }
-    }
-}
-
-impl std::error::Error for HttpError {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn errors_map_to_curls_codes() {
-        assert_eq!(HttpError::BadHead("x".into()).code() as u8, 8);
-        assert_eq!(HttpError::BadChunk("x".into()).code() as u8, 8);
-        assert_eq!(HttpError::Truncated("x".into()).code() as u8, 18);
-        assert_eq!(HttpError::Truncated("cut".into()).to_string(), "cut");
+    fn controls_but_tab_are_forbidden_in_values() {
+        assert!(is_forbidden_in_value(0) && is_forbidden_in_value(b'\r'));
+        assert!(is_forbidden_in_value(b'\n') && is_forbidden_in_value(0x7f));
+        assert!(!is_forbidden_in_value(b'\t') && !is_forbidden_in_value(b' '));
+        assert!(!is_forbidden_in_value(b'~') && !is_forbidden_in_value(0x80));
     }
 }

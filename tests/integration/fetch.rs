@@ -49,14 +49,24 @@ fn saves(acts: Vec<Act>, head: &[u8], body: &[u8]) {
     assert_eq!(output.stdout, head, "printed head");
     assert_eq!(dir.read("out.bin"), body, "saved body");
     assert_eq!(dir.entries(), ["out.bin"]);
-    // Stderr is no terminal here: no progress bar, only the line saying what was saved.
-    let logged = text(&output.stderr);
-    let lines: Vec<&str> = logged.lines().collect();
-    assert_eq!(lines.len(), 1, "{logged}");
-    assert!(
-        lines[0].ends_with(&format!(" saved {} bytes to out.bin", body.len())),
-        "{logged}"
+    // Stderr is no terminal here: no progress bar, only the sentence saying what was saved.
+    assert_eq!(
+        text(&output.stderr),
+        format!("saved {} bytes to out.bin\n", thousands(body.len()))
     );
+}
+
+/// A count as the success line shows it: `300,000`.
+fn thousands(count: usize) -> String {
+    let digits = count.to_string();
+    let mut text = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
 }
 
 const OK_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
@@ -223,30 +233,56 @@ fn bare_lf_line_endings_are_accepted() {
 }
 
 #[test]
-fn a_404_is_saved_without_fail_and_exits_22_with_it() {
+fn an_error_page_exits_22_and_never_touches_the_file() {
     let head = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n";
-    saves(
-        vec![send(head), send("not found")],
-        head.as_bytes(),
-        b"not found",
-    );
-    let output = fails_with(vec![send(head), send("not found")], 22, &["--fail"]);
-    assert_eq!(output.stdout, head.as_bytes());
-    assert!(
-        text(&output.stderr).contains("404"),
-        "{}",
-        text(&output.stderr)
-    );
+    // With and without -f, which names the default.
+    for args in [&[][..], &["-f"], &["--fail"]] {
+        let output = fails_with(vec![send(head), send("not found")], 22, args);
+        assert_eq!(
+            output.stdout,
+            head.as_bytes(),
+            "the head is printed as usual"
+        );
+        assert!(
+            text(&output.stderr).contains("answered 404 Not Found: nothing saved"),
+            "{}",
+            text(&output.stderr)
+        );
+    }
 }
 
 #[test]
-fn fail_keeps_no_new_file() {
+fn content_on_error_saves_the_error_page_and_succeeds() {
+    let head = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n";
+    let server = serving(vec![send(head), send("not found")]);
+    let dir = Dir::new();
+    let output = dir.fetch(&[&server.url("/file"), "-o", "out.bin", "--content-on-error"]);
+    assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
+    assert_eq!(output.stdout, head.as_bytes());
+    assert_eq!(dir.read("out.bin"), b"not found");
+}
+
+#[test]
+fn an_error_page_writes_nothing_to_stdout_and_makes_no_new_file() {
     let server = serving(vec![send(
         "HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\noops",
     )]);
     let dir = Dir::new();
-    let output = dir.fetch(&[&server.url("/new.txt"), "--fail"]);
+    let output = dir.fetch(&[&server.url("/new.txt")]);
     assert_eq!(code(&output), 22, "stderr: {}", text(&output.stderr));
+    dir.assert_untouched();
+    let output = dir.fetch(&[&server.url("/x"), "-o", "-"]);
+    assert_eq!(code(&output), 22, "stderr: {}", text(&output.stderr));
+    assert_eq!(output.stdout, b"", "nothing on stdout");
+    let shown = text(&output.stderr);
+    assert!(shown.starts_with("HTTP/1.1 500 Oops\r\n"), "{shown}");
+    assert!(
+        shown.ends_with(&format!(
+            "sockdemo: error: {} answered 500 Oops: nothing saved (--content-on-error saves the body)\n",
+            server.url("/x")
+        )),
+        "{shown}"
+    );
     dir.assert_untouched();
 }
 
@@ -815,7 +851,7 @@ fn a_progress_bar_shows_on_a_terminal_but_not_with_quiet() {
     let shown = fetch_on_a_terminal(&[], true);
     assert!(shown.contains(FIRST_BAR), "no progress bar: {shown:?}");
     assert!(
-        shown.contains("saved 1048576 bytes to out.bin"),
+        shown.contains("saved 1,048,576 bytes to out.bin"),
         "{shown:?}"
     );
     let shown = fetch_on_a_terminal(&["-q"], false);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::support::dir::Dir;
 use crate::support::scripted::{Act, Scripted, send};
 use crate::support::tls::Pki;
-use crate::support::{code, text};
+use crate::support::{STEP, code, run_bounded, sockdemo, text};
 
 const BODY: &[u8] = b"secret body\n";
 
@@ -250,4 +250,159 @@ fn a_stalled_tls_body_times_out_with_28() {
         text(&output.stderr)
     );
     assert!(!dir.exists("out.bin"));
+}
+
+/// Runs `sockdemo fetch -o out.bin ARGS` in `dir` with these environment variables.
+fn fetch_with_env(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = sockdemo();
+    command
+        .current_dir(dir.path())
+        .args(["fetch", "-o", "out.bin"])
+        .args(args)
+        .envs(env.iter().copied());
+    run_bounded(&mut command, STEP)
+}
+
+#[test]
+fn a_private_ca_in_the_system_store_is_trusted() {
+    // The system store, as update-ca-certificates leaves it, pointed at by
+    // SSL_CERT_FILE or SSL_CERT_DIR (which rustls-native-certs honours).
+    let pki = pki();
+    let server = https_server(&pki, ok_response());
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let dir = Dir::empty();
+    dir.write("bundle.pem", &pki.ca_pem);
+    std::fs::create_dir(dir.path().join("certs")).expect("mkdir certs");
+    dir.write("certs/private-ca.pem", &pki.ca_pem);
+    for env in [
+        [("SSL_CERT_FILE", "bundle.pem")],
+        [("SSL_CERT_DIR", "certs")],
+        [("CURL_CA_BUNDLE", "bundle.pem")],
+    ] {
+        let output = fetch_with_env(&dir, &[&url], &env);
+        assert_eq!(code(&output), 0, "{env:?}: {}", text(&output.stderr));
+        assert_eq!(dir.read("out.bin"), BODY);
+    }
+}
+
+#[test]
+fn trust_sources_follow_curls_precedence_without_falling_back() {
+    let pki = pki();
+    let other = Pki::new(&["localhost"]);
+    let server = https_server(&pki, ok_response());
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let dir = Dir::empty();
+    dir.write("good.pem", &pki.ca_pem);
+    dir.write("other.pem", &other.ca_pem);
+    // --cacert wins over every variable, CURL_CA_BUNDLE over SSL_CERT_FILE.
+    let output = fetch_with_env(
+        &dir,
+        &[&url, "--cacert", "other.pem"],
+        &[
+            ("SSL_CERT_FILE", "good.pem"),
+            ("CURL_CA_BUNDLE", "good.pem"),
+        ],
+    );
+    assert_eq!(code(&output), 60, "{}", text(&output.stderr));
+    let output = fetch_with_env(
+        &dir,
+        &[&url],
+        &[
+            ("SSL_CERT_FILE", "good.pem"),
+            ("CURL_CA_BUNDLE", "other.pem"),
+        ],
+    );
+    assert_eq!(code(&output), 60, "{}", text(&output.stderr));
+    // A named file that is missing or holds no certificate is an error, not a reason to try the next.
+    dir.write("empty.pem", "no certificate here\n");
+    for env in [
+        [
+            ("CURL_CA_BUNDLE", "missing.pem"),
+            ("SSL_CERT_FILE", "good.pem"),
+        ],
+        [("SSL_CERT_FILE", "empty.pem"), ("CURL_CA_BUNDLE", "")],
+    ] {
+        let output = fetch_with_env(&dir, &[&url], &env);
+        assert_eq!(code(&output), 77, "{env:?}: {}", text(&output.stderr));
+    }
+    assert!(!dir.exists("out.bin"));
+}
+
+#[test]
+fn a_self_signed_certificate_made_by_openssl_req_is_accepted_with_cacert() {
+    let pki = Pki::self_signed(&["localhost", "127.0.0.1"]);
+    let server = https_server(&pki, ok_response());
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let (output, dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(dir.read("out.bin"), BODY);
+    // Without it: refused, in words, with the flag to use.
+    let (output, dir) = fetch(&pki, &[&url]);
+    assert_eq!(code(&output), 60, "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr),
+        "sockdemo: error: certificate of localhost is a CA certificate used as a server certificate: to trust it as it is, give it with --cacert\n"
+    );
+    assert!(!dir.exists("out.bin"));
+}
+
+#[test]
+fn a_pinned_server_certificate_is_trusted_and_its_name_still_checked() {
+    let pki = pki();
+    let server = https_server(&pki, ok_response());
+    let dir = Dir::empty();
+    dir.write("leaf.pem", &pki.leaf_pem);
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let output = dir.fetch(&["-o", "out.bin", &url, "--cacert", "leaf.pem"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(dir.read("out.bin"), BODY);
+
+    let named = Pki::new(&["localhost"]);
+    let server = https_server(&named, ok_response());
+    dir.write("leaf.pem", &named.leaf_pem);
+    let url = format!("https://127.0.0.1:{}/f", server.addr.port());
+    let output = dir.fetch(&["-o", "other.bin", &url, "--cacert", "leaf.pem"]);
+    assert_eq!(code(&output), 60, "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr),
+        "sockdemo: error: certificate is for localhost, not 127.0.0.1\n"
+    );
+}
+
+#[test]
+fn an_expired_certificate_says_when() {
+    let pki = Pki::issue(&["localhost"], |params| {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 2);
+    });
+    let server = https_server(&pki, ok_response());
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let (output, _dir) = fetch(&pki, &[&url, "--cacert", "ca.pem"]);
+    assert_eq!(code(&output), 60, "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr),
+        "sockdemo: error: certificate of localhost has expired (on 2021-01-02)\n"
+    );
+}
+
+#[test]
+fn an_unknown_issuer_hint_never_suggests_the_flag_given() {
+    let pki = pki();
+    let other = Pki::new(&["localhost"]);
+    let server = https_server(&pki, ok_response());
+    let url = format!("https://localhost:{}/f", server.addr.port());
+    let dir = Dir::empty();
+    dir.write("other.pem", &other.ca_pem);
+    let output = dir.fetch(&["-o", "out.bin", &url, "--cacert", "other.pem"]);
+    assert_eq!(code(&output), 60, "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr),
+        "sockdemo: error: certificate of localhost has an unknown issuer: neither it nor its CA is in other.pem (--cacert)\n"
+    );
+    let output = dir.fetch(&["-o", "out.bin", &url]);
+    assert_eq!(code(&output), 60, "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr),
+        "sockdemo: error: certificate of localhost has an unknown issuer: add its CA with --cacert or to the system store\n"
+    );
 }

@@ -10,7 +10,8 @@
 //!   [`support::free_addr`], [`support::wait_for`],
 //!   [`support::precondition`]; `support::talk` (a raw greeting client),
 //!   `support::scripted` (an HTTP and HTTPS server playing scripted
-//!   actions), `support::tls` (a private CA), `support::dir` (a working
+//!   actions), `support::proxy` (an HTTP proxy: `CONNECT` tunnels and
+//!   absolute-form requests), `support::tls` (a private CA), `support::dir` (a working
 //!   directory for downloads).
 //! - One module per area below. To add one, create `tests/integration/NAME.rs`,
 //!   declare it here with `mod NAME;`, and `use crate::support::...`.
@@ -27,8 +28,12 @@
 mod client;
 mod client_modes;
 mod fetch;
+mod fetch_habits;
+mod fetch_proxy;
 mod fetch_tls;
 mod interop;
+mod real;
+mod rust_version;
 mod serve;
 mod serve_faults;
 mod serve_limits;

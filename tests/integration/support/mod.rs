@@ -7,6 +7,7 @@
 //! takes its own.
 
 pub mod dir;
+pub mod proxy;
 pub mod scripted;
 pub mod talk;
 pub mod tls;
@@ -314,8 +315,14 @@ pub fn ipv6_loopback() -> bool {
 
 /// Whether `program --version` runs, and succeeds within [`STEP`].
 pub fn tool_runs(program: &str) -> bool {
+    tool_answers(program, "--version")
+}
+
+/// Whether `program ARG` runs, and succeeds within [`STEP`], for a tool
+/// whose version flag is not `--version` (`nginx -v`).
+pub fn tool_answers(program: &str, arg: &str) -> bool {
     let started = command(program)
-        .arg("--version")
+        .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();

@@ -9,6 +9,7 @@
 //!
 //! Usage: `cargo run --release --example floor_server [ADDR]` (default
 //! `127.0.0.1:0`); it prints `listening on ADDR` once ready, like `sockdemo serve`.
+//! Cargo.toml declares it as an example, so that it builds with the package.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

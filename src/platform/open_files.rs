@@ -1,6 +1,8 @@
 //! The open-file limit. Every connection costs a file descriptor, on the
 //! server's side and on a load-generating client's, and the usual soft limit
 //! of 1024 would cap both far below what the system allows.
+//!
+//! Also reachable as `sockdemo::open_files`, the path its callers use.
 
 use std::io;
 

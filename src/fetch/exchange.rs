@@ -1,0 +1,289 @@
+//! One request and its response, over one connection: the request is sent,
+//! the response head read (1xx interim heads skipped), then the body decoded
+//! straight out of one fixed receive buffer, or a redirect's body drained.
+//! The protocol is [`crate::http`]'s; this module feeds it bytes and turns
+//! what goes wrong into exit codes.
+//!
+//! The tutorial's counterpart is `s.send(b'GET / ...')` and the
+//! `while True: d = s.recv(1024)` loop.
+
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use log::debug;
+
+use super::exit_code;
+use super::transport::{Deadline, Stream};
+use crate::exit::{Code, fail, fail_with};
+use crate::http::{self, BodyDecoder, Framing, HttpError, ResponseHead};
+
+/// The receive buffer: one read fills at most this much, and body bytes are
+/// written straight from it. Larger than a response head may be
+/// ([`http::MAX_HEAD_BYTES`]), and large enough that a fast transfer costs
+/// few system calls; it is all the memory a download needs.
+const RECEIVE_BUFFER: usize = 256 * 1024;
+
+/// A redirect's body is read and thrown away up to this size, then the
+/// connection is simply closed: a redirect page is small, and nothing of it
+/// is kept.
+const MAX_DRAINED_BODY: u64 = 1024 * 1024;
+
+/// One request and its response, over one connection.
+pub struct Exchange {
+    stream: Stream,
+    /// The limit on waiting for data, which also bounds the head and a
+    /// drained body as a whole.
+    timeout: Option<Duration>,
+    /// The deadline of the whole fetch, if any.
+    total: Option<Deadline>,
+    /// `buf[start..end]` holds bytes received but not yet used.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Whether any byte has arrived, to tell "nothing at all" (52) from a
+    /// head cut short (8).
+    received_any: bool,
+}
+
+/// What a read brought.
+enum Received {
+    Bytes,
+    /// A clean end of stream.
+    End,
+    /// A TLS stream ended without close_notify: clean only if the body's
+    /// own framing says it was complete.
+    EndUnverified,
+}
+
+impl Exchange {
+    /// An exchange over `stream`, with the limit on waiting for data, within
+    /// the deadline of the whole fetch.
+    pub fn new(stream: Stream, timeout: Option<Duration>, total: Option<Deadline>) -> Exchange {
+        Exchange {
+            stream,
+            timeout,
+            total,
+            buf: vec![0; RECEIVE_BUFFER],
+            start: 0,
+            end: 0,
+            received_any: false,
+        }
+    }
+
+    /// Sends the request: exit 28 on a timeout, 55 on another failure.
+    pub fn send(&mut self, request: &[u8]) -> anyhow::Result<()> {
+        self.stream
+            .write_all(request)
+            .and_then(|()| self.stream.flush())
+            .map_err(|err| {
+                let code = match err.kind() {
+                    io::ErrorKind::TimedOut => Code::Timeout,
+                    _ => Code::SendError,
+                };
+                fail_with(code, "sending the request", err)
+            })
+    }
+
+    /// Reads up to the end of the final response head, skipping 1xx interim
+    /// responses. The bytes after it stay in the buffer for the body.
+    ///
+    /// The heads together must arrive within the timeout: they are bounded
+    /// in size but not in number (1xx), and a server trickling them byte by
+    /// byte must not hold the fetch for days.
+    pub fn read_head(&mut self) -> anyhow::Result<ResponseHead> {
+        self.bound_step("the response head");
+        let head = self.read_final_head();
+        self.stream.set_deadline(self.total);
+        head
+    }
+
+    fn read_final_head(&mut self) -> anyhow::Result<ResponseHead> {
+        loop {
+            match http::parse_head(&self.buf[self.start..self.end]) {
+                Ok(Some((head, used))) => {
+                    self.start += used;
+                    if head.is_interim() {
+                        debug!("skipping interim response {} {}", head.status, head.reason);
+                        continue;
+                    }
+                    return Ok(head);
+                }
+                Ok(None) => {}
+                Err(err) => return Err(protocol_error("reading the response head", err)),
+            }
+            match self.receive()? {
+                Received::Bytes => {}
+                Received::End | Received::EndUnverified if !self.received_any => {
+                    return Err(fail(
+                        Code::GotNothing,
+                        "the server closed the connection without sending anything",
+                    ));
+                }
+                Received::End | Received::EndUnverified => {
+                    return Err(fail(
+                        Code::BadResponse,
+                        "the connection closed before the end of the response head",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Decodes the body, handing each piece of it to `sink` straight from
+    /// the receive buffer, and returns its length.
+    pub fn body(
+        &mut self,
+        framing: Framing,
+        mut sink: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<u64> {
+        let reading = |err| protocol_error("reading the body", err);
+        let mut decoder = BodyDecoder::new(framing);
+        let mut length = 0u64;
+        loop {
+            while self.start < self.end {
+                let input = &self.buf[self.start..self.end];
+                let step = decoder.decode(input).map_err(reading)?;
+                if !step.data.is_empty() {
+                    sink(&input[step.data.clone()])?;
+                    length += step.data.len() as u64;
+                }
+                self.start += step.consumed;
+                if step.consumed == 0 {
+                    break;
+                }
+            }
+            if decoder.is_complete() {
+                return Ok(length);
+            }
+            match self.receive()? {
+                Received::Bytes => {}
+                Received::End => {
+                    decoder.finish().map_err(reading)?;
+                    return Ok(length);
+                }
+                Received::EndUnverified => {
+                    decoder.finish().map_err(reading)?;
+                    // Complete by the framing only if it is not "until close".
+                    return Err(fail(
+                        Code::PartialBody,
+                        format!(
+                            "the TLS connection closed without close_notify after {length} bytes: the body may be cut short"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Reads and discards a redirect's body, within `MAX_DRAINED_BODY` and
+    /// the timeout as a whole. Nothing of it is kept, so a failure only
+    /// ends the reading.
+    pub fn drain(&mut self, framing: Framing) {
+        self.bound_step("the redirect body");
+        let mut drained = 0u64;
+        let result = self.body(framing, |data| {
+            drained += data.len() as u64;
+            if drained > MAX_DRAINED_BODY {
+                anyhow::bail!(
+                    "redirect body larger than {MAX_DRAINED_BODY} bytes: not read further"
+                );
+            }
+            Ok(())
+        });
+        if let Err(err) = result {
+            debug!("draining the redirect body: {err:#}");
+        }
+    }
+
+    /// Gives a step of bounded size the timeout as a whole, within the
+    /// deadline of the whole fetch.
+    fn bound_step(&mut self, step: &'static str) {
+        self.stream
+            .set_deadline(Deadline::within(self.total, self.timeout, step));
+    }
+
+    /// Reads more bytes into the buffer, first moving what is left of it to
+    /// the front so that the free space is at the end.
+    fn receive(&mut self) -> anyhow::Result<Received> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            // parse_head and the decoders bound what they leave unconsumed
+            // far below the buffer's size, so this means a broken invariant.
+            return Err(fail(
+                Code::BadResponse,
+                "response element larger than the receive buffer",
+            ));
+        }
+        loop {
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(Received::End),
+                Ok(n) => {
+                    self.end += n;
+                    self.received_any = true;
+                    return Ok(Received::Bytes);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == io::ErrorKind::UnexpectedEof && self.stream.is_tls() => {
+                    return Ok(Received::EndUnverified);
+                }
+                Err(err) => return Err(receive_error(err)),
+            }
+        }
+    }
+}
+
+/// The error of a failed read: a timeout (the transport's message says
+/// which limit was reached) exits 28, any other failure 56.
+fn receive_error(err: io::Error) -> anyhow::Error {
+    match err.kind() {
+        io::ErrorKind::TimedOut => fail_with(Code::Timeout, "timed out", err),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            fail_with(Code::RecvError, "the connection was reset", err)
+        }
+        _ => fail_with(Code::RecvError, "receiving", err),
+    }
+}
+
+/// The error of a response that breaks the protocol while `doing`
+/// something, with the exit code of its kind.
+fn protocol_error(doing: &str, err: HttpError) -> anyhow::Error {
+    fail_with(exit_code(&err), doing, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_reads_map_to_curls_codes() {
+        let code = |kind| Code::of(&receive_error(io::Error::new(kind, "x")));
+        assert_eq!(code(io::ErrorKind::TimedOut), Code::Timeout);
+        assert_eq!(code(io::ErrorKind::ConnectionReset), Code::RecvError);
+        assert_eq!(code(io::ErrorKind::BrokenPipe), Code::RecvError);
+        let err = receive_error(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "nothing received for 1s",
+        ));
+        assert_eq!(format!("{err:#}"), "timed out: nothing received for 1s");
+    }
+
+    #[test]
+    fn a_protocol_error_keeps_its_kind_as_the_source() {
+        let cut = HttpError::Truncated(http::Truncation::Length {
+            received: 1,
+            expected: 2,
+        });
+        let err = protocol_error("reading the body", cut.clone());
+        assert_eq!(Code::of(&err), Code::PartialBody);
+        let source = err.chain().find_map(|e| e.downcast_ref::<HttpError>());
+        assert_eq!(source, Some(&cut));
+        assert_eq!(
+            format!("{err:#}"),
+            "reading the body: the body ended early: got 1 of 2 bytes"
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! The transport under an HTTP exchange: it moves bytes and classifies
+//! failures into exit codes; it knows nothing of HTTP. Split by job, as
+//! ureq splits its own:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`time`] | the timeout and the deadlines on every read and write |
+//! | [`tcp`] | resolving the host, connecting to each address in turn |
+//! | [`proxy`] | which proxy a URL goes through, reaching it, the `CONNECT` tunnel |
+//! | [`tls`] | wrapping a connection in TLS; its settings, what it trusts, its errors in words |
+//!
+//! [`Connector::connect`] chains the steps: [`tcp::connect`] (or
+//! [`proxy::connect`], then [`proxy::open_tunnel`] for `https`) returns a
+//! connected stream, [`tls::wrap`] wraps it for `https`.
+//!
+//! The tutorial's counterpart is `s.connect((host, 80))`.
+
+pub mod proxy;
+pub mod tcp;
+pub mod time;
+pub mod tls;
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use url::Url;
+
+use crate::exit::{Code, fail};
+use proxy::Proxy;
+pub use time::Deadline;
+use time::TimedStream;
+use tls::TlsStream;
+use tls::trust::Origin;
+
+/// How to connect: the time limits, the TLS trust settings and the proxy.
+#[derive(Debug)]
+pub struct Connector {
+    connect_timeout: Option<Duration>,
+    timeout: Option<Duration>,
+    cacert: Option<PathBuf>,
+    insecure: bool,
+    proxies: Proxies,
+    /// Built on the first `https` connection only, so that a plain-http
+    /// fetch never reads a trust store.
+    tls: OnceLock<Tls>,
+}
+
+/// How a fetch chooses its proxy (see [`proxy::choose`]).
+#[derive(Debug, Clone)]
+pub struct Proxies {
+    /// `-x/--proxy` (`Some("")`: no proxy, whatever the environment says).
+    pub proxy: Option<String>,
+    /// `--noproxy`: the hosts reached directly, instead of `no_proxy`.
+    pub noproxy: Option<String>,
+    /// Sent as `User-Agent` on a `CONNECT`.
+    pub user_agent: String,
+    /// Where the proxy variables are read: the process environment, or a
+    /// test's own.
+    pub env: fn(&str) -> Option<String>,
+}
+
+impl Default for Proxies {
+    fn default() -> Self {
+        Proxies {
+            proxy: None,
+            noproxy: None,
+            user_agent: String::new(),
+            env: proxy::process_env,
+        }
+    }
+}
+
+/// The TLS settings and where their trusted certificates came from (`None`
+/// with `--insecure`), for the words of a rejected certificate.
+#[derive(Debug)]
+struct Tls {
+    config: Arc<ClientConfig>,
+    trust: Option<Origin>,
+}
+
+impl Connector {
+    /// A connector with these limits (`None`: no limit) and trust settings:
+    /// `connect_timeout` for resolving and for each address, `timeout` for
+    /// waiting on data and for the TLS handshake as a whole. It connects
+    /// directly unless [`Connector::with_proxies`] says otherwise.
+    pub fn new(
+        connect_timeout: Option<Duration>,
+        timeout: Option<Duration>,
+        cacert: Option<&Path>,
+        insecure: bool,
+    ) -> Connector {
+        Connector {
+            connect_timeout,
+            timeout,
+            cacert: cacert.map(Path::to_path_buf),
+            insecure,
+            proxies: Proxies {
+                env: |_| None,
+                ..Proxies::default()
+            },
+            tls: OnceLock::new(),
+        }
+    }
+
+    /// The same connector, choosing a proxy for each URL as `proxies` says.
+    pub fn with_proxies(self, proxies: Proxies) -> Connector {
+        Connector { proxies, ..self }
+    }
+
+    /// The limit on waiting for data, which also bounds each step of
+    /// bounded size.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Connects to the URL's host and port, through its proxy if it has
+    /// one, with TLS for `https`, all before `deadline`, which the stream
+    /// then keeps.
+    ///
+    /// Through a proxy, `https` goes in a `CONNECT` tunnel, with the TLS
+    /// handshake, its server name and the certificate check all with the
+    /// URL's host, never the proxy; plain `http` is sent to the proxy,
+    /// which [`Stream::proxy`] tells the request.
+    pub fn connect(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<Stream> {
+        let port = url.port_or_known_default().unwrap_or(80);
+        let host = url
+            .host()
+            .ok_or_else(|| fail(Code::UrlMalformed, format!("no host in URL {url}")))?;
+        // TLS settings first: an unusable --cacert is reported before any connection.
+        let tls = match url.scheme() {
+            "https" => Some(self.tls()?),
+            _ => None,
+        };
+        let Proxies {
+            proxy,
+            noproxy,
+            user_agent,
+            env,
+        } = &self.proxies;
+        let proxy = proxy::choose(url, proxy.as_deref(), noproxy.as_deref(), env)?;
+        let tcp = match &proxy {
+            Some(proxy) => proxy::connect(proxy, self.connect_timeout, deadline)?,
+            None => tcp::connect(&host, port, self.connect_timeout, deadline)?,
+        };
+        let mut stream = TimedStream::new(tcp, self.timeout, deadline);
+        let Some(tls) = tls else {
+            return Ok(Stream {
+                inner: Inner::Plain(stream),
+                proxy,
+            });
+        };
+        if let Some(proxy) = &proxy {
+            // The proxy's answer is one small head: the timeout bounds it as a whole.
+            stream.set_deadline(Deadline::within(
+                deadline,
+                self.timeout,
+                "the proxy's answer to CONNECT",
+            ));
+            proxy::open_tunnel(&mut stream, proxy, url, user_agent)?;
+            stream.set_deadline(deadline);
+        }
+        let tls = tls::wrap(
+            Arc::clone(&tls.config),
+            tls.trust.as_ref(),
+            &host,
+            stream,
+            self.timeout,
+        )?;
+        Ok(Stream {
+            inner: Inner::Tls(Box::new(tls)),
+            proxy: None,
+        })
+    }
+
+    fn tls(&self) -> anyhow::Result<&Tls> {
+        if let Some(tls) = self.tls.get() {
+            return Ok(tls);
+        }
+        let trust = match self.insecure {
+            true => None,
+            false => Some(tls::config::load_trust(self.cacert.as_deref())?),
+        };
+        let config = Arc::new(tls::config::client_config(trust.as_ref())?);
+        Ok(self.tls.get_or_init(|| Tls {
+            config,
+            trust: trust.map(|trust| trust.origin),
+        }))
+    }
+}
+
+/// An open connection, plain or TLS, with its time limits.
+pub struct Stream {
+    inner: Inner,
+    /// The proxy a plain-http request goes to, in absolute form.
+    proxy: Option<Proxy>,
+}
+
+enum Inner {
+    Plain(TimedStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// The proxy the request goes to, for plain http through one: the
+    /// request then names the whole URL (absolute form) and carries the
+    /// proxy's credentials.
+    pub fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
+    }
+
+    /// True for TLS, where an end of stream without close_notify can be a
+    /// truncation by an attacker.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.inner, Inner::Tls(_))
+    }
+
+    /// From now on, every read and write must be done by `deadline` (`None`:
+    /// only the timeout applies). A read or write that runs into a limit
+    /// fails with [`io::ErrorKind::TimedOut`] and a message naming it.
+    pub fn set_deadline(&mut self, deadline: Option<Deadline>) {
+        match &mut self.inner {
+            Inner::Plain(stream) => stream.set_deadline(deadline),
+            Inner::Tls(tls) => tls.sock.set_deadline(deadline),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::Plain(stream) => stream.read(buf),
+            Inner::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::Plain(stream) => stream.write(buf),
+            Inner::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.inner {
+            Inner::Plain(stream) => stream.flush(),
+            Inner::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_connection_exits_7() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let connector = Connector::new(Some(Duration::from_secs(5)), None, None, false);
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let Err(err) = connector.connect(&url, None) else {
+            panic!("connected to a closed port")
+        };
+        assert_eq!(Code::of(&err), Code::CouldntConnect);
+    }
+
+    #[test]
+    fn a_plain_url_never_reads_the_cacert() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let missing = Path::new("/nonexistent/ca.pem");
+        let connector = Connector::new(None, None, Some(missing), false);
+        let plain = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let stream = connector.connect(&plain, None).unwrap();
+        assert!(!stream.is_tls());
+        let https = Url::parse(&format!("https://127.0.0.1:{port}/")).unwrap();
+        let Err(err) = connector.connect(&https, None) else {
+            panic!("an unreadable --cacert was accepted")
+        };
+        assert_eq!(Code::of(&err), Code::CaCertFile);
+    }
+}
