@@ -11,7 +11,7 @@
 //! away as busy, and the load client refuses to start.
 //!
 //! The rule is pure arithmetic over [`Limits`], so that it is tested without
-//! the machine's own numbers; [`crate::linux::limits`] reads them.
+//! the machine's own numbers; [`crate::platform::limits::limits`] reads them.
 
 use std::fmt;
 

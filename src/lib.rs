@@ -13,9 +13,8 @@
 //! | [`duration`] | the DURATION syntax of the command line, and durations in messages | — |
 //! | [`address`] | the ADDR syntax of `--listen` and `--connect`: IP, host name, bare port | the scripts' `('127.0.0.1', 9999)` |
 //! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
-//! | [`platform`] | the Linux-only calls: the open-file limit, early writeback | — |
+//! | [`platform`] | the Linux-only calls: the open-file limit, early writeback, the limits of the capacity rule, a socket's unacknowledged bytes | — |
 //! | [`capacity`] | how many connection threads the process can hold (pure rule) | — |
-//! | [`linux`] | the Linux-only reads: limits from `/proc`, a socket's unacknowledged bytes | — |
 
 pub mod address;
 pub mod capacity;
@@ -26,7 +25,6 @@ pub mod exit;
 pub mod fetch;
 pub mod greeting;
 pub mod http;
-pub mod linux;
 pub mod logging;
 pub mod platform;
 pub mod server;

@@ -537,7 +537,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// hold a thread and a socket for every connection.
 fn ensure_capacity(connections: usize) -> anyhow::Result<()> {
     crate::open_files::raise_to_hard_limit().context("raising the open file limit")?;
-    let capacity = capacity::connections(&crate::linux::limits());
+    let capacity = capacity::connections(&crate::platform::limits::limits());
     if connections > capacity.get() {
         return Err(fail(
             Code::Failure,

@@ -256,7 +256,7 @@ fn linger(stream: &TcpStream, slot: &Slot) {
     let mut probe = [0u8; PROBE_BUF];
     let mut discard = Vec::new();
     while Instant::now() < deadline && !slot.hurrying() {
-        match crate::linux::unacknowledged(stream) {
+        match crate::platform::send_queue::unacknowledged(stream) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }

@@ -100,7 +100,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("reading the listening address")?;
-    let capacity = capacity::connections(&crate::linux::limits());
+    let capacity = capacity::connections(&crate::platform::limits::limits());
     let (max_connections, warning) = connections_allowed(config.max_connections, &capacity);
     if let Some(warning) = warning {
         warn!("{warning}");
