@@ -7,7 +7,6 @@
 
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 use clap_mangen::Man;
 
+use crate::address::{self, Address};
 use crate::duration::{self, limit};
 use crate::exit::{Code, fail_with};
 use crate::fetch::{headers, retry, verify::Checksum};
@@ -45,12 +45,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the greeting server: "Welcome!", then "Hello, NAME!" for each message NAME.
     #[command(
-        after_help = "Examples:\n  sockdemo serve\n  sockdemo serve --listen [::]:9999 --delay 1\n  sockdemo serve --listen 127.0.0.1:0 --max-connections 100 --idle-timeout 30s"
+        after_help = "Examples:\n  sockdemo serve\n  sockdemo serve --listen [::]:9999 --delay 1\n  sockdemo serve --listen localhost:0 --max-connections 100 --idle-timeout 30s"
     )]
     Serve(ServeArgs),
     /// Talk to a greeting server like the tutorial's client, from stdin, or as a load generator.
     #[command(
-        after_help = "Examples:\n  sockdemo client\n  sockdemo client --connect 127.0.0.1:9999 Alice Bob\n  sockdemo client --stdin < names.txt\n  sockdemo client --connections 1000 --rounds 10"
+        after_help = "Examples:\n  sockdemo client\n  sockdemo client --connect localhost:9999 Alice Bob\n  sockdemo client --stdin < names.txt\n  sockdemo client --connections 1000 --rounds 10\n  sockdemo client --connections 100 --duration 30s --json --histogram latency.hgrm"
     )]
     Client(ClientArgs),
     /// Download a page over HTTP/1.1 or HTTPS: print the response head, save the body.
@@ -69,44 +69,47 @@ pub enum Command {
 /// `sockdemo serve`
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on, IPv4 or IPv6 (`[::]:9999`); port 0 picks a free port.
-    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:9999")]
-    pub listen: SocketAddr,
+    /// Address to listen on: IP:PORT (`[::]:9999` for IPv6), HOST:PORT, or a
+    /// port alone (on 127.0.0.1); port 0 picks a free port.
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:9999", value_parser = address::parse)]
+    pub listen: Address,
 
     /// Sleep this long after each read, like the tutorial's server (0: none).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "0", value_parser = duration::parse)]
     pub delay: Duration,
 
     /// Length of the listen queue (the kernel caps it at net.core.somaxconn).
     #[arg(long, value_name = "N", default_value = "4096")]
     pub backlog: NonZeroUsize,
 
-    /// Clients served at once; one more gets "Busy, try again later" and is closed.
-    #[arg(long, value_name = "N", default_value = "10000")]
+    /// Clients served at once; one more gets "Busy, try again later" and is
+    /// closed. Lowered at start to what the process can hold (a warning says so).
+    #[arg(long, value_name = "N", default_value_t = NonZeroUsize::new(server::DEFAULT_MAX_CONNECTIONS).expect("not zero"))]
     pub max_connections: NonZeroUsize,
 
     /// Close a client that sends nothing, or reads nothing, for this long (0: never).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "5m", value_parser = duration::parse)]
     pub idle_timeout: Duration,
 
     /// On SIGINT or SIGTERM, let live connections finish for this long, then close them.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "5s", value_parser = duration::parse)]
     pub grace: Duration,
 }
 
 /// `sockdemo client`
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// Server address to connect to.
-    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:9999")]
-    pub connect: SocketAddr,
+    /// Server to connect to: IP:PORT, HOST:PORT (each address tried in turn),
+    /// or a port alone (on 127.0.0.1).
+    #[arg(short, long, value_name = "ADDR", default_value = "127.0.0.1:9999", value_parser = address::parse)]
+    pub connect: Address,
 
     /// Names to send, one message each, as the tutorial's client does.
     #[arg(value_name = "NAME", default_values = ["Michael", "Tracy", "Sarah"], conflicts_with = "stdin")]
     pub names: Vec<String>,
 
     /// Give up on a reply after this long (0: wait forever).
-    #[arg(short, long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    #[arg(short, long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10s", value_parser = duration::parse)]
     pub timeout: Duration,
 
     /// Send each line of standard input and print each reply; `exit` or end of input ends it.
@@ -117,9 +120,23 @@ pub struct ClientArgs {
     #[arg(long, value_name = "N", conflicts_with = "stdin")]
     pub connections: Option<NonZeroUsize>,
 
-    /// Load mode: round trips per connection.
-    #[arg(long, value_name = "M", default_value = "10", requires = "connections")]
-    pub rounds: NonZeroUsize,
+    /// Load mode: round trips per connection (at most 1000000000).
+    #[arg(long, value_name = "M", default_value = "10", requires = "connections",
+          value_parser = clap::value_parser!(u64).range(1..=client::MAX_ROUNDS))]
+    pub rounds: u64,
+
+    /// Load mode: do round trips for this long instead of a number of rounds.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, requires = "connections", conflicts_with = "rounds", value_parser = duration::parse)]
+    pub duration: Option<Duration>,
+
+    /// Load mode: print the summary as one JSON object (fields in the README).
+    #[arg(long, requires = "connections")]
+    pub json: bool,
+
+    /// Load mode: write the latency distribution to FILE, in microseconds, in
+    /// HdrHistogram's percentile text format.
+    #[arg(long, value_name = "FILE", requires = "connections")]
+    pub histogram: Option<PathBuf>,
 }
 
 /// `sockdemo fetch`
@@ -310,7 +327,7 @@ impl ServeArgs {
     /// The server's configuration.
     pub fn config(&self) -> server::Config {
         server::Config {
-            listen: self.listen,
+            listen: self.listen.clone(),
             delay: limit(self.delay),
             backlog: self.backlog.get(),
             max_connections: self.max_connections.get(),
@@ -326,15 +343,20 @@ impl ClientArgs {
         let mode = if self.stdin {
             client::Mode::Stdin
         } else if let Some(connections) = self.connections {
-            client::Mode::Load {
+            client::Mode::Load(client::Load {
                 connections: connections.get(),
-                rounds: self.rounds.get(),
-            }
+                run: match self.duration {
+                    Some(duration) => client::Run::For(duration),
+                    None => client::Run::Rounds(self.rounds),
+                },
+                json: self.json,
+                histogram: self.histogram.clone(),
+            })
         } else {
             client::Mode::Names(self.names.clone())
         };
         client::Config {
-            connect: self.connect,
+            connect: self.connect.clone(),
             timeout: limit(self.timeout),
             mode,
         }
@@ -608,7 +630,10 @@ mod tests {
             panic!("not client")
         };
         assert_eq!(args.names, ["Michael", "Tracy", "Sarah"]);
-        assert_eq!(args.connect, "127.0.0.1:9999".parse().unwrap());
+        assert_eq!(
+            args.connect,
+            Address::Ip("127.0.0.1:9999".parse().expect("address"))
+        );
         let cli = Cli::parse_from(["sockdemo", "serve"]);
         let Command::Serve(args) = cli.command else {
             panic!("not serve")
@@ -659,6 +684,26 @@ mod tests {
         assert_eq!(parse_size("2g"), Ok(2 << 30));
         assert!(parse_size("x").is_err() && parse_size("").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn load_mode_flags_are_checked() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["sockdemo", "client"], args].concat());
+        assert!(parse(&["--connections", "2", "--duration", "1s"]).is_ok());
+        let both = parse(&["--connections", "2", "--rounds", "3", "--duration", "1s"]);
+        assert_eq!(both.expect_err("both").exit_code(), 2);
+        let too_many = parse(&["--connections", "1", "--rounds", "1000000001"]);
+        assert_eq!(too_many.expect_err("rounds").exit_code(), 2);
+        assert!(parse(&["--connections", "1", "--rounds", "1000000000"]).is_ok());
+        assert_eq!(parse(&["--json"]).expect_err("needs load").exit_code(), 2);
+        let long = parse(&["--timeout", "10000000000000000000"]);
+        assert_eq!(long.expect_err("too long").exit_code(), 2);
+        assert_eq!(
+            parse(&["--connect", ":9999"])
+                .expect_err("no host")
+                .exit_code(),
+            2
+        );
     }
 
     #[test]

@@ -8,29 +8,37 @@
 //!   write with no line ending, the way the tutorial sends it, so the server
 //!   answers in raw mode; `exit` ends it.
 //! - `--stdin`: each line of standard input goes out with its line ending, so
-//!   sockdemo's server answers in line mode; each reply line is printed.
+//!   sockdemo's server answers in line mode; the replies are printed as they
+//!   arrive. A thread sends while the main thread reads, so that a long line
+//!   can never leave both sides waiting for the other to read.
 //! - load (`--connections N`): see the `load` module.
 //!
-//! Errors name the address and carry curl's exit codes: 7 cannot connect,
-//! 28 timed out, 55 sending failed, 56 receiving failed or the server closed
-//! early, 8 the server sent something else than the protocol says.
+//! Errors name the address and carry curl's exit codes: 6 cannot resolve,
+//! 7 cannot connect, 28 timed out, 55 sending failed, 56 receiving failed or
+//! the server closed early, 8 the server sent something else than the
+//! protocol says.
 
 mod load;
+mod stdin;
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::exit::{Code, fail};
-use crate::greeting::WELCOME;
+use crate::address::Address;
+use crate::duration::human;
+use crate::exit::{Code, WithCode, fail, fail_with};
+use crate::greeting::{EXIT, RAW_MESSAGE_MAX, WELCOME, write_reply};
+
+pub use load::{Load, MAX_ROUNDS, Run};
 
 /// The client's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The server to talk to.
-    pub connect: SocketAddr,
+    pub connect: Address,
     /// How long to wait for a connection or a whole reply (`None`: forever).
     pub timeout: Option<Duration>,
     /// What to do once connected.
@@ -44,65 +52,66 @@ pub enum Mode {
     Names(Vec<String>),
     /// Send each line of standard input, print each reply line.
     Stdin,
-    /// Open `connections` connections at once and do `rounds` round trips on each.
-    Load {
-        /// Connections held open at the same time.
-        connections: usize,
-        /// Round trips per connection.
-        rounds: usize,
-    },
+    /// Open many connections at once and time round trips on each.
+    Load(Load),
 }
-
-/// The message that asks the server to close the connection.
-const EXIT: &[u8] = b"exit";
 
 /// Bytes asked of the kernel per read. Replies are short; a longer one
 /// simply takes several reads.
 const READ_CHUNK: usize = 4096;
 
-/// Bytes of standard input sent per write in `--stdin` mode, so that a huge
-/// line streams through instead of being held in memory whole.
-const STDIN_CHUNK: u64 = 64 * 1024;
-
 /// Runs the client in the mode the configuration asks for.
 pub fn run(config: &Config) -> anyhow::Result<()> {
+    let addrs = resolve(&config.connect)?;
     let outcome = match &config.mode {
-        Mode::Names(names) => converse(config, names),
-        Mode::Stdin => relay_stdin(config),
-        Mode::Load {
-            connections,
-            rounds,
-        } => load::run(config.connect, config.timeout, *connections, *rounds),
+        Mode::Names(names) => send_names(&addrs, config.timeout, names),
+        Mode::Stdin => stdin::relay(&addrs, config.timeout),
+        Mode::Load(load) => load::run(&addrs, config.timeout, load),
     };
     match outcome {
         // A reader that stops reading (`sockdemo client | head -1`) is not a failure.
-        Err(err) if err.is::<StdoutClosed>() => Ok(()),
+        Err(err) if stdout_closed(&err) => Ok(()),
         other => other,
     }
 }
 
+/// The addresses a name stands for; an IP address stands for itself.
+fn resolve(address: &Address) -> anyhow::Result<Vec<SocketAddr>> {
+    address
+        .resolve()
+        .with_code(Code::CouldntResolve, || format!("cannot resolve {address}"))
+}
+
 /// The tutorial's session: print the welcome, send each name and print its
 /// reply, then say `exit`.
-fn converse(config: &Config, names: &[String]) -> anyhow::Result<()> {
+fn send_names(
+    addrs: &[SocketAddr],
+    timeout: Option<Duration>,
+    names: &[String],
+) -> anyhow::Result<()> {
     for name in names {
         check_name(name)?;
     }
-    let mut connection = Connection::open(config.connect, config.timeout)?;
+    let mut connection = Connection::open(addrs, timeout)?;
     let mut stdout = io::stdout().lock();
     connection.expect(WELCOME)?;
     print_line(&mut stdout, WELCOME)?;
+    let mut reply = Vec::new();
     for name in names {
         connection.send(name.as_bytes())?;
-        let reply = format!("Hello, {name}!");
-        connection.expect(reply.as_bytes())?;
-        print_line(&mut stdout, reply.as_bytes())?;
+        reply.clear();
+        write_reply(name.as_bytes(), &mut reply);
+        connection.expect(&reply)?;
+        print_line(&mut stdout, &reply)?;
     }
     connection.send(EXIT)
 }
 
-/// A name is sent as one raw message, so it must be one the server can see:
-/// TCP cannot carry an empty message, a line feed would switch sockdemo's
-/// server to line mode, and `exit` would end the conversation.
+/// A name is sent as one raw message, so it must be one the server can see
+/// as one: TCP cannot carry an empty message, a line feed would switch
+/// sockdemo's server to line mode, `exit` would end the conversation, and
+/// the server reads at most 1 KiB at a time, answering a longer message in
+/// pieces.
 fn check_name(name: &str) -> anyhow::Result<()> {
     if name.is_empty() {
         return Err(fail(Code::Usage, "a name cannot be empty"));
@@ -110,7 +119,10 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     if name.contains('\n') {
         return Err(fail(
             Code::Usage,
-            format!("a name cannot contain a line feed: {name:?} (use --stdin to send lines)"),
+            format!(
+                "a name cannot contain a line feed: \"{}\" (use --stdin to send lines)",
+                name.escape_debug()
+            ),
         ));
     }
     if name.as_bytes() == EXIT {
@@ -119,89 +131,30 @@ fn check_name(name: &str) -> anyhow::Result<()> {
             "\"exit\" ends the conversation, it cannot be a name",
         ));
     }
+    if name.len() > RAW_MESSAGE_MAX {
+        return Err(fail(
+            Code::Usage,
+            format!(
+                "a name is at most {RAW_MESSAGE_MAX} bytes, this one has {}: the server reads a raw message {RAW_MESSAGE_MAX} bytes at a time (use --stdin to send longer lines)",
+                name.len()
+            ),
+        ));
+    }
     Ok(())
 }
 
-/// `--stdin`: send each line of standard input with its line ending and
-/// print the reply line, until `exit` or the end of the input.
-fn relay_stdin(config: &Config) -> anyhow::Result<()> {
-    let mut connection = Connection::open(config.connect, config.timeout)?;
-    let mut stdout = io::stdout().lock();
-    connection.expect(WELCOME)?;
-    print_line(&mut stdout, WELCOME)?;
-    let mut stdin = io::stdin().lock();
-    let mut chunk = Vec::new();
-    // Whether the line being sent began in an earlier chunk.
-    let mut continued = false;
-    loop {
-        chunk.clear();
-        let read = (&mut stdin)
-            .take(STDIN_CHUNK)
-            .read_until(b'\n', &mut chunk)
-            .context("reading standard input")?;
-        if read == 0 {
-            if continued {
-                // The input ended inside a line: end it, so the server answers it.
-                connection.send(b"\n")?;
-                connection.copy_line(&mut stdout)?;
-            }
-            return Ok(());
-        }
-        let complete = chunk.ends_with(b"\n");
-        // A line starts a chunk, and `exit` fits in one, so an incomplete
-        // `exit` here is the input's last line; the ending it is given makes
-        // it the line `exit`, which the server answers by closing.
-        if !continued && strip_line_ending(&chunk) == EXIT {
-            connection.send(&chunk)?;
-            return if complete {
-                Ok(())
-            } else {
-                connection.send(b"\n")
-            };
-        }
-        connection.send(&chunk)?;
-        if complete {
-            connection.copy_line(&mut stdout)?;
-        }
-        continued = !complete;
-    }
+/// Whether an error is standard output closed by its reader.
+fn stdout_closed(err: &anyhow::Error) -> bool {
+    Code::of(err) == Code::WriteError
+        && crate::exit::io_cause(err).is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
-
-/// A line without its LF or CRLF.
-fn strip_line_ending(line: &[u8]) -> &[u8] {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// Standard output was closed by its reader; [`run`] turns this into success.
-#[derive(Debug)]
-struct StdoutClosed;
-
-impl std::fmt::Display for StdoutClosed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("standard output was closed")
-    }
-}
-
-impl std::error::Error for StdoutClosed {}
 
 /// Prints one line of program output.
 fn print_line(out: &mut impl Write, line: &[u8]) -> anyhow::Result<()> {
     out.write_all(line)
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush())
-        .map_err(stdout_error)
-}
-
-fn stdout_error(err: io::Error) -> anyhow::Error {
-    if err.kind() == io::ErrorKind::BrokenPipe {
-        anyhow::Error::new(StdoutClosed)
-    } else {
-        fail(
-            Code::WriteError,
-            format!("writing to standard output: {err}"),
-        )
-    }
+        .with_code(Code::WriteError, || "writing to standard output")
 }
 
 /// One connection to a greeting server, and the bytes received from it that
@@ -217,24 +170,35 @@ struct Connection {
 }
 
 impl Connection {
-    /// Connects, giving up after `timeout`.
-    fn open(addr: SocketAddr, timeout: Option<Duration>) -> anyhow::Result<Connection> {
+    /// Connects to the first of `addrs` that answers, trying each in turn
+    /// and giving up on each after `timeout`; the error is the last one's.
+    fn open(addrs: &[SocketAddr], timeout: Option<Duration>) -> anyhow::Result<Connection> {
+        let mut last = None;
+        for &addr in addrs {
+            match Connection::open_one(addr, timeout) {
+                Ok(connection) => return Ok(connection),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| fail(Code::CouldntResolve, "no address to connect to")))
+    }
+
+    /// Connects to `addr`, giving up after `timeout`.
+    fn open_one(addr: SocketAddr, timeout: Option<Duration>) -> anyhow::Result<Connection> {
         let connected = match timeout {
             Some(timeout) => TcpStream::connect_timeout(&addr, timeout),
             None => TcpStream::connect(addr),
         };
-        let stream = connected.map_err(|err| {
-            if is_timeout(&err) {
-                fail(
-                    Code::Timeout,
-                    format!("connecting to {addr}: no answer within {timeout:?}"),
-                )
-            } else {
-                fail(
-                    Code::CouldntConnect,
-                    format!("cannot connect to {addr}: {err}"),
-                )
-            }
+        let stream = connected.map_err(|err| match timeout {
+            Some(timeout) if is_timeout(&err) => fail(
+                Code::Timeout,
+                format!("connecting to {addr}: no answer within {}", human(timeout)),
+            ),
+            _ => fail_with(
+                Code::CouldntConnect,
+                format!("cannot connect to {addr}"),
+                err,
+            ),
         })?;
         // Each message is one small write that must leave at once: the server
         // may read it as one raw message, and Nagle would only add delay.
@@ -254,17 +218,7 @@ impl Connection {
 
     /// Sends `message` whole.
     fn send(&mut self, message: &[u8]) -> anyhow::Result<()> {
-        self.stream.write_all(message).map_err(|err| {
-            let addr = self.addr;
-            if is_timeout(&err) {
-                fail(
-                    Code::Timeout,
-                    format!("sending to {addr}: not accepted within {:?}", self.timeout),
-                )
-            } else {
-                fail(Code::SendError, format!("sending to {addr}: {err}"))
-            }
-        })
+        send_all(&self.stream, self.addr, self.timeout, message)
     }
 
     /// Waits for exactly `expected`, failing as soon as what arrived differs
@@ -289,24 +243,6 @@ impl Connection {
                 return Ok(());
             }
             self.receive(&mut reply, || format!("\"{}\"", expected.escape_ascii()))?;
-        }
-    }
-
-    /// Copies one reply line, line ending included, to `out` as it arrives.
-    fn copy_line(&mut self, out: &mut impl Write) -> anyhow::Result<()> {
-        let mut reply = self.start_reply()?;
-        loop {
-            if let Some(end) = self.received.iter().position(|&b| b == b'\n') {
-                out.write_all(&self.received[..=end])
-                    .and_then(|()| out.flush())
-                    .map_err(stdout_error)?;
-                self.received.drain(..=end);
-                return Ok(());
-            }
-            // Pass on what there is, so a long line never piles up here.
-            out.write_all(&self.received).map_err(stdout_error)?;
-            self.received.clear();
-            self.receive(&mut reply, || "the end of a reply line".to_owned())?;
         }
     }
 
@@ -393,17 +329,16 @@ impl Connection {
 
     fn receive_error(&self, err: io::Error, awaited: impl Fn() -> String) -> anyhow::Error {
         let addr = self.addr;
-        if is_timeout(&err) {
-            fail(
+        match self.timeout {
+            Some(timeout) if is_timeout(&err) => fail(
                 Code::Timeout,
                 format!(
-                    "timed out after {:?} waiting for {} from {addr}",
-                    self.timeout.unwrap_or_default(),
+                    "timed out after {} waiting for {} from {addr}",
+                    human(timeout),
                     awaited(),
                 ),
-            )
-        } else {
-            fail(Code::RecvError, format!("receiving from {addr}: {err}"))
+            ),
+            _ => fail_with(Code::RecvError, format!("receiving from {addr}"), err),
         }
     }
 }
@@ -422,17 +357,29 @@ fn is_timeout(err: &io::Error) -> bool {
     )
 }
 
+/// Sends `message` whole on `stream`; a send that the timeout cuts short
+/// says so in words.
+fn send_all(
+    mut stream: &TcpStream,
+    addr: SocketAddr,
+    timeout: Option<Duration>,
+    message: &[u8],
+) -> anyhow::Result<()> {
+    stream.write_all(message).map_err(|err| match timeout {
+        Some(timeout) if is_timeout(&err) => fail(
+            Code::Timeout,
+            format!(
+                "sending to {addr}: the server took nothing for {}",
+                human(timeout)
+            ),
+        ),
+        _ => fail_with(Code::SendError, format!("sending to {addr}"), err),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_endings_are_stripped() {
-        assert_eq!(strip_line_ending(b"exit\n"), b"exit");
-        assert_eq!(strip_line_ending(b"exit\r\n"), b"exit");
-        assert_eq!(strip_line_ending(b"exit"), b"exit");
-        assert_eq!(strip_line_ending(b"a\r\r\n"), b"a\r");
-    }
 
     #[test]
     fn names_the_server_cannot_see_are_refused() {
@@ -444,5 +391,12 @@ mod tests {
         assert!(check_name("exit ").is_ok());
         let lines = check_name("Bob\nAlice").unwrap_err();
         assert_eq!(Code::of(&lines), Code::Usage);
+        assert_eq!(
+            lines.to_string(),
+            "a name cannot contain a line feed: \"Bob\\nAlice\" (use --stdin to send lines)"
+        );
+        assert!(check_name(&"a".repeat(RAW_MESSAGE_MAX)).is_ok());
+        let long = check_name(&"a".repeat(RAW_MESSAGE_MAX + 1)).unwrap_err();
+        assert_eq!(Code::of(&long), Code::Usage);
     }
 }

@@ -1,13 +1,21 @@
-//! The DURATION values of the command line.
+//! The DURATION values of the command line, and how durations are written
+//! back to the user.
 //!
 //! Everywhere in sockdemo a DURATION is plain seconds (`1`, `0.5`) or a
-//! number with a unit (`250ms`, `2s`, `5m`, `1h`). Zero means "none" or "no
-//! limit", depending on the flag; [`limit`] turns that convention into an
-//! `Option` once, so the rest of the code never compares with zero.
+//! number with a unit (`250ms`, `2s`, `5m`, `1h`), at most [`MAX`]. Zero
+//! means "none" or "no limit", depending on the flag; [`limit`] turns that
+//! convention into an `Option` once, so the rest of the code never compares
+//! with zero. Every message and log line writes a duration with [`human`].
 
 use std::time::Duration;
 
-/// Parses a DURATION: seconds, or a number followed by `ms`, `s`, `m` or `h`.
+/// The longest DURATION any flag accepts: 100 years (of 365 days). Far beyond
+/// any timeout a person means, yet small enough that adding it to the clock
+/// can never overflow, which an unbounded value would.
+pub const MAX: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Parses a DURATION: seconds, or a number followed by `ms`, `s`, `m` or `h`;
+/// at most [`MAX`].
 ///
 /// ```
 /// use std::time::Duration;
@@ -16,6 +24,9 @@ use std::time::Duration;
 /// ```
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    if text.starts_with('-') {
+        return Err(format!("\"{text}\" is negative: a duration is 0 or more"));
+    }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -25,18 +36,67 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "ms" => 0.001,
         "m" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
+        other => return Err(format!("unknown unit \"{other}\" (use ms, s, m or h)")),
     };
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 0.5, 500ms, 2s, 5m)"))?;
-    Duration::try_from_secs_f64(value * seconds_per_unit)
-        .map_err(|_| format!("{text:?} is out of range"))
+        .map_err(|_| format!("\"{text}\" is not a duration (e.g. 0.5, 500ms, 2s, 5m)"))?;
+    let too_long = || format!("\"{text}\" is longer than the maximum, {}", human(MAX));
+    let duration = Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|_| too_long())?;
+    if duration > MAX {
+        return Err(too_long());
+    }
+    Ok(duration)
 }
 
 /// Turns the command line's "zero means none" into an `Option`.
 pub fn limit(duration: Duration) -> Option<Duration> {
     (!duration.is_zero()).then_some(duration)
+}
+
+/// Writes a duration the way a person would: in the largest unit that keeps
+/// it readable, with at most three significant digits (`300ms`, `1.5s`,
+/// `5m`, `2h`, `36500d`). Under a millisecond it says `µs`; zero is `0s`.
+///
+/// ```
+/// use std::time::Duration;
+/// use sockdemo::duration::human;
+/// assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+/// assert_eq!(human(Duration::from_secs(300)), "5m");
+/// assert_eq!(human(Duration::from_millis(300)), "300ms");
+/// ```
+pub fn human(duration: Duration) -> String {
+    const UNITS: [(&str, f64); 6] = [
+        ("d", 86_400.0),
+        ("h", 3_600.0),
+        ("m", 60.0),
+        ("s", 1.0),
+        ("ms", 1e-3),
+        ("µs", 1e-6),
+    ];
+    if duration.is_zero() {
+        return "0s".to_owned();
+    }
+    let seconds = duration.as_secs_f64();
+    let (unit, size) = UNITS
+        .iter()
+        .copied()
+        .find(|&(_, size)| seconds >= size)
+        .unwrap_or(UNITS[UNITS.len() - 1]);
+    let value = seconds / size;
+    // Three significant digits at most, and no trailing zeros.
+    let decimals = match value {
+        v if v >= 100.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
+    };
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{unit}")
 }
 
 #[cfg(test)]
@@ -56,14 +116,58 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "s", "abc", "1x", "-1", "1.2.3", "1e999999"] {
-            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        for bad in ["", "s", "abc", "1x", "1.2.3", "1e999999"] {
+            assert!(parse(bad).is_err(), "{bad} was accepted");
         }
+    }
+
+    #[test]
+    fn a_negative_duration_says_it_is_negative() {
+        for negative in ["-1", "-0.5s", " -3m"] {
+            let err = parse(negative).expect_err("negative accepted");
+            assert!(err.contains("is negative"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_maximum_is_a_hundred_years() {
+        assert_eq!(parse("876000h"), Ok(MAX));
+        for too_long in ["876000.001h", "10000000000000000000", "3153600001"] {
+            let err = parse(too_long).expect_err("too long accepted");
+            assert_eq!(
+                err,
+                format!("\"{too_long}\" is longer than the maximum, 36500d")
+            );
+        }
+        // The maximum can be added to the clock.
+        assert!(std::time::Instant::now().checked_add(MAX).is_some());
     }
 
     #[test]
     fn zero_is_no_limit() {
         assert_eq!(limit(Duration::ZERO), None);
         assert_eq!(limit(Duration::from_secs(3)), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn durations_read_as_a_person_writes_them() {
+        let cases = [
+            (Duration::ZERO, "0s"),
+            (Duration::from_nanos(1500), "1.5µs"),
+            (Duration::from_nanos(10), "0.01µs"),
+            (Duration::from_millis(5), "5ms"),
+            (Duration::from_millis(300), "300ms"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_secs(10), "10s"),
+            (Duration::from_secs(300), "5m"),
+            (Duration::from_secs(90), "1.5m"),
+            (Duration::from_secs(7200), "2h"),
+            (Duration::from_millis(30_600), "30.6s"),
+            (Duration::from_millis(1234), "1.23s"),
+            (MAX, "36500d"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(human(duration), text, "{}ns", duration.as_nanos());
+        }
     }
 }

@@ -63,11 +63,13 @@ pub enum Code {
     /// A CA file or directory the user named could not be read or holds no certificate
     /// (curl: SSL_CACERT_BADFILE).
     CaCertFile = 77,
+    /// Stopped by Ctrl-C (SIGINT) after reporting what was done (the shell's 128 + 2).
+    Interrupted = 130,
 }
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 23] = [
         Code::Success,
         Code::Failure,
         Code::Usage,
@@ -90,6 +92,7 @@ impl Code {
         Code::BadEncoding,
         Code::TooLarge,
         Code::CaCertFile,
+        Code::Interrupted,
     ];
 
     /// One line that says what the code means, as printed in `--help`.
@@ -119,6 +122,7 @@ impl Code {
             Code::CaCertFile => {
                 "a CA file named (--cacert, CURL_CA_BUNDLE, SSL_CERT_FILE...) is unreadable or empty"
             }
+            Code::Interrupted => "interrupted by Ctrl-C (load mode: after its summary)",
         }
     }
 

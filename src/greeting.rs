@@ -36,7 +36,13 @@ pub const LINE_TOO_LONG: &[u8] = b"Error: line too long\n";
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// The message that ends a conversation.
-const EXIT: &[u8] = b"exit";
+pub const EXIT: &[u8] = b"exit";
+
+/// The most bytes the server takes in one read: the tutorial's `recv(1024)`.
+/// In raw mode one read is one message, so a longer message is answered in
+/// pieces of this size; a client that wants one reply per message keeps its
+/// messages this short.
+pub const RAW_MESSAGE_MAX: usize = 1024;
 
 /// What the connection should do after the replies produced so far are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,13 +147,26 @@ fn answer(message: &[u8], ending: &[u8], replies: &mut Vec<u8>) -> Flow {
     if message == EXIT {
         return Flow::Close;
     }
+    write_reply(message, replies);
+    replies.extend_from_slice(ending);
+    Flow::Continue
+}
+
+/// Appends the reply to one message, without a line ending: `Hello, <message>!`,
+/// invalid UTF-8 replaced by U+FFFD. The server, the client and load mode
+/// all build or check replies with this one function.
+///
+/// ```
+/// let mut reply = Vec::new();
+/// sockdemo::greeting::write_reply(b"Bob", &mut reply);
+/// assert_eq!(reply, b"Hello, Bob!");
+/// ```
+pub fn write_reply(message: &[u8], replies: &mut Vec<u8>) {
     let text: Cow<'_, str> = String::from_utf8_lossy(message);
-    replies.reserve(text.len() + ending.len() + 8);
+    replies.reserve(text.len() + 10);
     replies.extend_from_slice(b"Hello, ");
     replies.extend_from_slice(text.as_bytes());
     replies.push(b'!');
-    replies.extend_from_slice(ending);
-    Flow::Continue
 }
 
 #[cfg(test)]
@@ -157,7 +176,7 @@ mod tests {
 
     /// Feeds each read in turn, then the end of stream; returns everything sent
     /// and the flow that ended the conversation.
-    fn converse(reads: &[&[u8]]) -> (Vec<u8>, Flow) {
+    fn feed_all(reads: &[&[u8]]) -> (Vec<u8>, Flow) {
         let mut framer = Framer::new();
         let mut replies = Vec::new();
         for read in reads {
@@ -171,12 +190,12 @@ mod tests {
     }
 
     fn replies(reads: &[&[u8]]) -> Vec<u8> {
-        converse(reads).0
+        feed_all(reads).0
     }
 
     #[test]
     fn raw_mode_is_the_tutorials_transcript() {
-        let (sent, flow) = converse(&[b"Michael", b"Tracy", b"Sarah", b"exit", b"more"]);
+        let (sent, flow) = feed_all(&[b"Michael", b"Tracy", b"Sarah", b"exit", b"more"]);
         assert_eq!(sent, b"Hello, Michael!Hello, Tracy!Hello, Sarah!");
         assert_eq!(flow, Flow::Close);
     }
@@ -230,10 +249,10 @@ mod tests {
 
     #[test]
     fn exit_closes_after_earlier_replies() {
-        let (sent, flow) = converse(&[b"Ann\nexit\r\nBob\n", b"more\n"]);
+        let (sent, flow) = feed_all(&[b"Ann\nexit\r\nBob\n", b"more\n"]);
         assert_eq!(sent, b"Hello, Ann!\n");
         assert_eq!(flow, Flow::Close);
-        assert_eq!(converse(&[b"exit\n", b"more\n"]), (Vec::new(), Flow::Close));
+        assert_eq!(feed_all(&[b"exit\n", b"more\n"]), (Vec::new(), Flow::Close));
     }
 
     #[test]
@@ -273,7 +292,7 @@ mod tests {
         expected.extend_from_slice(b"!\r\n");
         // In pieces, so that it is buffered on the way.
         let pieces: Vec<&[u8]> = input.chunks(1000).collect();
-        assert_eq!(converse(&pieces), (expected, Flow::Close));
+        assert_eq!(feed_all(&pieces), (expected, Flow::Close));
     }
 
     #[test]
@@ -282,7 +301,7 @@ mod tests {
         input.extend_from_slice(&vec![b'a'; MAX_LINE + 1]);
         input.push(b'\n');
         assert_eq!(
-            converse(&[&input]),
+            feed_all(&[&input]),
             (
                 b"Hello, x!\nError: line too long\n".to_vec(),
                 Flow::LineTooLong
@@ -342,7 +361,7 @@ mod tests {
         let mut tail = b"x\n".to_vec();
         tail.extend_from_slice(&vec![b'a'; MAX_LINE + 1]);
         assert_eq!(
-            converse(&[&tail]),
+            feed_all(&[&tail]),
             (
                 b"Hello, x!\nError: line too long\n".to_vec(),
                 Flow::LineTooLong
@@ -367,7 +386,7 @@ mod tests {
         ) {
             let mut input = b"\n".to_vec();
             input.extend_from_slice(&body);
-            let whole = converse(&[&input]);
+            let whole = feed_all(&[&input]);
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| 1 + c % input.len()).collect();
             cuts.push(input.len());
             cuts.sort_unstable();
@@ -378,7 +397,7 @@ mod tests {
                 reads.push(&input[start..cut]);
                 start = cut;
             }
-            proptest::prop_assert_eq!(converse(&reads), whole);
+            proptest::prop_assert_eq!(feed_all(&reads), whole);
         }
     }
 

@@ -10,10 +10,14 @@
 //! | [`http`] | HTTP/1.1 response parsing and body framing (pure, sans-IO) | `data.split(b'\r\n\r\n', 1)` |
 //! | [`fetch`] | `sockdemo fetch`: connect, request, stream the body to a file | `seed_fetch.py` |
 //! | [`exit`] | exit codes (curl's numbers) and the error that carries one | — |
-//! | [`duration`] | the DURATION syntax of the command line | — |
+//! | [`duration`] | the DURATION syntax of the command line, and durations in messages | — |
+//! | [`address`] | the ADDR syntax of `--listen` and `--connect`: IP, host name, bare port | the scripts' `('127.0.0.1', 9999)` |
 //! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
-//! | [`platform`] | the Linux-only calls: the open-file limit, early writeback | — |
+//! | [`platform`] | the Linux-only calls: the open-file limit, early writeback, the limits of the capacity rule, a socket's unacknowledged bytes | — |
+//! | [`capacity`] | how many connection threads the process can hold (pure rule) | — |
 
+pub mod address;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod duration;

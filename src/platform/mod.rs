@@ -6,9 +6,8 @@
 //! |---|---|---|
 //! | [`open_files::raise_to_hard_limit`] | raises the open-file limit for many connections | `getrlimit`/`setrlimit(RLIMIT_NOFILE)` |
 //! | [`start_writeback`] | starts writing a downloaded file to disk early | `sync_file_range` |
-//!
-//! Readings of the system's limits, from `/proc` and the resource limits,
-//! belong here too.
+//! | [`limits::limits`] | reads the limits on threads, mappings and files for the capacity rule | `/proc/sys/vm/max_map_count`, `/proc/self/maps`, `kernel.threads-max`, `pid_max`, `/proc/loadavg`, `getrlimit(RLIMIT_NPROC, RLIMIT_NOFILE)`, the cgroup's `pids.max` |
+//! | [`send_queue::unacknowledged`] | bytes sent that the peer has not acknowledged, for the lingering close | `ioctl(SIOCOUTQ)` |
 //!
 //! The rest of the code is portable Rust plus `std::os::unix` (file modes,
 //! owners, symbolic links), so a port to another Unix needs an equivalent of
@@ -20,11 +19,16 @@
 compile_error!(
     "sockdemo runs on Linux only: src/platform/ has no port to this target yet \
      (needed: open_files::raise_to_hard_limit, the RLIMIT_NOFILE raise; \
-     start_writeback, sync_file_range)"
+     start_writeback, sync_file_range; limits::limits, the limits on threads, \
+     mappings and files; send_queue::unacknowledged, SIOCOUTQ)"
 );
 
 #[cfg(target_os = "linux")]
+pub mod limits;
+#[cfg(target_os = "linux")]
 pub mod open_files;
+#[cfg(target_os = "linux")]
+pub mod send_queue;
 #[cfg(target_os = "linux")]
 mod writeback;
 

@@ -8,7 +8,14 @@
 //! - `listener`: the socket (backlog, SO_REUSEADDR, dual stack);
 //! - `connection`: one client's conversation, one read and one write per round trip;
 //! - `registry`: the live connections, `--max-connections`, the totals;
-//! - `shutdown`: SIGINT / SIGTERM, turned into a graceful stop.
+//! - `shutdown`: SIGINT / SIGTERM, turned into a graceful stop;
+//! - `throttle`: log lines a flood could repeat, at most one a second.
+//!
+//! How many connections the server admits at once is `--max-connections`,
+//! lowered at start to what the process can really hold (see
+//! [`crate::capacity`]): beyond that, a client is told the server is busy,
+//! instead of the whole server aborting when the system runs out of room
+//! for one more thread.
 //!
 //! Transient accept failures (out of descriptors or memory, a client that
 //! gave up in the queue) never end the loop: they are logged at most once a
@@ -19,8 +26,8 @@ mod connection;
 mod listener;
 mod registry;
 mod shutdown;
+mod throttle;
 
-use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -30,15 +37,19 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use log::{debug, info, warn};
 
+use crate::address::Address;
+use crate::capacity::{self, Capacity, thousands};
+use crate::duration::human;
 use crate::greeting::BUSY;
 use connection::Settings;
 use registry::{Registry, Stage};
+use throttle::Throttle;
 
 /// The server's settings, from `sockdemo serve`'s flags.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to listen on.
-    pub listen: SocketAddr,
+    pub listen: Address,
     /// Sleep after each read, like the tutorial's server.
     pub delay: Option<Duration>,
     /// Length of the listen queue.
@@ -50,6 +61,9 @@ pub struct Config {
     /// On SIGINT or SIGTERM, how long live connections may go on.
     pub grace: Duration,
 }
+
+/// `--max-connections` when not given: enough for the classic C10K test.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// Stack reserved for each connection's thread. The deepest path measured
 /// is a panic printing its backtrace, at 35 KiB in a debug build (31 KiB in
@@ -64,11 +78,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(5);
 /// Longest pause after failed accepts: retry at least once a second.
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// A recurring warning (failed accepts, refused clients) is logged at most
-/// once per this interval, so that a flood cannot flood the log too.
-const WARN_EVERY: Duration = Duration::from_secs(1);
-
-/// After the grace period, how long closed connections get to end and log.
+/// After the remaining connections are shut down, how long they get to end
+/// and log their closing line before the server exits.
 const SETTLE: Duration = Duration::from_secs(1);
 
 /// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
@@ -78,18 +89,30 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         Ok((before, now)) => debug!("open file limit raised from {before} to {now}"),
         Err(err) => debug!("cannot raise the open file limit: {err}"),
     }
-    let listener = Arc::new(listener::listen(config.listen, config.backlog)?);
+    let listen = config
+        .listen
+        .resolve_for_listening()
+        .with_context(|| format!("cannot resolve {}", config.listen))?;
+    if let Address::Name { host, .. } = &config.listen {
+        info!("{host} resolves to {}; listening there", listen.ip());
+    }
+    let listener = Arc::new(listener::listen(listen, config.backlog)?);
     let addr = listener
         .local_addr()
         .context("reading the listening address")?;
-    let registry = Registry::new(config.max_connections);
+    let capacity = capacity::connections(&crate::platform::limits::limits());
+    let (max_connections, warning) = connections_allowed(config.max_connections, &capacity);
+    if let Some(warning) = warning {
+        warn!("{warning}");
+    }
+    let registry = Registry::new(max_connections);
     shutdown::watch_signals(Arc::clone(&listener), Arc::clone(&registry))?;
 
     // Scripts and tests wait for this line; with nobody reading stdout the
     // server is still useful, so a failed write is no reason to stop.
     let _ = writeln!(io::stdout(), "listening on {addr}");
     info!("waiting for connections on {addr}");
-    accept_loop(&listener, &registry, config)?;
+    accept_loop(&listener, &registry, config, max_connections)?;
     drop(listener);
 
     drain(&registry, config.grace);
@@ -101,12 +124,35 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The capacity rule applied to `--max-connections`: the connections the
+/// server admits at once, and the warning to log, if any.
+fn connections_allowed(asked: usize, capacity: &Capacity) -> (usize, Option<String>) {
+    let can = capacity.get();
+    if asked > can {
+        let warning = format!(
+            "--max-connections {} lowered to {}: {capacity}",
+            thousands(asked as u64),
+            thousands(can as u64)
+        );
+        return (can, Some(warning));
+    }
+    let warning = (can < DEFAULT_MAX_CONNECTIONS).then(|| {
+        format!(
+            "this process can hold about {} connections, fewer than the default {}: {capacity}",
+            thousands(can as u64),
+            thousands(DEFAULT_MAX_CONNECTIONS as u64)
+        )
+    });
+    (asked, warning)
+}
+
 /// Accepts clients until shutdown begins. Returns an error only when the
 /// listening socket itself is broken.
 fn accept_loop(
     listener: &TcpListener,
     registry: &Arc<Registry>,
     config: &Config,
+    max_connections: usize,
 ) -> anyhow::Result<()> {
     let settings = Settings {
         delay: config.delay,
@@ -114,8 +160,10 @@ fn accept_loop(
     };
     let mut backoff = BACKOFF_FIRST;
     let mut failures_in_a_row = 0u64;
-    let mut failure_log = Throttle::default();
-    let mut refusal_log = Throttle::default();
+    let failure_log = Throttle::new();
+    let recovery_log = Throttle::new();
+    let refusal_log = Throttle::new();
+    let thread_log = Throttle::new();
     loop {
         match listener.accept() {
             // A client accepted just as shutdown begins is served all the
@@ -125,17 +173,31 @@ fn accept_loop(
                 // IPv4 address it is, not as `[::ffff:a.b.c.d]`.
                 let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
                 if failures_in_a_row > 0 {
-                    info!("accepting again; failed attempts in a row: {failures_in_a_row}");
+                    if let Some(held_back) = recovery_log.allow() {
+                        info!(
+                            "accepting again; failed attempts in a row: {failures_in_a_row}{held_back}"
+                        );
+                    }
                     failures_in_a_row = 0;
                     backoff = BACKOFF_FIRST;
                 }
-                if !start_connection(stream, peer, registry, settings)
-                    && let Some(held_back) = refusal_log.allow()
-                {
-                    warn!(
-                        "refused a connection from {peer}: {} connections already (--max-connections){held_back}",
-                        config.max_connections
-                    );
+                match start_connection(stream, peer, registry, settings) {
+                    Started::Yes => {}
+                    Started::Busy => {
+                        if let Some(held_back) = refusal_log.allow() {
+                            warn!(
+                                "refused a connection from {peer}: {} connections already (--max-connections){held_back}",
+                                thousands(max_connections as u64)
+                            );
+                        }
+                    }
+                    Started::NoThread(err) => {
+                        if let Some(held_back) = thread_log.allow() {
+                            warn!(
+                                "cannot start a thread for {peer}, closing its connection: {err}{held_back}"
+                            );
+                        }
+                    }
                 }
             }
             // Shutdown shuts the listening socket down, which ends a
@@ -144,7 +206,10 @@ fn accept_loop(
             Err(err) if is_transient(&err) => {
                 failures_in_a_row += 1;
                 if let Some(held_back) = failure_log.allow() {
-                    warn!("cannot accept a connection: {err}; retrying in {backoff:?}{held_back}");
+                    warn!(
+                        "cannot accept a connection: {err}; retrying in {}{held_back}",
+                        human(backoff)
+                    );
                 }
                 registry.sleep_unless_stopping(backoff);
                 backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -157,14 +222,23 @@ fn accept_loop(
     }
 }
 
-/// Admits a client and starts its thread. Returns false when the server is
-/// full: the client then gets the busy line and is closed.
+/// What became of an accepted client.
+enum Started {
+    /// It has a thread of its own.
+    Yes,
+    /// The server is full: it got the busy line and was closed.
+    Busy,
+    /// No thread could be started for it: it was closed.
+    NoThread(io::Error),
+}
+
+/// Admits a client and starts its thread, or turns it away.
 fn start_connection(
     stream: TcpStream,
     peer: SocketAddr,
     registry: &Arc<Registry>,
     settings: Settings,
-) -> bool {
+) -> Started {
     let stream = Arc::new(stream);
     let Some(slot) = registry.admit(Arc::clone(&stream), peer) else {
         // Non-blocking, so that a client can never hold up the accept loop; a
@@ -173,29 +247,47 @@ fn start_connection(
         let _ = stream
             .set_nonblocking(true)
             .and_then(|()| (&*stream).write_all(BUSY));
-        return false;
+        return Started::Busy;
     };
     let spawned = thread::Builder::new()
         .name(format!("connection {}", slot.id()))
         .stack_size(CONNECTION_STACK)
         .spawn(move || connection::serve(stream, peer, slot, settings));
-    // On failure the closure, with the socket and the slot, is dropped:
-    // this one client is closed and its place freed.
-    if let Err(err) = spawned {
-        registry.not_started();
-        warn!("cannot start a thread for {peer}, closing its connection: {err}");
+    match spawned {
+        Ok(_) => {
+            registry.started();
+            Started::Yes
+        }
+        // The closure, with the socket and the slot, is dropped: this one
+        // client is closed and its place freed.
+        Err(err) => {
+            registry.not_started();
+            Started::NoThread(err)
+        }
     }
-    true
 }
 
-/// Lets live connections finish for up to `grace`, then closes the rest.
+/// Lets live connections finish for up to `grace`, then closes the rest;
+/// a second signal closes them at once.
 fn drain(registry: &Registry, grace: Duration) {
-    info!("refusing new connections; live ones may finish within {grace:?}");
+    info!(
+        "refusing new connections; live ones may finish within {}",
+        human(grace)
+    );
     let live = registry.wait_for_grace(Instant::now() + grace);
-    if live > 0 {
+    if registry.stage() == Stage::Hurrying {
+        // The signal thread shuts them down, and busy ones end themselves.
+        info!("second signal: closing {live} live connections now");
+    } else if live > 0 {
         info!("grace period over; closing live connections: {live}");
+        registry.advance(Stage::Closing);
         registry.shut_down_all();
-        registry.wait_until_empty(Instant::now() + SETTLE);
+    } else {
+        return;
+    }
+    let left = registry.wait_until_empty(Instant::now() + SETTLE);
+    if left > 0 {
+        info!("exiting with {left} connections still closing");
     }
 }
 
@@ -228,56 +320,9 @@ fn is_transient(err: &io::Error) -> bool {
     )
 }
 
-/// Lets a recurring warning through at most once per [`WARN_EVERY`],
-/// counting the ones held back in between.
-#[derive(Debug, Default)]
-struct Throttle {
-    last: Option<Instant>,
-    held_back: u64,
-}
-
-/// How many warnings like this one were held back; prints as a suffix.
-#[derive(Debug, PartialEq, Eq)]
-struct HeldBack(u64);
-
-impl Throttle {
-    /// Whether to log now; if so, with how many were held back before.
-    fn allow(&mut self) -> Option<HeldBack> {
-        let now = Instant::now();
-        if self.last.is_some_and(|last| now - last < WARN_EVERY) {
-            self.held_back += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(HeldBack(std::mem::take(&mut self.held_back)))
-    }
-}
-
-impl fmt::Display for HeldBack {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            0 => Ok(()),
-            n => write!(f, " ({n} more since the last report)"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_throttle_lets_one_through_per_interval_and_counts_the_rest() {
-        let mut throttle = Throttle::default();
-        assert_eq!(throttle.allow(), Some(HeldBack(0)));
-        assert_eq!(throttle.allow(), None);
-        assert_eq!(throttle.allow(), None);
-        throttle.last = Some(Instant::now() - WARN_EVERY);
-        let held_back = throttle.allow().expect("a new interval");
-        assert_eq!(held_back, HeldBack(2));
-        assert_eq!(held_back.to_string(), " (2 more since the last report)");
-        assert_eq!(HeldBack(0).to_string(), "");
-    }
 
     #[test]
     fn descriptor_exhaustion_is_transient_and_a_broken_listener_is_not() {
@@ -287,5 +332,40 @@ mod tests {
         )));
         assert!(!is_transient(&io::Error::from_raw_os_error(libc::EBADF)));
         assert!(!is_transient(&io::Error::from_raw_os_error(libc::EINVAL)));
+    }
+
+    #[test]
+    fn the_capacity_lowers_max_connections_and_says_why() {
+        let capacity = crate::capacity::Capacity {
+            connections: 15_900,
+            limit: Some(crate::capacity::Limit::MaxMapCount),
+            of: 65_530,
+            in_use: 1_000,
+        };
+        let (max, warning) = connections_allowed(30_000, &capacity);
+        assert_eq!(max, 15_900);
+        assert_eq!(
+            warning.as_deref(),
+            Some(
+                "--max-connections 30,000 lowered to 15,900: vm.max_map_count allows about 15,900 (65,530 memory mappings, 1,000 in use, 4 per thread)"
+            )
+        );
+        let (max, warning) = connections_allowed(100, &capacity);
+        assert_eq!((max, warning), (100, None));
+
+        let small = crate::capacity::Capacity {
+            connections: 5_000,
+            limit: Some(crate::capacity::Limit::OpenFiles),
+            of: 5_050,
+            in_use: 10,
+        };
+        let (max, warning) = connections_allowed(100, &small);
+        assert_eq!(max, 100);
+        assert_eq!(
+            warning.as_deref(),
+            Some(
+                "this process can hold about 5,000 connections, fewer than the default 10,000: the open-file limit (ulimit -n) allows about 5,000 (5,050 open files, 10 in use, 1 per connection)"
+            )
+        );
     }
 }

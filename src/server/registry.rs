@@ -1,27 +1,49 @@
 //! The registry of live connections: who holds a slot, how many were served
-//! and refused, and where shutdown stands. One mutex guards it all; it is
-//! taken when a connection is accepted and when it ends, never per message.
+//! and refused, and where shutdown stands. One mutex guards the connections
+//! and the totals; it is taken when a connection is accepted and when it
+//! ends, never per message. The stage is an atomic beside it, so that every
+//! connection can look at it between messages for the cost of one load: a
+//! busy connection then ends itself as soon as the server stops, instead of
+//! waiting for its turn to be shut down while thousands like it keep the
+//! cores busy.
 //!
 //! Each live connection's socket is registered so that, at the end of the
 //! grace period, shutdown can close the ones still open. The registry shares
 //! the socket (an `Arc`), so the descriptor stays valid for as long as it is
-//! registered and no second descriptor is spent per connection.
+//! registered and no second descriptor is spent per connection. Shutting
+//! thousands of sockets down takes a while, so it happens on a snapshot of
+//! them, with the lock released: connections that end meanwhile are not held
+//! up, nor is anything waiting for them.
 
 use std::collections::HashMap;
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// Where the server stands in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 pub enum Stage {
     /// Accepting and serving.
     Running,
     /// Asked to stop: no new connections, live ones get the grace period.
     Draining,
-    /// Asked twice: close live connections now.
+    /// The grace period is over: live connections close, lingering so
+    /// that their last replies are delivered.
+    Closing,
+    /// Asked twice: close live connections now, without lingering.
     Hurrying,
+}
+
+impl Stage {
+    const ALL: [Stage; 4] = [
+        Stage::Running,
+        Stage::Draining,
+        Stage::Closing,
+        Stage::Hurrying,
+    ];
 }
 
 /// Totals for the summary line.
@@ -41,6 +63,8 @@ pub struct Registry {
     state: Mutex<State>,
     /// Notified when a connection ends and when the stage changes.
     changed: Condvar,
+    /// The [`Stage`], as its number; it only grows.
+    stage: AtomicU8,
     max_connections: usize,
 }
 
@@ -52,7 +76,6 @@ struct State {
     unstarted: u64,
     refused: u64,
     peak: usize,
-    stage: Stage,
 }
 
 /// A connection's place in the registry. Dropping it (also while unwinding
@@ -74,9 +97,9 @@ impl Registry {
                 unstarted: 0,
                 refused: 0,
                 peak: 0,
-                stage: Stage::Running,
             }),
             changed: Condvar::new(),
+            stage: AtomicU8::new(Stage::Running as u8),
             max_connections,
         })
     }
@@ -92,7 +115,6 @@ impl Registry {
         let id = state.next_id;
         state.next_id += 1;
         state.live.insert(id, stream);
-        state.peak = state.peak.max(state.live.len());
         Some(Slot {
             registry: Arc::clone(self),
             id,
@@ -106,15 +128,32 @@ impl Registry {
         self.lock().unstarted += 1;
     }
 
-    /// The server's stage.
+    /// Records that an admitted connection's thread started: it counts
+    /// towards the most connections served at once.
+    pub fn started(&self) {
+        let mut state = self.lock();
+        state.peak = state.peak.max(state.live.len());
+    }
+
+    /// The server's stage: one atomic load, cheap enough for every message.
     pub fn stage(&self) -> Stage {
-        self.lock().stage
+        Stage::ALL[usize::from(self.stage.load(Ordering::Acquire))]
+    }
+
+    /// Moves the server on to [`Stage::Hurrying`] without waking anyone: one
+    /// atomic operation, as a signal handler may do. Connections see it
+    /// before their next read; [`Registry::advance`] wakes the waiters.
+    pub fn hurry_from_signal_handler(&self) {
+        self.stage
+            .fetch_max(Stage::Hurrying as u8, Ordering::AcqRel);
     }
 
     /// Moves the server on to `stage` (never back) and wakes everyone waiting.
     pub fn advance(&self, stage: Stage) {
-        let mut state = self.lock();
-        state.stage = state.stage.max(stage);
+        self.stage.fetch_max(stage as u8, Ordering::AcqRel);
+        // Taking the lock orders this notification after any waiter's check
+        // of the stage, so that none misses it.
+        let _state = self.lock();
         self.changed.notify_all();
     }
 
@@ -123,7 +162,7 @@ impl Registry {
         let state = self.lock();
         let _ = self
             .changed
-            .wait_timeout_while(state, timeout, |state| state.stage == Stage::Running)
+            .wait_timeout_while(state, timeout, |_| self.stage() == Stage::Running)
             .unwrap_or_else(PoisonError::into_inner);
     }
 
@@ -131,7 +170,7 @@ impl Registry {
     /// reaches [`Stage::Hurrying`]. Returns how many connections are still alive.
     pub fn wait_for_grace(&self, deadline: Instant) -> usize {
         self.wait_until(deadline, |state| {
-            state.live.is_empty() || state.stage == Stage::Hurrying
+            state.live.is_empty() || self.stage() == Stage::Hurrying
         })
     }
 
@@ -157,12 +196,16 @@ impl Registry {
     }
 
     /// Shuts down every live socket in both directions: blocked reads see the
-    /// end of the stream, blocked writes fail, and each connection ends itself.
-    pub fn shut_down_all(&self) {
-        for stream in self.lock().live.values() {
+    /// end of the stream, blocked writes fail, and each connection ends
+    /// itself. The sockets are shut down from a snapshot, without the lock.
+    /// Returns how many there were.
+    pub fn shut_down_all(&self) -> usize {
+        let live: Vec<Arc<TcpStream>> = self.lock().live.values().cloned().collect();
+        for stream in &live {
             // A socket the peer already reset cannot be shut down; it is ending anyway.
             let _ = stream.shutdown(Shutdown::Both);
         }
+        live.len()
     }
 
     /// The totals so far.
@@ -186,6 +229,18 @@ impl Slot {
     /// The number of this connection, counted from 0 since the start.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Whether the server was asked to stop twice: connections close at
+    /// once, without lingering.
+    pub fn hurrying(&self) -> bool {
+        self.registry.stage() == Stage::Hurrying
+    }
+
+    /// Whether live connections are to close now (the grace period is over,
+    /// or a second signal came).
+    pub fn closing(&self) -> bool {
+        self.registry.stage() >= Stage::Closing
     }
 }
 
@@ -226,10 +281,13 @@ mod tests {
         let (b, _cb) = socket_pair();
         let (c, _cc) = socket_pair();
         let slot_a = registry.admit(a, peer()).expect("first");
+        registry.started();
         let _slot_b = registry.admit(b, peer()).expect("second");
+        registry.started();
         assert!(registry.admit(Arc::clone(&c), peer()).is_none());
         drop(slot_a);
         assert!(registry.admit(c, peer()).is_some());
+        registry.started();
         let totals = registry.totals();
         assert_eq!(
             totals,
@@ -237,6 +295,26 @@ mod tests {
                 served: 3,
                 refused: 1,
                 peak: 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_connection_whose_thread_did_not_start_is_neither_served_nor_at_once() {
+        let registry = Registry::new(5);
+        let (a, _ca) = socket_pair();
+        let (b, _cb) = socket_pair();
+        let _slot_a = registry.admit(a, peer()).expect("first");
+        registry.started();
+        let slot_b = registry.admit(b, peer()).expect("second");
+        registry.not_started();
+        drop(slot_b);
+        assert_eq!(
+            registry.totals(),
+            Totals {
+                served: 1,
+                refused: 0,
+                peak: 1
             }
         );
     }
@@ -271,7 +349,7 @@ mod tests {
             (&*stream).read(&mut byte).map_err(|e| e.kind())
         });
         thread::sleep(Duration::from_millis(50));
-        registry.shut_down_all();
+        assert_eq!(registry.shut_down_all(), 1);
         let deadline = Instant::now() + Duration::from_secs(10);
         assert_eq!(registry.wait_until_empty(deadline), 0);
         assert_eq!(reader.join().expect("reader"), Ok(0));
@@ -292,6 +370,9 @@ mod tests {
         registry.advance(Stage::Hurrying);
         registry.advance(Stage::Draining);
         assert_eq!(registry.stage(), Stage::Hurrying);
+        for stage in Stage::ALL {
+            assert_eq!(Stage::ALL[stage as usize], stage);
+        }
         assert!(sleeper.join().expect("sleeper") < Duration::from_secs(10));
     }
 }

@@ -26,6 +26,7 @@
 //! comma-separated: `ipv6`, `python`, `prlimit`, `nofile`.
 
 mod client;
+mod client_modes;
 mod fetch;
 mod fetch_habits;
 mod fetch_proxy;
@@ -36,4 +37,5 @@ mod real;
 mod rust_version;
 mod serve;
 mod serve_faults;
+mod serve_limits;
 mod support;

@@ -1,0 +1,306 @@
+//! How many connection threads this process can really hold.
+//!
+//! Each connection, on the server and in the load client, is one thread and
+//! one socket. The machine bounds both in several places at once, and some of
+//! them cannot be met gracefully: when the process runs out of memory
+//! mappings (`vm.max_map_count`), a new thread's start-up fails inside the
+//! standard library, after `thread::Builder::spawn` has already returned
+//! `Ok`, and the whole process aborts. So the number of threads is decided
+//! up front, from every limit the process is under, with a margin for the
+//! process's own threads, mappings and files; the server then turns the rest
+//! away as busy, and the load client refuses to start.
+//!
+//! The rule is pure arithmetic over [`Limits`], so that it is tested without
+//! the machine's own numbers; [`crate::platform::limits::limits`] reads them.
+
+use std::fmt;
+
+/// Memory mappings one more thread costs: its stack, the stack's guard page,
+/// the alternate signal stack the runtime gives each thread, and that
+/// stack's guard page (2,000 connections were measured to add 8,028 lines to
+/// `/proc/PID/maps`).
+pub const MAPS_PER_THREAD: u64 = 4;
+
+/// Mappings kept free for everything else the process maps as it runs:
+/// malloc arenas (a few per core), the buffers of long lines, libraries.
+const MAP_MARGIN: u64 = 1024;
+
+/// Threads (and process IDs) kept free: the process's own few threads, and
+/// room for whatever else on the machine starts one meanwhile.
+const THREAD_MARGIN: u64 = 64;
+
+/// File descriptors kept free besides one per connection: standard streams,
+/// the listening socket, the signal pipe, and the one a busy client is
+/// accepted on to be told so.
+const FILE_MARGIN: u64 = 32;
+
+/// The limits the process is under, as read from the system. `None` means
+/// the limit does not exist (or is unlimited) here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// `vm.max_map_count`: memory mappings per process.
+    pub max_map_count: Option<u64>,
+    /// Mappings the process holds now.
+    pub maps_in_use: u64,
+    /// `kernel.threads-max`: threads on the whole machine.
+    pub threads_max: Option<u64>,
+    /// `kernel.pid_max`: each thread takes a process ID too.
+    pub pid_max: Option<u64>,
+    /// Threads alive on the machine now.
+    pub threads_on_system: u64,
+    /// `RLIMIT_NPROC` (`ulimit -u`): threads of this user, where it is enforced.
+    pub user_threads_max: Option<u64>,
+    /// Threads this user runs now.
+    pub user_threads: u64,
+    /// The control group's `pids.max`, where there is one.
+    pub cgroup_pids_max: Option<u64>,
+    /// The control group's `pids.current`.
+    pub cgroup_pids: u64,
+    /// `RLIMIT_NOFILE` (`ulimit -n`), the soft limit after raising it.
+    pub open_files_max: Option<u64>,
+    /// Descriptors the process holds now.
+    pub open_files: u64,
+}
+
+/// The limit that decides the capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `vm.max_map_count`.
+    MaxMapCount,
+    /// `kernel.threads-max`.
+    ThreadsMax,
+    /// `kernel.pid_max`.
+    PidMax,
+    /// `RLIMIT_NPROC`.
+    UserThreads,
+    /// The cgroup's `pids.max`.
+    CgroupPids,
+    /// `RLIMIT_NOFILE`.
+    OpenFiles,
+}
+
+/// How many connections fit, and which limit says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// Connections (threads and sockets) the process can hold at once.
+    pub connections: u64,
+    /// The tightest limit; `None` when no limit applies at all.
+    pub limit: Option<Limit>,
+    /// That limit's value.
+    pub of: u64,
+    /// How much of the limit is in use already.
+    pub in_use: u64,
+}
+
+/// The connections the process can hold under `limits`, each costing one
+/// thread and one descriptor, with the margins above kept free.
+pub fn connections(limits: &Limits) -> Capacity {
+    let candidates = [
+        (
+            Limit::MaxMapCount,
+            limits.max_map_count,
+            limits.maps_in_use,
+            MAP_MARGIN,
+            MAPS_PER_THREAD,
+        ),
+        (
+            Limit::ThreadsMax,
+            limits.threads_max,
+            limits.threads_on_system,
+            THREAD_MARGIN,
+            1,
+        ),
+        (
+            Limit::PidMax,
+            limits.pid_max,
+            limits.threads_on_system,
+            THREAD_MARGIN,
+            1,
+        ),
+        (
+            Limit::UserThreads,
+            limits.user_threads_max,
+            limits.user_threads,
+            THREAD_MARGIN,
+            1,
+        ),
+        (
+            Limit::CgroupPids,
+            limits.cgroup_pids_max,
+            limits.cgroup_pids,
+            THREAD_MARGIN,
+            1,
+        ),
+        (
+            Limit::OpenFiles,
+            limits.open_files_max,
+            limits.open_files,
+            FILE_MARGIN,
+            1,
+        ),
+    ];
+    let mut best = Capacity {
+        connections: u64::MAX,
+        limit: None,
+        of: 0,
+        in_use: 0,
+    };
+    for (limit, max, in_use, margin, cost) in candidates {
+        let Some(max) = max else { continue };
+        let fits = max.saturating_sub(in_use.saturating_add(margin)) / cost;
+        if fits < best.connections {
+            best = Capacity {
+                connections: fits,
+                limit: Some(limit),
+                of: max,
+                in_use,
+            };
+        }
+    }
+    best
+}
+
+impl Capacity {
+    /// The capacity as a `usize`, for comparing with a count of connections.
+    pub fn get(&self) -> usize {
+        usize::try_from(self.connections).unwrap_or(usize::MAX)
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::MaxMapCount => "vm.max_map_count",
+            Limit::ThreadsMax => "kernel.threads-max",
+            Limit::PidMax => "kernel.pid_max",
+            Limit::UserThreads => "the user's process limit (ulimit -u)",
+            Limit::CgroupPids => "the control group's pids.max",
+            Limit::OpenFiles => "the open-file limit (ulimit -n)",
+        })
+    }
+}
+
+/// Says why: `vm.max_map_count allows about 15,300 (65,530 mappings, 3,200
+/// in use, 4 per thread)`.
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(limit) = self.limit else {
+            return f.write_str("no limit applies");
+        };
+        let (what, per) = match limit {
+            Limit::MaxMapCount => ("memory mappings", ", 4 per thread"),
+            Limit::OpenFiles => ("open files", ", 1 per connection"),
+            _ => ("threads", ", 1 per connection"),
+        };
+        write!(
+            f,
+            "{limit} allows about {} ({} {what}, {} in use{per})",
+            thousands(self.connections),
+            thousands(self.of),
+            thousands(self.in_use),
+        )
+    }
+}
+
+/// A count with thousands separators, as people read large numbers: `15,900`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine with the limits seen where the server used to abort.
+    fn lab() -> Limits {
+        Limits {
+            max_map_count: Some(65_530),
+            maps_in_use: 300,
+            threads_max: Some(192_726),
+            pid_max: Some(4_194_304),
+            threads_on_system: 110,
+            user_threads_max: None,
+            user_threads: 0,
+            cgroup_pids_max: None,
+            cgroup_pids: 0,
+            open_files_max: Some(20_000),
+            open_files: 10,
+        }
+    }
+
+    #[test]
+    fn memory_mappings_bound_the_lab_machine() {
+        let capacity = connections(&lab());
+        assert_eq!(capacity.limit, Some(Limit::MaxMapCount));
+        assert_eq!(capacity.connections, (65_530 - 300 - MAP_MARGIN) / 4);
+        assert_eq!(
+            capacity.to_string(),
+            "vm.max_map_count allows about 16,051 (65,530 memory mappings, 300 in use, 4 per thread)"
+        );
+    }
+
+    #[test]
+    fn the_tightest_limit_wins() {
+        let mut limits = lab();
+        limits.open_files_max = Some(1024);
+        let capacity = connections(&limits);
+        assert_eq!(capacity.limit, Some(Limit::OpenFiles));
+        assert_eq!(capacity.connections, 1024 - 10 - FILE_MARGIN);
+
+        limits.cgroup_pids_max = Some(500);
+        limits.cgroup_pids = 20;
+        assert_eq!(
+            connections(&limits),
+            Capacity {
+                connections: 500 - 20 - THREAD_MARGIN,
+                limit: Some(Limit::CgroupPids),
+                of: 500,
+                in_use: 20
+            }
+        );
+
+        limits.user_threads_max = Some(200);
+        limits.user_threads = 100;
+        assert_eq!(connections(&limits).limit, Some(Limit::UserThreads));
+        assert_eq!(connections(&limits).connections, 36);
+
+        limits.pid_max = Some(150);
+        assert_eq!(connections(&limits).limit, Some(Limit::PidMax));
+        assert_eq!(connections(&limits).connections, 0);
+    }
+
+    #[test]
+    fn a_limit_already_exceeded_leaves_none_and_does_not_underflow() {
+        let mut limits = lab();
+        limits.threads_max = Some(100);
+        limits.threads_on_system = 5_000;
+        let capacity = connections(&limits);
+        assert_eq!(capacity.connections, 0);
+        assert_eq!(capacity.limit, Some(Limit::ThreadsMax));
+    }
+
+    #[test]
+    fn no_limit_at_all_is_unbounded() {
+        let capacity = connections(&Limits::default());
+        assert_eq!(capacity.connections, u64::MAX);
+        assert_eq!(capacity.limit, None);
+        assert_eq!(capacity.get(), usize::MAX);
+    }
+
+    #[test]
+    fn large_numbers_get_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(15_900), "15,900");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}

@@ -1,0 +1,42 @@
+//! How much of a socket's send queue the peer has not acknowledged yet:
+//! what the server's lingering close waits for.
+
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+
+/// Bytes written to `stream` that the peer has not acknowledged yet
+/// (`SIOCOUTQ`): unsent bytes plus those in flight, and the FIN once the
+/// write side is shut down. Zero means the peer's kernel holds everything.
+pub fn unacknowledged(stream: &TcpStream) -> io::Result<usize> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (the same number as TIOCOUTQ) writes one c_int to the
+    // pointer given, which points at `queued`, alive for the whole call.
+    let result = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(queued).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_acknowledged_socket_has_nothing_queued() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        client.write_all(b"ping").expect("write");
+        let mut got = [0u8; 4];
+        server.read_exact(&mut got).expect("read");
+        // The peer's kernel acknowledges at once on loopback; wait for it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while unacknowledged(&client).expect("SIOCOUTQ") != 0 {
+            assert!(std::time::Instant::now() < deadline, "never acknowledged");
+            std::thread::yield_now();
+        }
+    }
+}
