@@ -399,6 +399,32 @@ fn a_503_to_the_last_attempt_is_the_final_answer() {
 }
 
 #[test]
+fn head_only_is_retried_too_and_saves_nothing() {
+    let server = FileServer::start(|request| match request.number {
+        0 => Reply {
+            head: "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".into(),
+            body: Vec::new(),
+            ending: Ending::Complete,
+        },
+        _ => Reply {
+            head: format!("HTTP/1.1 200 OK\r\nETag: {ETAG}\r\nContent-Length: 5\r\n\r\n"),
+            body: Vec::new(),
+            ending: Ending::Complete,
+        },
+    });
+    let dir = Dir::empty();
+    let output = dir.fetch(&[&server.url("/f"), "-I", "--retry-delay", "1ms"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[1].starts_with("HEAD /f "), "{}", requests[1]);
+    assert!(text(&output.stdout).starts_with("HTTP/1.1 200 OK\r\n"));
+    let output = dir.fetch(&[&server.url("/f"), "-I", "-C"]);
+    assert_eq!(code(&output), 2, "{}", text(&output.stderr));
+}
+
+#[test]
 fn a_416_to_a_resume_starts_over_once_without_range() {
     let file = content(50_000, 11);
     let served = file.clone();
