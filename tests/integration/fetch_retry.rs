@@ -588,6 +588,24 @@ fn a_transfer_coding_before_chunked_is_always_decoded() {
 }
 
 #[test]
+fn a_final_coding_other_than_chunked_runs_until_close_then_is_decoded() {
+    // `gzip` alone, and `chunked, gzip`: chunked first, then gzip, until close.
+    let mut chunked = format!("{:x}\r\n", TEXT.len()).into_bytes();
+    chunked.extend_from_slice(TEXT);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    for (codings, body) in [("gzip", gzip(TEXT)), ("chunked, gzip", gzip(&chunked))] {
+        let mut reply =
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {codings}\r\n\r\n").into_bytes();
+        reply.extend_from_slice(&body);
+        let server = Scripted::start(move |_| vec![Act::Send(reply.clone())]);
+        let dir = Dir::new();
+        let output = dir.fetch(&[&server.url("/f"), "-o", "out.bin"]);
+        assert_eq!(code(&output), 0, "{codings}: {}", text(&output.stderr));
+        assert_eq!(dir.read("out.bin"), TEXT, "{codings}");
+    }
+}
+
+#[test]
 fn an_unknown_transfer_coding_or_bad_gzip_exits_61_and_saves_nothing() {
     let unknown =
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: compress, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
