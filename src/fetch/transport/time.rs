@@ -26,11 +26,9 @@ impl Deadline {
     /// (`None`: no limit, no deadline).
     pub fn after(limit: Option<Duration>, step: &'static str) -> Option<Deadline> {
         let limit = limit?;
-        Some(Deadline {
-            at: Instant::now() + limit,
-            limit,
-            step,
-        })
+        // A limit past what the clock can count (centuries) is no limit.
+        let at = Instant::now().checked_add(limit)?;
+        Some(Deadline { at, limit, step })
     }
 
     /// The deadline of a `step` that starts now and may take `limit`, within

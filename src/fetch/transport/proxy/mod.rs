@@ -76,7 +76,7 @@ impl Proxy {
             scheme => {
                 return Err(fail(
                     Code::Failure,
-                    format!("unsupported proxy scheme {scheme:?}: use an http:// proxy"),
+                    format!("unsupported proxy scheme {scheme}://: use an http:// proxy"),
                 ));
             }
         }
@@ -93,7 +93,10 @@ impl Proxy {
         });
         Ok(Proxy {
             host,
-            port: url.port().unwrap_or(DEFAULT_PROXY_PORT),
+            port: url
+                .port()
+                .or_else(|| written_port(&with_scheme))
+                .unwrap_or(DEFAULT_PROXY_PORT),
             authorization,
         })
     }
@@ -303,6 +306,23 @@ fn read_reply(stream: &mut impl Read, proxy: &Proxy) -> anyhow::Result<(Response
     }
 }
 
+/// The port written in a URL's authority. [`Url::port`] hides it when it is
+/// the scheme's default (`http://proxy:80` has none), but for a proxy an
+/// absent port means 1080, as in curl, so a written `:80` must be kept.
+fn written_port(url: &str) -> Option<u16> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host_port)| host_port);
+    let (host, port) = host_port.rsplit_once(':')?;
+    // A colon inside the brackets of an IPv6 address is not a port's.
+    if host.starts_with('[') && !host.ends_with(']') {
+        return None;
+    }
+    port.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +338,12 @@ mod tests {
         );
         let proxy = Proxy::parse("[::1]:8080").unwrap();
         assert_eq!(proxy.name(), "[::1]:8080");
+        // The scheme's default port, written, is the port: not curl's 1080.
+        for written in ["proxy.lan:80", "http://u:p@proxy.lan:80/", "[::1]:80"] {
+            assert_eq!(Proxy::parse(written).unwrap().port, 80, "{written}");
+        }
+        assert_eq!(Proxy::parse("[::1]").unwrap().port, 1080);
+        assert_eq!(Proxy::parse("http://proxy.lan/").unwrap().port, 1080);
     }
 
     #[test]

@@ -75,10 +75,13 @@ fn handshake_error(err: io::Error, host: &Host<&str>, trust: Option<&Origin>) ->
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     match tls_error {
-        Some(tls_error) => fail(
-            error::code(tls_error),
-            error::describe(tls_error, &host.to_string(), trust),
-        ),
+        Some(tls_error) => {
+            debug!("TLS handshake with {host}: {tls_error}");
+            fail(
+                error::code(tls_error),
+                error::describe(tls_error, &host.to_string(), trust),
+            )
+        }
         None => fail_with(
             Code::TlsHandshake,
             format!("TLS handshake with {host} failed"),

@@ -143,6 +143,18 @@ impl Trust {
                 for err in &found.errors {
                     debug!("reading the system's CA store: {err}");
                 }
+                // A store that is there but cannot be read (a set but empty
+                // SSL_CERT_FILE makes rustls-native-certs read the path "")
+                // is no reason to trust other certificates instead.
+                if found.certs.is_empty()
+                    && let Some(err) = found.errors.into_iter().next()
+                {
+                    return Err(fail_with(
+                        Code::CaCertFile,
+                        "reading the system's CA store",
+                        err,
+                    ));
+                }
                 if found.certs.is_empty() {
                     debug!("the system has no CA certificates: trusting the built-in roots");
                     return Ok(Trust::built_in());
@@ -203,34 +215,42 @@ impl Trust {
     }
 }
 
-/// The certificates of a file and directories the user named: every one
-/// must be readable and together they must hold a certificate (exit 77).
+/// The certificates of a file and directories the user named: each one
+/// must be readable and hold a certificate (exit 77), so that a wrong name
+/// is never passed over for the others.
 fn read_named(
     origin: &Origin,
     file: Option<&Path>,
     dirs: &[PathBuf],
 ) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let mut certificates = Vec::new();
+    let named = |path: &Path, variable: &str| match origin {
+        Origin::SslCert { .. } => format!("{} ({variable})", path.display()),
+        _ => origin.to_string(),
+    };
     let places = file
         .into_iter()
-        .map(|file| (Some(file), None))
-        .chain(dirs.iter().map(|dir| (None, Some(dir.as_path()))));
-    for (file, dir) in places {
+        .map(|file| (named(file, "SSL_CERT_FILE"), Some(file), None))
+        .chain(
+            dirs.iter()
+                .map(|dir| (named(dir, "SSL_CERT_DIR"), None, Some(dir.as_path()))),
+        );
+    let mut certificates = Vec::new();
+    for (place, file, dir) in places {
         let found = rustls_native_certs::load_certs_from_paths(file, dir);
         if let Some(err) = found.errors.into_iter().next() {
             return Err(fail_with(
                 Code::CaCertFile,
-                format!("reading the CA certificates of {origin}"),
+                format!("reading the CA certificates of {place}"),
                 err,
             ));
         }
+        if found.certs.is_empty() {
+            return Err(fail(
+                Code::CaCertFile,
+                format!("{place} holds no certificate (PEM, -----BEGIN CERTIFICATE-----)"),
+            ));
+        }
         certificates.extend(found.certs);
-    }
-    if certificates.is_empty() {
-        return Err(fail(
-            Code::CaCertFile,
-            format!("{origin} holds no certificate (PEM, -----BEGIN CERTIFICATE-----)"),
-        ));
     }
     Ok(certificates)
 }
@@ -309,6 +329,10 @@ pub(crate) mod tests {
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
         let missing = dir.path().join("missing.pem");
+        let good_dir = tempfile::tempdir().unwrap();
+        let ca = self_signed_ca(&["private.test"]);
+        std::fs::write(good_dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let empty_dir = tempfile::tempdir().unwrap();
         for origin in [
             Origin::CaCert(missing.clone()),
             Origin::CaCert(empty.clone()),
@@ -321,10 +345,18 @@ pub(crate) mod tests {
                 file: None,
                 dirs: vec![missing.clone()],
             },
-            // A good directory does not excuse a bad file.
+            // A good directory does not excuse a bad file, nor the reverse.
             Origin::SslCert {
                 file: Some(missing.clone()),
-                dirs: vec![dir.path().into()],
+                dirs: vec![good_dir.path().into()],
+            },
+            Origin::SslCert {
+                file: Some(empty.clone()),
+                dirs: vec![good_dir.path().into()],
+            },
+            Origin::SslCert {
+                file: Some(good_dir.path().join("ca.pem")),
+                dirs: vec![empty_dir.path().into()],
             },
         ] {
             let system_read = std::cell::Cell::new(false);
@@ -380,5 +412,13 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(trust.origin, Origin::System);
         assert_eq!(trust.len(), 1);
+
+        // A store that is there but unreadable is an error, not a reason to
+        // trust the built-in roots instead.
+        let err = Trust::load(Origin::System, || {
+            rustls_native_certs::load_certs_from_paths(Some(Path::new("")), None)
+        })
+        .unwrap_err();
+        assert_eq!(Code::of(&err), Code::CaCertFile, "{err:#}");
     }
 }
