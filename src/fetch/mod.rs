@@ -121,10 +121,10 @@ pub struct Config {
 pub fn run(config: &Config) -> anyhow::Result<()> {
     let first_url = target::parse(&config.target)?;
     let destination = destination(config.output.as_deref(), &first_url);
-    if config.continue_partial && destination == Destination::Stdout {
+    if config.continue_partial && (destination == Destination::Stdout || config.head_only) {
         return Err(fail(
             Code::Usage,
-            "-C continues a file beside the target: it cannot be used with -o -",
+            "-C continues a file beside the target: it cannot be used with -o - or -I",
         ));
     }
     let fetch = Fetch {
@@ -159,18 +159,9 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let mut previous: Option<anyhow::Error> = None;
     loop {
         let (failure, report) = match fetch.download(&mut download) {
-            Ok(()) if config.head_only => return Ok(()),
             Ok(()) => return fetch.finish(download),
             Err(Failed::Status(mut response, url, heads)) => {
-                let report = retry::Attempt {
-                    failure: Failure::Status(response.head.status),
-                    reached: download.saved(),
-                    connected: true,
-                    retry_after: response
-                        .head
-                        .header("retry-after")
-                        .and_then(|value| retry::retry_after(value, SystemTime::now())),
-                };
+                let report = status_attempt(&response.head, download.saved());
                 match retrier.decide(&report, started.elapsed()) {
                     Decision::Retry { delay }
                         if fetch.wait_to_retry(
@@ -225,6 +216,18 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
                 return Err(abandon(download, failure));
             }
         }
+    }
+}
+
+/// A final response whose status says "try again later", as retrying sees it.
+fn status_attempt(head: &ResponseHead, saved: u64) -> retry::Attempt {
+    retry::Attempt {
+        failure: Failure::Status(head.status),
+        reached: saved,
+        connected: true,
+        retry_after: head
+            .header("retry-after")
+            .and_then(|value| retry::retry_after(value, SystemTime::now())),
     }
 }
 
@@ -356,10 +359,6 @@ impl Fetch<'_> {
                 continue;
             }
             self.heads.print_all(&heads).map_err(Failed::connected)?;
-            if self.config.head_only {
-                return check_status(&response.head, &url, self.config.content_on_error)
-                    .map_err(Failed::connected);
-            }
             let body = match verdict {
                 Verdict::Append { .. } => Some(Body::Rest),
                 _ => None,
@@ -370,9 +369,9 @@ impl Fetch<'_> {
         }
     }
 
-    /// Saves the body of a final response, unless `--fail` refuses its
-    /// status. `body` says whether it continues what is saved; `None` for a
-    /// whole body.
+    /// Saves the body of a final response, unless the error-page rule
+    /// refuses its status or `-I` asked for heads only. `body` says whether
+    /// it continues what is saved; `None` for a whole body.
     fn take_final(
         &self,
         response: &mut Response,
@@ -381,12 +380,18 @@ impl Fetch<'_> {
         download: &mut Download,
     ) -> anyhow::Result<()> {
         check_status(&response.head, url, self.config.content_on_error)?;
+        if self.config.head_only {
+            return Ok(());
+        }
         download.save(response, url, body.unwrap_or(Body::Whole))
     }
 
     /// Completes the download, and says so in a sentence for the user (not
     /// a log line: it is the outcome), unless `-q` or `-s`.
     fn finish(&self, download: Download) -> anyhow::Result<()> {
+        if self.config.head_only {
+            return Ok(());
+        }
         let (name, saved) = download.finish()?;
         if !(self.config.quiet || self.config.silent) {
             eprintln!("saved {} bytes to {name}", grouped(saved));

@@ -774,6 +774,26 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes under any coding, in one piece or in reads of
+        /// any sizes: both succeed with the same bytes or both fail, and
+        /// nothing panics (the fuzz target `coding` does the same at length).
+        #[test]
+        fn arbitrary_bytes_decode_alike_in_any_pieces(
+            picks in proptest::collection::vec(0usize..5, 1..3),
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            piece in 1usize..40,
+        ) {
+            let all = [Coding::Gzip, Coding::Deflate, Coding::Brotli, Coding::Zstd, Coding::Chunked];
+            let codings: Vec<Coding> = picks.iter().map(|&i| all[i]).collect();
+            match (decode(&codings, &input, input.len()), decode(&codings, &input, piece)) {
+                (Ok(whole), Ok(pieces)) => proptest::prop_assert_eq!(whole, pieces),
+                (Err(_), Err(_)) => {}
+                (whole, pieces) => proptest::prop_assert!(false, "{:?} / {:?}", whole, pieces),
+            }
+        }
+    }
+
     #[test]
     fn lists_name_known_codings_in_order() {
         assert_eq!(

@@ -399,6 +399,32 @@ fn a_503_to_the_last_attempt_is_the_final_answer() {
 }
 
 #[test]
+fn head_only_is_retried_too_and_saves_nothing() {
+    let server = FileServer::start(|request| match request.number {
+        0 => Reply {
+            head: "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".into(),
+            body: Vec::new(),
+            ending: Ending::Complete,
+        },
+        _ => Reply {
+            head: format!("HTTP/1.1 200 OK\r\nETag: {ETAG}\r\nContent-Length: 5\r\n\r\n"),
+            body: Vec::new(),
+            ending: Ending::Complete,
+        },
+    });
+    let dir = Dir::empty();
+    let output = dir.fetch(&[&server.url("/f"), "-I", "--retry-delay", "1ms"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[1].starts_with("HEAD /f "), "{}", requests[1]);
+    assert!(text(&output.stdout).starts_with("HTTP/1.1 200 OK\r\n"));
+    let output = dir.fetch(&[&server.url("/f"), "-I", "-C"]);
+    assert_eq!(code(&output), 2, "{}", text(&output.stderr));
+}
+
+#[test]
 fn a_416_to_a_resume_starts_over_once_without_range() {
     let file = content(50_000, 11);
     let served = file.clone();
@@ -559,6 +585,24 @@ fn a_transfer_coding_before_chunked_is_always_decoded() {
     let output = dir.fetch(&[&server.url("/f"), "-o", "out.bin"]);
     assert_eq!(code(&output), 0, "{}", text(&output.stderr));
     assert_eq!(dir.read("out.bin"), TEXT);
+}
+
+#[test]
+fn a_final_coding_other_than_chunked_runs_until_close_then_is_decoded() {
+    // `gzip` alone, and `chunked, gzip`: chunked first, then gzip, until close.
+    let mut chunked = format!("{:x}\r\n", TEXT.len()).into_bytes();
+    chunked.extend_from_slice(TEXT);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    for (codings, body) in [("gzip", gzip(TEXT)), ("chunked, gzip", gzip(&chunked))] {
+        let mut reply =
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {codings}\r\n\r\n").into_bytes();
+        reply.extend_from_slice(&body);
+        let server = Scripted::start(move |_| vec![Act::Send(reply.clone())]);
+        let dir = Dir::new();
+        let output = dir.fetch(&[&server.url("/f"), "-o", "out.bin"]);
+        assert_eq!(code(&output), 0, "{codings}: {}", text(&output.stderr));
+        assert_eq!(dir.read("out.bin"), TEXT, "{codings}");
+    }
 }
 
 #[test]

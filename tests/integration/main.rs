@@ -11,8 +11,10 @@
 //!   [`support::precondition`]; `support::talk` (a raw greeting client),
 //!   `support::scripted` (an HTTP and HTTPS server playing scripted
 //!   actions), `support::proxy` (an HTTP proxy: `CONNECT` tunnels and
-//!   absolute-form requests), `support::tls` (a private CA), `support::dir` (a working
-//!   directory for downloads).
+//!   absolute-form requests), `support::ranged` (a file server honouring
+//!   `Range` and `If-Range` that cuts, resets or stalls on cue),
+//!   `support::tls` (a private CA), `support::dir` (a working directory for
+//!   downloads).
 //! - One module per area below. To add one, create `tests/integration/NAME.rs`,
 //!   declare it here with `mod NAME;`, and `use crate::support::...`.
 //!
