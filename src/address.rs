@@ -29,12 +29,6 @@ pub enum Address {
 }
 
 /// Parses an ADDR: `IP:PORT` (`[::1]:9999` for IPv6), `HOST:PORT`, or `PORT`.
-///
-/// ```
-/// use sockdemo::address::{parse, Address};
-/// assert_eq!(parse("9999"), Ok(Address::Ip("127.0.0.1:9999".parse().unwrap())));
-/// assert!(parse(":9999").is_err());
-/// ```
 pub fn parse(text: &str) -> Result<Address, String> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(Address::Ip(addr));
@@ -184,5 +178,15 @@ mod tests {
             localhost.resolve_for_listening().expect("resolve"),
             "127.0.0.1:9".parse().expect("addr")
         );
+    }
+
+    #[test]
+    fn the_documented_forms() {
+        use crate::address::{Address, parse};
+        assert_eq!(
+            parse("9999"),
+            Ok(Address::Ip("127.0.0.1:9999".parse().unwrap()))
+        );
+        assert!(parse(":9999").is_err());
     }
 }

@@ -16,12 +16,6 @@ pub const MAX: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Parses a DURATION: seconds, or a number followed by `ms`, `s`, `m` or `h`;
 /// at most [`MAX`].
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(sockdemo::duration::parse("1.5"), Ok(Duration::from_millis(1500)));
-/// assert_eq!(sockdemo::duration::parse("5m"), Ok(Duration::from_secs(300)));
-/// ```
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.starts_with('-') {
@@ -57,14 +51,6 @@ pub fn limit(duration: Duration) -> Option<Duration> {
 /// Writes a duration the way a person would: in the largest unit that keeps
 /// it readable, with at most three significant digits (`300ms`, `1.5s`,
 /// `5m`, `2h`, `36500d`). Under a millisecond it says `µs`; zero is `0s`.
-///
-/// ```
-/// use std::time::Duration;
-/// use sockdemo::duration::human;
-/// assert_eq!(human(Duration::from_millis(1500)), "1.5s");
-/// assert_eq!(human(Duration::from_secs(300)), "5m");
-/// assert_eq!(human(Duration::from_millis(300)), "300ms");
-/// ```
 pub fn human(duration: Duration) -> String {
     const UNITS: [(&str, f64); 6] = [
         ("d", 86_400.0),
@@ -169,5 +155,20 @@ mod tests {
         for (duration, text) in cases {
             assert_eq!(human(duration), text, "{}ns", duration.as_nanos());
         }
+    }
+
+    #[test]
+    fn the_documented_examples() {
+        use std::time::Duration;
+        assert_eq!(
+            crate::duration::parse("1.5"),
+            Ok(Duration::from_millis(1500))
+        );
+        assert_eq!(crate::duration::parse("5m"), Ok(Duration::from_secs(300)));
+        use crate::duration::human;
+
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::from_secs(300)), "5m");
+        assert_eq!(human(Duration::from_millis(300)), "300ms");
     }
 }

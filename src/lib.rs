@@ -4,32 +4,38 @@
 //! | module | owns | tutorial counterpart |
 //! |---|---|---|
 //! | [`cli`] | the command line, turned into each module's `Config` | the scripts' arguments |
-//! | [`greeting`] | the greeting protocol's framing: bytes in, replies out (pure) | `tcplink`'s `recv`/`send` loop |
-//! | [`server`] | `sockdemo serve`: listener, accept loop, a thread per connection | `seed_server.py` |
-//! | [`client`] | `sockdemo client`: the tutorial's client, stdin mode, load mode | `seed_client.py` |
+//! | `greeting` | the greeting protocol's framing: bytes in, replies out (pure) | `tcplink`'s `recv`/`send` loop |
+//! | `server` | `sockdemo serve`: listener, accept loop, a thread per connection | `seed_server.py` |
+//! | `client` | `sockdemo client`: the tutorial's client, stdin mode, load mode | `seed_client.py` |
 //! | [`http`] | HTTP/1.1 response parsing and body framing (pure, sans-IO) | `data.split(b'\r\n\r\n', 1)` |
-//! | [`fetch`] | `sockdemo fetch`: connect, request, stream the body to a file | `seed_fetch.py` |
+//! | `fetch` | `sockdemo fetch`: connect, request, stream the body to a file | `seed_fetch.py` |
 //! | [`exit`] | exit codes (curl's numbers) and the error that carries one | — |
-//! | [`duration`] | the DURATION syntax of the command line, and durations in messages | — |
-//! | [`address`] | the ADDR syntax of `--listen` and `--connect`: IP, host name, bare port | the scripts' `('127.0.0.1', 9999)` |
+//! | `duration` | the DURATION syntax of the command line, and durations in messages | — |
+//! | `address` | the ADDR syntax of `--listen` and `--connect`: IP, host name, bare port | the scripts' `('127.0.0.1', 9999)` |
 //! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
-//! | [`platform`] | the Linux-only calls: the open-file limit, early writeback, the limits of the capacity rule, a socket's unacknowledged bytes | — |
-//! | [`capacity`] | how many connection threads the process can hold (pure rule) | — |
+//! | `platform` | the Linux-only calls: the open-file limit, early writeback, the limits of the capacity rule, a socket's unacknowledged bytes | — |
+//! | `capacity` | how many connection threads the process can hold (pure rule) | — |
+//!
+//! The library is the binary's, not a general-purpose crate. What is public is what
+//! other crates of this repository use: [`cli`], [`logging`], [`exit`] and [`run`] by
+//! `main.rs`; [`http`] by the fuzz targets (`fuzz/`); [`open_files`] by the integration
+//! tests, which raise their own limit the way the server does. Every other module is
+//! `pub(crate)`; `cargo doc --document-private-items` shows them all.
 
-pub mod address;
-pub mod capacity;
+pub(crate) mod address;
+pub(crate) mod capacity;
 pub mod cli;
-pub mod client;
-pub mod duration;
+pub(crate) mod client;
+pub(crate) mod duration;
 pub mod exit;
-pub mod fetch;
-pub mod greeting;
+pub(crate) mod fetch;
+pub(crate) mod greeting;
 pub mod http;
 pub mod logging;
-pub mod platform;
-pub mod server;
+pub(crate) mod platform;
+pub(crate) mod server;
 
-// The path the server, the load client and the tests raise the limit by.
+/// Raising the open-file limit, as the server and load mode do (used by the tests).
 pub use platform::open_files;
 
 use cli::{Cli, Command};

@@ -207,18 +207,6 @@ impl Output {
         }
     }
 
-    /// With `-C`: records what the `.part` holds a prefix of (it must hold
-    /// nothing yet of another version). Exit 23 on failure.
-    pub fn record(&mut self, meta: Option<Meta>) -> anyhow::Result<()> {
-        let name = self.name.clone();
-        match self.writer.get_mut() {
-            Sink::Atomic(atomic) => atomic
-                .record(meta)
-                .with_code(Code::WriteError, || format!("writing {name}")),
-            Sink::Stdout(_) | Sink::Direct(_) => Ok(()),
-        }
-    }
-
     /// Gives up the download: a temporary file is removed, and so is a
     /// `.part` when `discard` (its data is known to be wrong); otherwise a
     /// `.part` stays for a later run.

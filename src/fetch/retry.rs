@@ -50,8 +50,6 @@ pub enum Failure {
     /// The connection closed inside the response head (exit 8, but only for
     /// an end of stream: a malformed head is [`Failure::Permanent`]).
     HeadCut,
-    /// A TLS stream ended without its closing record in a body that needed it.
-    TlsCut,
     /// The resolver failed for now (`EAI_AGAIN`).
     ResolverBusy,
     /// The connection was refused (exit 7): nobody is listening.
@@ -75,7 +73,6 @@ impl Failure {
             | Failure::BodyCut
             | Failure::NothingReceived
             | Failure::HeadCut
-            | Failure::TlsCut
             | Failure::ResolverBusy => true,
             Failure::Refused => connected_before || retry_connrefused,
             Failure::Status(status) => is_transient_status(status),
@@ -179,11 +176,6 @@ impl Retrier {
     /// The high-water mark: the furthest any attempt got, in saved bytes.
     pub fn best(&self) -> u64 {
         self.best
-    }
-
-    /// Whether some attempt got a connection.
-    pub fn connected(&self) -> bool {
-        self.connected
     }
 
     /// Takes a failed attempt into account and says what comes next;
@@ -315,7 +307,6 @@ mod tests {
             Failure::BodyCut,
             Failure::NothingReceived,
             Failure::HeadCut,
-            Failure::TlsCut,
             Failure::ResolverBusy,
         ] {
             assert!(failure.is_transient(false, false), "{failure:?}");
@@ -448,7 +439,6 @@ mod tests {
         // Once connected, a refusal is a server restarting.
         let mut later = Retrier::new(Policy::default(), 0);
         delay(later.decide(&cut(0), Duration::ZERO));
-        assert!(later.connected());
         delay(later.decide(&refused, Duration::ZERO));
         let eager = Policy {
             retry_connrefused: true,

@@ -26,11 +26,6 @@ const MAX_FILE_NAME_BYTES: usize = 255;
 /// Anything without `://` is taken as an http URL without its scheme. This
 /// matters because the URL syntax reads `localhost:8080` as the scheme
 /// `localhost` followed by the path `8080`.
-///
-/// ```
-/// let url = sockdemo::fetch::target::parse("localhost:8080/a").unwrap();
-/// assert_eq!(url.as_str(), "http://localhost:8080/a");
-/// ```
 pub fn parse(target: &str) -> anyhow::Result<Url> {
     let text = if target.contains("://") {
         target.to_owned()
@@ -114,14 +109,6 @@ pub fn host_header(url: &Url) -> String {
 /// segment of the URL's path, percent-decoded, without the query, reduced to
 /// a plain name in the current directory (no `/`, `\`, NUL or control
 /// character, no leading dot), or [`DEFAULT_FILE_NAME`] when nothing is left.
-///
-/// ```
-/// use sockdemo::fetch::target::{default_file_name, parse};
-/// let name = |t| default_file_name(&parse(t).unwrap());
-/// assert_eq!(name("example.com/a/b%20c.txt?x=1"), std::path::PathBuf::from("b c.txt"));
-/// assert_eq!(name("example.com/..%2F..%2Fetc%2Fpasswd"), std::path::PathBuf::from("passwd"));
-/// assert_eq!(name("example.com/dir/"), std::path::PathBuf::from("index.html"));
-/// ```
 pub fn default_file_name(url: &Url) -> PathBuf {
     let last = url.path().rsplit('/').next().unwrap_or_default();
     let decoded: Vec<u8> = percent_decode_str(last).collect();
@@ -287,5 +274,25 @@ mod tests {
         let long = name(&long);
         assert!(long.as_os_str().len() <= MAX_FILE_NAME_BYTES);
         assert!(long.to_str().is_some(), "still UTF-8");
+    }
+
+    #[test]
+    fn the_documented_examples() {
+        let url = crate::fetch::target::parse("localhost:8080/a").unwrap();
+        assert_eq!(url.as_str(), "http://localhost:8080/a");
+        use crate::fetch::target::{default_file_name, parse};
+        let name = |t| default_file_name(&parse(t).unwrap());
+        assert_eq!(
+            name("example.com/a/b%20c.txt?x=1"),
+            std::path::PathBuf::from("b c.txt")
+        );
+        assert_eq!(
+            name("example.com/..%2F..%2Fetc%2Fpasswd"),
+            std::path::PathBuf::from("passwd")
+        );
+        assert_eq!(
+            name("example.com/dir/"),
+            std::path::PathBuf::from("index.html")
+        );
     }
 }

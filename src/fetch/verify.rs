@@ -173,11 +173,6 @@ impl Verifier {
         self.checksum.is_some() || self.expect_size.is_some()
     }
 
-    /// Bytes saved so far.
-    pub fn seen(&self) -> u64 {
-        self.seen
-    }
-
     /// Takes the next saved bytes into account. Fails at once when more than
     /// `--expect-size` bytes arrive: no need to download the rest.
     pub fn update(&mut self, data: &[u8]) -> Result<(), Mismatch> {
@@ -311,7 +306,6 @@ mod tests {
         );
         let mut exact = Verifier::new(None, Some(3));
         exact.update(b"abc").unwrap();
-        assert_eq!(exact.seen(), 3);
         assert_eq!(exact.finish(), Ok(()));
         assert_eq!(Verifier::new(None, None).finish(), Ok(()));
     }

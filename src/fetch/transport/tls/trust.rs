@@ -84,12 +84,6 @@ impl Origin {
         }
         Origin::System
     }
-
-    /// True when the user chose the certificates with `--cacert`, so that no
-    /// message suggests the flag again.
-    pub fn is_cacert(&self) -> bool {
-        matches!(self, Origin::CaCert(_))
-    }
 }
 
 impl fmt::Display for Origin {
@@ -202,16 +196,6 @@ impl Trust {
     /// (none for the built-in roots).
     pub fn certificates(&self) -> &[CertificateDer<'static>] {
         &self.certificates
-    }
-
-    /// The number of trusted certificates (roots, for the built-in ones).
-    pub fn len(&self) -> usize {
-        self.roots.len()
-    }
-
-    /// True when nothing is trusted (never the case once loaded).
-    pub fn is_empty(&self) -> bool {
-        self.roots.is_empty()
     }
 }
 
@@ -385,7 +369,7 @@ pub(crate) mod tests {
         std::fs::write(certs.join("two.pem"), two.pem()).unwrap();
 
         let trust = Trust::load(Origin::CaCert(file.clone()), no_system).unwrap();
-        assert_eq!(trust.len(), 1);
+        assert_eq!(trust.roots().len(), 1);
         let trust = Trust::load(
             Origin::SslCert {
                 file: Some(file),
@@ -394,14 +378,14 @@ pub(crate) mod tests {
             no_system,
         )
         .unwrap();
-        assert_eq!(trust.len(), 2);
+        assert_eq!(trust.roots().len(), 2);
     }
 
     #[test]
     fn the_built_in_roots_only_when_the_system_has_none() {
         let trust = Trust::load(Origin::System, no_system).unwrap();
         assert_eq!(trust.origin, Origin::BuiltIn);
-        assert_eq!(trust.len(), webpki_roots::TLS_SERVER_ROOTS.len());
+        assert_eq!(trust.roots().len(), webpki_roots::TLS_SERVER_ROOTS.len());
 
         let private = self_signed_ca(&["private.test"]);
         let trust = Trust::load(Origin::System, || {
@@ -411,7 +395,7 @@ pub(crate) mod tests {
         })
         .unwrap();
         assert_eq!(trust.origin, Origin::System);
-        assert_eq!(trust.len(), 1);
+        assert_eq!(trust.roots().len(), 1);
 
         // A store that is there but unreadable is an error, not a reason to
         // trust the built-in roots instead.
