@@ -49,6 +49,18 @@ pub struct Download {
     max_filesize: Option<u64>,
     compressed: bool,
     quiet: bool,
+    /// Why the final response saves nothing (a 304 has no body): the
+    /// user's file stays as it is.
+    nothing: Option<String>,
+}
+
+/// What a download ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// The file, by the name the user knows it by, and its size.
+    Saved { name: String, bytes: u64 },
+    /// Nothing was written, and why: the final response has no body.
+    Nothing { why: String },
 }
 
 /// How a body relates to what is saved.
@@ -96,6 +108,7 @@ impl Download {
             max_filesize: config.max_filesize,
             compressed: config.compressed,
             quiet: config.quiet || config.silent,
+            nothing: None,
             destination,
         };
         if let (true, Destination::File(path)) = (download.continued, &download.destination) {
@@ -271,7 +284,14 @@ impl Download {
 
     /// Completes the download: the checks, then the rename into place.
     /// Returns the name written to and the bytes saved.
-    pub fn finish(mut self) -> anyhow::Result<(String, u64)> {
+    pub fn finish(mut self) -> anyhow::Result<Finished> {
+        if let Some(why) = self.nothing.take() {
+            // Kept with -C: it still holds a prefix of the file.
+            if let Some(output) = self.output.take() {
+                output.abandon(false);
+            }
+            return Ok(Finished::Nothing { why });
+        }
         let output = match self.output.take() {
             Some(output) => output,
             None => Output::open(&self.destination, &self.partial)?,
@@ -286,7 +306,17 @@ impl Download {
             ));
         }
         let name = output.commit()?;
-        Ok((name, self.saved))
+        Ok(Finished::Saved {
+            name,
+            bytes: self.saved,
+        })
+    }
+
+    /// The final response has no body by definition (a 204, or a 304
+    /// answering a conditional `-H`): saving it would replace the user's
+    /// file with an empty one, so nothing is written, as with curl.
+    pub fn save_nothing(&mut self, why: String) {
+        self.nothing = Some(why);
     }
 
     /// Gives up: the partial data is removed, or kept with `-C` unless

@@ -56,7 +56,7 @@ use url::Url;
 
 use crate::exit::{Code, WithCode, fail, fail_with, io_cause};
 use crate::http::{self, Framing, HttpError, ResponseHead};
-use download::{Body, CannotStartOver, Download};
+use download::{Body, CannotStartOver, Download, Finished};
 use exchange::{Exchange, HeadCut};
 use headers::RequestHeaders;
 use output::Destination;
@@ -383,6 +383,13 @@ impl Fetch<'_> {
         if self.config.head_only {
             return Ok(());
         }
+        if response.framing == Framing::NoBody {
+            download.save_nothing(format!(
+                "{url} answered {} {}, which has no body",
+                response.head.status, response.head.reason
+            ));
+            return Ok(());
+        }
         download.save(response, url, body.unwrap_or(Body::Whole))
     }
 
@@ -392,9 +399,14 @@ impl Fetch<'_> {
         if self.config.head_only {
             return Ok(());
         }
-        let (name, saved) = download.finish()?;
+        let finished = download.finish()?;
         if !(self.config.quiet || self.config.silent) {
-            eprintln!("saved {} bytes to {name}", grouped(saved));
+            match finished {
+                Finished::Saved { name, bytes } => {
+                    eprintln!("saved {} bytes to {name}", grouped(bytes));
+                }
+                Finished::Nothing { why } => eprintln!("nothing saved: {why}"),
+            }
         }
         Ok(())
     }
