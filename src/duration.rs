@@ -52,13 +52,14 @@ pub fn limit(duration: Duration) -> Option<Duration> {
 /// it readable, with at most three significant digits (`300ms`, `1.5s`,
 /// `5m`, `2h`, `36500d`). Under a millisecond it says `µs`; zero is `0s`.
 pub fn human(duration: Duration) -> String {
-    const UNITS: [(&str, f64); 6] = [
+    const UNITS: [(&str, f64); 7] = [
         ("d", 86_400.0),
         ("h", 3_600.0),
         ("m", 60.0),
         ("s", 1.0),
         ("ms", 1e-3),
         ("µs", 1e-6),
+        ("ns", 1e-9),
     ];
     if duration.is_zero() {
         return "0s".to_owned();
@@ -140,7 +141,7 @@ mod tests {
         let cases = [
             (Duration::ZERO, "0s"),
             (Duration::from_nanos(1500), "1.5µs"),
-            (Duration::from_nanos(10), "0.01µs"),
+            (Duration::from_nanos(10), "10ns"),
             (Duration::from_millis(5), "5ms"),
             (Duration::from_millis(300), "300ms"),
             (Duration::from_millis(1500), "1.5s"),

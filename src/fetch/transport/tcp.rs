@@ -16,7 +16,8 @@ use std::time::Duration;
 use log::debug;
 use url::Host;
 
-use super::time::{Deadline, Shown};
+use super::time::Deadline;
+use crate::duration::human;
 use crate::exit::{Code, WithCode, fail, fail_with};
 
 /// Connects to `host` at `port`: resolves it, then connects to the first of
@@ -144,7 +145,7 @@ fn resolve(
         Some(limit) => rx.recv_timeout(limit).map_err(|_| {
             fail(
                 Code::Timeout,
-                format!("resolving {domain}: no answer within {}", Shown(limit)),
+                format!("resolving {domain}: no answer within {}", human(limit)),
             )
         })?,
         None => rx.recv().map_err(|_| {

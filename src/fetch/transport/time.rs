@@ -13,6 +13,8 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::duration::human;
+
 /// A time by which a step must be done, and the words that say it was not.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
@@ -75,27 +77,8 @@ impl fmt::Display for Deadline {
             f,
             "{} did not complete within {}",
             self.step,
-            Shown(self.limit)
+            human(self.limit)
         )
-    }
-}
-
-/// A duration as the command line writes one: `300ms`, `1.5s`, `30s`.
-#[derive(Debug, Clone, Copy)]
-pub struct Shown(pub Duration);
-
-impl fmt::Display for Shown {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.0;
-        if d >= Duration::from_secs(1) || d.is_zero() {
-            return write!(f, "{}s", d.as_secs_f64());
-        }
-        let nanos = d.subsec_nanos();
-        match (nanos % 1_000_000, nanos % 1_000) {
-            (0, _) => write!(f, "{}ms", nanos / 1_000_000),
-            (_, 0) => write!(f, "{}µs", nanos / 1_000),
-            _ => write!(f, "{nanos}ns"),
-        }
     }
 }
 
@@ -157,7 +140,7 @@ impl TimedStream {
             Some(deadline) if self.applied != self.timeout => deadline.to_string(),
             _ => format!(
                 "{waiting_for} for {}",
-                Shown(self.applied.unwrap_or_default())
+                human(self.applied.unwrap_or_default())
             ),
         };
         io::Error::new(io::ErrorKind::TimedOut, message)
@@ -219,17 +202,6 @@ mod tests {
         let err = Deadline::cap(passed, timeout).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(err.to_string(), "the step did not complete within 1ns");
-    }
-
-    #[test]
-    fn durations_are_shown_as_the_command_line_writes_them() {
-        let shown = |d: Duration| Shown(d).to_string();
-        assert_eq!(shown(Duration::from_millis(300)), "300ms");
-        assert_eq!(shown(Duration::from_secs(30)), "30s");
-        assert_eq!(shown(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(shown(Duration::from_micros(5)), "5µs");
-        assert_eq!(shown(Duration::from_nanos(1)), "1ns");
-        assert_eq!(shown(Duration::ZERO), "0s");
     }
 
     #[test]
