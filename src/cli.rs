@@ -156,16 +156,16 @@ pub struct FetchArgs {
     pub remote_name: bool,
 
     /// Give up on connecting to an address after this long (0: no limit).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10s", value_parser = duration::parse)]
     pub connect_timeout: Duration,
 
     /// Give up when nothing arrives for this long, or when a TLS handshake or
     /// a response head takes longer (0: no limit).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "30s", value_parser = duration::parse)]
     pub timeout: Duration,
 
     /// Give up when the whole fetch, redirects included, takes longer (0: no limit).
-    #[arg(short, long, value_name = "DURATION", default_value = "0", value_parser = duration::parse)]
+    #[arg(short, long, value_name = "DURATION", allow_hyphen_values = true, default_value = "0", value_parser = duration::parse)]
     pub max_time: Duration,
 
     /// Retry a transient failure up to N times in a row (0: never). An attempt
@@ -174,11 +174,11 @@ pub struct FetchArgs {
     pub retry: u32,
 
     /// Wait this long before each retry, instead of backing off from 1s to 60s (0: back off).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "0", value_parser = duration::parse)]
     pub retry_delay: Duration,
 
     /// Start no retry this long after the first attempt (0: no limit).
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10m", value_parser = duration::parse)]
     pub retry_max_time: Duration,
 
     /// Retry a refused connection too (otherwise only once an attempt has connected).

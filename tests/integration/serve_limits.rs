@@ -131,6 +131,8 @@ fn slow_reader(addr: SocketAddr, sent: Vec<u8>) -> (Vec<u8>, bool) {
             Err(err) if err.kind() == ErrorKind::ConnectionReset => break true,
             Err(err) => panic!("reading replies: {err}"),
         }
+        // The pause is the behaviour under test: a client reading slowly
+        // (4 KiB a millisecond at most), so replies queue up at the server.
         thread::sleep(Duration::from_millis(1));
     };
     sending.join().expect("writer");
