@@ -10,6 +10,7 @@
 //! | [`http`] | HTTP/1.1 response parsing and body framing (pure, sans-IO) | `data.split(b'\r\n\r\n', 1)` |
 //! | `fetch` | `sockdemo fetch`: connect, request, stream the body to a file | `seed_fetch.py` |
 //! | [`exit`] | exit codes (curl's numbers) and the error that carries one | — |
+//! | `human` | counts as people read them in messages: `15,900` | — |
 //! | `duration` | the DURATION syntax of the command line, and durations in messages | — |
 //! | `address` | the ADDR syntax of `--listen` and `--connect`: IP, host name, bare port | the scripts' `('127.0.0.1', 9999)` |
 //! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
@@ -31,6 +32,7 @@ pub mod exit;
 pub(crate) mod fetch;
 pub(crate) mod greeting;
 pub mod http;
+pub(crate) mod human;
 pub mod logging;
 pub(crate) mod platform;
 pub(crate) mod server;

@@ -41,9 +41,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use signal_hook::consts::SIGINT;
 
 use super::{Connection, print_line};
-use crate::capacity::{self, thousands};
+use crate::capacity;
 use crate::exit::{Code, WithCode, fail, fail_with};
 use crate::greeting::{EXIT, WELCOME, write_reply};
+use crate::human::thousands;
 
 /// What load mode does, from the command line.
 #[derive(Debug, Clone)]

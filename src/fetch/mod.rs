@@ -56,6 +56,7 @@ use url::Url;
 
 use crate::exit::{Code, WithCode, fail, fail_with, io_cause};
 use crate::http::{self, Framing, HttpError, ResponseHead};
+use crate::human::thousands;
 use download::{Body, CannotStartOver, Download, Finished};
 use exchange::{Exchange, HeadCut};
 use headers::RequestHeaders;
@@ -403,7 +404,7 @@ impl Fetch<'_> {
         if !(self.config.quiet || self.config.silent) {
             match finished {
                 Finished::Saved { name, bytes } => {
-                    eprintln!("saved {} bytes to {name}", grouped(bytes));
+                    eprintln!("saved {} bytes to {name}", thousands(bytes));
                 }
                 Finished::Nothing { why } => eprintln!("nothing saved: {why}"),
             }
@@ -557,19 +558,6 @@ fn check_status(head: &ResponseHead, url: &Url, content_on_error: bool) -> anyho
         ));
     }
     Ok(())
-}
-
-/// A count with its thousands grouped, as people read it: `5,242,897`.
-fn grouped(count: u64) -> String {
-    let digits = count.to_string();
-    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            text.push(',');
-        }
-        text.push(digit);
-    }
-    text
 }
 
 /// Prints response heads as received: on stdout, or on stderr when the body
@@ -777,15 +765,6 @@ mod tests {
         for status in [200, 204, 304, 399] {
             check_status(&head(&format!("HTTP/1.1 {status} X\r\n\r\n")), &url, false).unwrap();
         }
-    }
-
-    #[test]
-    fn counts_are_grouped_by_thousands() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1000), "1,000");
-        assert_eq!(grouped(5_242_897), "5,242,897");
-        assert_eq!(grouped(u64::MAX), "18,446,744,073,709,551,615");
     }
 
     #[test]

@@ -38,9 +38,10 @@ use anyhow::Context;
 use log::{debug, info, warn};
 
 use crate::address::Address;
-use crate::capacity::{self, Capacity, thousands};
+use crate::capacity::{self, Capacity};
 use crate::duration::human;
 use crate::greeting::BUSY;
+use crate::human::thousands;
 use connection::Settings;
 use registry::{Registry, Stage};
 use throttle::Throttle;

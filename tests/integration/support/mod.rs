@@ -6,6 +6,7 @@
 //! Rust's test harness has no per-test timeout, so every blocking step here
 //! takes its own.
 
+pub mod acceptor;
 pub mod dir;
 pub mod proxy;
 pub mod ranged;

@@ -6,10 +6,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
+
+use super::acceptor::Acceptor;
 
 /// How long a proxied connection may stay silent: a bound on every test.
 const IDLE_LIMIT: Duration = Duration::from_secs(20);
@@ -17,9 +18,8 @@ const IDLE_LIMIT: Duration = Duration::from_secs(20);
 /// A running test proxy.
 pub struct Proxy {
     pub addr: std::net::SocketAddr,
-    stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<String>>>,
-    acceptor: Option<JoinHandle<()>>,
+    _acceptor: Acceptor,
 }
 
 impl Proxy {
@@ -36,37 +36,18 @@ impl Proxy {
 
     fn listen(refusal: Option<&'static str>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
         let addr = listener.local_addr().expect("local address");
-        let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let acceptor = {
-            let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
-            thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((client, _)) => {
-                            let requests = Arc::clone(&requests);
-                            thread::spawn(move || {
-                                let _ = serve(client, &requests, refusal);
-                            });
-                        }
-                        // Polled, so that the loop sees `stop` in time.
-                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                            thread::sleep(Duration::from_millis(5));
-                        }
-                        Err(_) => return,
-                    }
-                }
+            let requests = Arc::clone(&requests);
+            Acceptor::start(listener, move |client, _| {
+                let _ = serve(client, &requests, refusal);
             })
         };
         Proxy {
             addr,
-            stop,
             requests,
-            acceptor: Some(acceptor),
+            _acceptor: acceptor,
         }
     }
 
@@ -81,21 +62,11 @@ impl Proxy {
     }
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-    }
-}
-
 fn serve(
     mut client: TcpStream,
     requests: &Mutex<Vec<String>>,
     refusal: Option<&'static str>,
 ) -> io::Result<()> {
-    client.set_nonblocking(false)?;
     client.set_read_timeout(Some(IDLE_LIMIT))?;
     let head = read_head(&mut client)?;
     let text = String::from_utf8_lossy(&head).into_owned();

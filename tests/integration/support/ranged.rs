@@ -9,8 +9,10 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
+
+use super::acceptor::Acceptor;
 
 /// How long any connection of the server may live: a bound on every test.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(20);
@@ -140,31 +142,27 @@ type Rule = dyn Fn(&Request) -> Reply + Send + Sync;
 /// A running file server.
 pub struct FileServer {
     pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<String>>>,
-    acceptor: Option<JoinHandle<()>>,
+    _acceptor: Acceptor,
 }
 
 impl FileServer {
     /// Serves on 127.0.0.1, port 0, answering each request by `rule`.
     pub fn start(rule: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> FileServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the file server");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
         let addr = listener.local_addr().expect("local address");
-        let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let rule: Arc<Rule> = Arc::new(rule);
+        let counter = AtomicUsize::new(0);
         let acceptor = {
-            let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
-            thread::spawn(move || accept_loop(&listener, &stop, &requests, &rule))
+            let requests = Arc::clone(&requests);
+            Acceptor::start(listener, move |stream, stop| {
+                let _ = serve(stream, stop, &requests, &rule, &counter);
+            })
         };
         FileServer {
             addr,
-            stop,
             requests,
-            acceptor: Some(acceptor),
+            _acceptor: acceptor,
         }
     }
 
@@ -179,44 +177,6 @@ impl FileServer {
     }
 }
 
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-    }
-}
-
-fn accept_loop(
-    listener: &TcpListener,
-    stop: &Arc<AtomicBool>,
-    requests: &Arc<Mutex<Vec<String>>>,
-    rule: &Arc<Rule>,
-) {
-    let counter = Arc::new(AtomicUsize::new(0));
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let (stop, requests, rule, counter) = (
-                    Arc::clone(stop),
-                    Arc::clone(requests),
-                    Arc::clone(rule),
-                    Arc::clone(&counter),
-                );
-                thread::spawn(move || {
-                    let _ = serve(stream, &stop, &requests, &*rule, &counter);
-                });
-            }
-            // Polled, so that the loop sees `stop` in time.
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(_) => return,
-        }
-    }
-}
-
 fn serve(
     mut stream: TcpStream,
     stop: &AtomicBool,
@@ -224,7 +184,6 @@ fn serve(
     rule: &Rule,
     counter: &AtomicUsize,
 ) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(CONNECTION_LIFETIME))?;
     let head = read_request_head(&mut stream)?;
     let request = {

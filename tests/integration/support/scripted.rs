@@ -11,8 +11,10 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
+
+use super::acceptor::Acceptor;
 
 /// How long any connection of the server may live: a bound on every test.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(20);
@@ -85,9 +87,8 @@ enum Prompt {
 /// A running scripted server.
 pub struct Scripted {
     pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<Vec<u8>>>>,
-    acceptor: Option<JoinHandle<()>>,
+    _acceptor: Acceptor,
 }
 
 impl Scripted {
@@ -132,23 +133,18 @@ impl Scripted {
         handler: Arc<Handler>,
     ) -> Scripted {
         let listener = TcpListener::bind(listen).expect("bind the scripted server");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
         let addr = listener.local_addr().expect("local address");
-        let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let acceptor = {
-            let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
-            thread::spawn(move || {
-                accept_loop(&listener, &stop, &requests, &handler, tls.as_ref(), prompt);
+            let requests = Arc::clone(&requests);
+            Acceptor::start(listener, move |stream, stop| {
+                let _ = serve(stream, stop, &requests, &*handler, tls.clone(), prompt);
             })
         };
         Scripted {
             addr,
-            stop,
             requests,
-            acceptor: Some(acceptor),
+            _acceptor: acceptor,
         }
     }
 
@@ -163,42 +159,6 @@ impl Scripted {
     }
 }
 
-impl Drop for Scripted {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-    }
-}
-
-fn accept_loop(
-    listener: &TcpListener,
-    stop: &Arc<AtomicBool>,
-    requests: &Arc<Mutex<Vec<Vec<u8>>>>,
-    handler: &Arc<Handler>,
-    tls: Option<&Arc<rustls::ServerConfig>>,
-    prompt: Prompt,
-) {
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let (stop, requests, handler) =
-                    (Arc::clone(stop), Arc::clone(requests), Arc::clone(handler));
-                let tls = tls.cloned();
-                thread::spawn(move || {
-                    let _ = serve(stream, &stop, &requests, &*handler, tls, prompt);
-                });
-            }
-            // Polled, so that the loop sees `stop` in time.
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(_) => return,
-        }
-    }
-}
-
 fn serve(
     tcp: TcpStream,
     stop: &AtomicBool,
@@ -207,7 +167,6 @@ fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     prompt: Prompt,
 ) -> io::Result<()> {
-    tcp.set_nonblocking(false)?;
     tcp.set_read_timeout(Some(CONNECTION_LIFETIME))?;
     let raw = tcp.try_clone()?;
     let mut stream: Box<dyn ReadWrite> = match tls {
