@@ -35,17 +35,7 @@ SEED_FETCH=$PWD/$tutorial/seed_fetch.py
 cargo build --release --locked --quiet --bin sockdemo
 SOCKDEMO=$PWD/target/release/sockdemo
 
-# On disk (not a tmpfs), where a user's download would go.
-WORK=$(mktemp -d /var/tmp/fetch-bench.XXXXXX)
-server_pid=
-cleanup() {
-    if [ -n "$server_pid" ]; then stop_server; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-mkdir -p "$WORK/www" "$WORK/logs"
-chmod 755 "$WORK" "$WORK/www" # nginx's workers run as another user
+make_workdir fetch-bench
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/www/big.bin"
 PORT=$(free_port)
 cat >"$WORK/nginx.conf" <<CONF

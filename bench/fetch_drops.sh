@@ -25,17 +25,7 @@ ROUNDS=${ROUNDS:-5}
 cargo build --release --locked --quiet --bin sockdemo
 SOCKDEMO=$PWD/target/release/sockdemo
 
-# On disk (not a tmpfs), where a user's download would go.
-WORK=$(mktemp -d /var/tmp/fetch-drops.XXXXXX)
-servers=()
-cleanup() {
-    for pid in "${servers[@]}"; do
-        server_pid=$pid
-        stop_server
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+make_workdir fetch-drops
 
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/big.bin"
 cat "$WORK/big.bin" >/dev/null # served from the page cache, like the later runs

@@ -26,16 +26,7 @@ ROUNDS=${ROUNDS:-20}
 cargo build --release --locked --quiet --bin sockdemo
 SOCKDEMO=$PWD/target/release/sockdemo
 
-WORK=$(mktemp -d /var/tmp/fetch-latency.XXXXXX)
-server_pid=
-cleanup() {
-    if [ -n "$server_pid" ]; then stop_server; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-mkdir -p "$WORK/www" "$WORK/logs"
-chmod 755 "$WORK" "$WORK/www" # nginx's workers run as another user
+make_workdir fetch-latency
 head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
 # The usual self-signed certificate: openssl marks it CA:TRUE.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \

@@ -87,6 +87,30 @@ start_greeting_server() {
     esac
 }
 
+# make_workdir NAME: a working directory in WORK, on disk (/var/tmp, not a
+# tmpfs: where a user's download would go), with www/ and logs/ that nginx's
+# workers (another user) can read. When the script exits, the servers it
+# started (server_pid, and the pids in the array servers) are stopped and
+# the directory is removed.
+make_workdir() {
+    WORK=$(mktemp -d "/var/tmp/$1.XXXXXX")
+    server_pid=
+    servers=()
+    trap cleanup_workdir EXIT
+    mkdir -p "$WORK/www" "$WORK/logs"
+    chmod 755 "$WORK" "$WORK/www"
+}
+
+cleanup_workdir() {
+    local pid
+    for pid in "${servers[@]}" "$server_pid"; do
+        [[ -n $pid ]] || continue
+        server_pid=$pid
+        stop_server
+    done
+    rm -rf "$WORK"
+}
+
 # listening_addr LOG: the address of a server's `listening on ADDR` line, as
 # `sockdemo serve` and the floor server print it.
 listening_addr() {
