@@ -177,7 +177,7 @@ pub struct FetchArgs {
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "0", value_parser = duration::parse)]
     pub retry_delay: Duration,
 
-    /// Start no retry this long after the first attempt (0: no limit).
+    /// Start no retry this long after the first attempt, or after the last one that got further (0: no limit).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10m", value_parser = duration::parse)]
     pub retry_max_time: Duration,
 

@@ -88,6 +88,11 @@ pub fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
+/// The longest a `Retry-After` may make a download wait when there is no
+/// `--retry-max-time` window to cap it: an hour, so that a server asking
+/// for years cannot hang the client.
+const MAX_SERVER_WAIT: Duration = Duration::from_secs(3600);
+
 /// The retry settings of the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -95,7 +100,9 @@ pub struct Policy {
     pub retries: u32,
     /// `--retry-delay`: a fixed wait instead of the back-off.
     pub fixed_delay: Option<Duration>,
-    /// `--retry-max-time`: no retry after this long (`None`: no limit).
+    /// `--retry-max-time`: no retry this long after the first attempt, or
+    /// after the last one that got further than any before it (`None`: no
+    /// limit; a `Retry-After` is then capped at an hour).
     pub max_time: Option<Duration>,
     /// `--retry-connrefused`: a refused connection is transient too.
     pub retry_connrefused: bool,
@@ -151,6 +158,9 @@ pub struct Retrier {
     best: u64,
     attempts: u32,
     connected: bool,
+    /// When the retry window opened: at the first attempt, and again at
+    /// each new high-water mark.
+    window_opened: Duration,
     rng: SplitMix64,
 }
 
@@ -164,6 +174,7 @@ impl Retrier {
             best: 0,
             attempts: 0,
             connected: false,
+            window_opened: Duration::ZERO,
             rng: SplitMix64(seed),
         }
     }
@@ -189,6 +200,9 @@ impl Retrier {
             self.best = attempt.reached;
             self.retries_left = self.policy.retries;
             self.backoff = FIRST_BACKOFF;
+            // A download that keeps getting further is not one long
+            // failure: a 10 GiB file may take longer than the window.
+            self.window_opened = elapsed;
         }
         let connected = connected_before || attempt.connected;
         if !attempt
@@ -202,10 +216,12 @@ impl Retrier {
         if self.retries_left == 0 || self.policy.retries == 0 {
             return Decision::OutOfRetries;
         }
+        let in_window = elapsed.saturating_sub(self.window_opened);
         let left = match self.policy.max_time {
-            Some(max) if elapsed >= max => return Decision::OutOfTime,
-            Some(max) => max - elapsed,
-            None => Duration::MAX,
+            Some(max) if in_window >= max => return Decision::OutOfTime,
+            Some(max) => max - in_window,
+            // A server cannot make us wait longer than this, window or not.
+            None => MAX_SERVER_WAIT,
         };
         if !progressed {
             self.retries_left -= 1;
@@ -492,8 +508,35 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(
-            delay(Retrier::new(unlimited, 0).decide(&asked, Duration::from_secs(86_400))),
+            delay(Retrier::new(unlimited.clone(), 0).decide(&asked, Duration::from_secs(86_400))),
             Duration::from_secs(3600)
+        );
+        // Without a window, a server still cannot make us wait for years.
+        let years = Attempt {
+            retry_after: Some(Duration::from_secs(u64::MAX)),
+            ..failed(Failure::Status(503))
+        };
+        assert_eq!(
+            delay(Retrier::new(unlimited, 0).decide(&years, Duration::ZERO)),
+            MAX_SERVER_WAIT
+        );
+    }
+
+    #[test]
+    fn progress_opens_the_retry_window_again() {
+        // A download that keeps getting further runs past the window.
+        let mut retrier = Retrier::new(Policy::default(), 0);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(delay(retrier.decide(&cut(100), hour)), Duration::ZERO);
+        assert_eq!(delay(retrier.decide(&cut(200), 2 * hour)), Duration::ZERO);
+        // Without progress, the window runs from the last high-water mark.
+        assert!(matches!(
+            retrier.decide(&cut(200), 2 * hour + Duration::from_secs(60)),
+            Decision::Retry { .. }
+        ));
+        assert_eq!(
+            retrier.decide(&cut(200), 2 * hour + DEFAULT_RETRY_MAX_TIME),
+            Decision::OutOfTime
         );
     }
 
