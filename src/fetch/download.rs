@@ -22,6 +22,7 @@ use super::verify::Verifier;
 use super::{Config, Response};
 use crate::exit::{Code, WithCode, fail, fail_with};
 use crate::http::{self, Coding, CodingError, DecodeError, Decoder, Framing};
+use crate::human::thousands;
 
 /// The version of the file the saved bytes are a prefix of, when they can
 /// be continued.
@@ -66,8 +67,9 @@ pub enum Finished {
 /// How a body relates to what is saved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Body {
-    /// The rest of the saved version (a 206 that matches): appended.
-    Rest,
+    /// The rest of the saved version (a 206 that matches): appended, and
+    /// it must end the file exactly at `end` (its `Content-Range`).
+    Rest { end: u64 },
     /// A whole body: it replaces whatever was saved.
     Whole,
 }
@@ -184,26 +186,66 @@ impl Download {
                 .output
                 .insert(Output::open(&self.destination, &self.partial)?),
         };
-        if let (Some(max), Framing::Length(length), true) =
-            (self.max_filesize, response.framing, codings.is_empty())
-            && self.saved + length > max
+        // Where the saved file will end, when the head says so.
+        let total = match response.framing {
+            Framing::Length(length) if codings.is_empty() => {
+                Some(self.saved.checked_add(length).ok_or_else(|| {
+                    fail(
+                        Code::BadResponse,
+                        format!("fetching {url}: a Content-Length past what a file can hold"),
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        if let (Some(max), Some(total)) = (self.max_filesize, total)
+            && total > max
         {
             return Err(too_large(max));
         }
-        let total = match response.framing {
-            Framing::Length(length) if codings.is_empty() => Some(self.saved + length),
-            _ => None,
+        // A continuation must end the file where its Content-Range says:
+        // shorter is a cut (retried), longer or decoded would stitch.
+        let end = match body {
+            Body::Rest { end } => {
+                if !codings.is_empty() {
+                    return Err(fail(
+                        Code::BadResponse,
+                        format!(
+                            "fetching {url}: the rest of the file came with a coding, and decoded bytes cannot continue saved ones"
+                        ),
+                    ));
+                }
+                if total.is_some_and(|total| total != end) {
+                    return Err(fail(
+                        Code::BadResponse,
+                        format!(
+                            "fetching {url}: the Content-Length of the rest does not match its Content-Range"
+                        ),
+                    ));
+                }
+                Some(end)
+            }
+            Body::Whole => None,
         };
         let progress = Progress::start(total, self.saved, self.quiet);
-        if body == Body::Rest {
+        if end.is_some() {
             progress.note(&format!("resuming at {}", bytes(self.saved)));
         }
         let (saved, verifier, max) = (&mut self.saved, &mut self.verifier, self.max_filesize);
         let mut write = |data: &[u8]| -> anyhow::Result<()> {
+            let after = *saved + data.len() as u64;
             if let Some(max) = max
-                && *saved + data.len() as u64 > max
+                && after > max
             {
                 return Err(too_large(max));
+            }
+            if let Some(end) = end
+                && after > end
+            {
+                return Err(fail(
+                    Code::BadResponse,
+                    format!("the rest of the file runs past its Content-Range's end, byte {end}"),
+                ));
             }
             verifier
                 .update(data)
@@ -220,7 +262,19 @@ impl Download {
                 decoder.feed(data, &mut write).map_err(decoding)
             })
             .and_then(|_| decoder.finish(&mut write).map_err(decoding))
-            .with_context(fetching)
+            .with_context(fetching)?;
+        match end {
+            // A body framed until close, or cut in a way the framing cannot
+            // tell, still has to reach the end its Content-Range gave.
+            Some(end) if self.saved < end => Err(fail(
+                Code::PartialBody,
+                format!(
+                    "fetching {url}: the rest of the file ended at byte {} of {end}",
+                    thousands(self.saved)
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The codings to undo: the content codings first applied by the server

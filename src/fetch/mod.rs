@@ -361,7 +361,7 @@ impl Fetch<'_> {
             }
             self.heads.print_all(&heads).map_err(Failed::connected)?;
             let body = match verdict {
-                Verdict::Append { .. } => Some(Body::Rest),
+                Verdict::Append { end, .. } => Some(Body::Rest { end }),
                 _ => None,
             };
             return self

@@ -99,6 +99,9 @@ pub enum Verdict {
     Append {
         /// The length of the whole file, if known.
         total: Option<u64>,
+        /// Where the file ends once this body is appended: its last byte
+        /// plus one. The body must end exactly there.
+        end: u64,
     },
     /// A 200: the file changed, or the server ignores ranges. Its body is
     /// the whole file: start over with it (truncate what was saved).
@@ -227,7 +230,10 @@ impl Resume {
                 total,
             });
         }
-        Ok(Verdict::Append { total: range.total })
+        Ok(Verdict::Append {
+            total: range.total,
+            end: range.last.saturating_add(1),
+        })
     }
 }
 
@@ -364,12 +370,18 @@ mod tests {
                 partial,
                 "Content-Range: bytes 100-999/1000\r\nETag: \"v1\"\r\n"
             ),
-            Ok(Verdict::Append { total: Some(1000) })
+            Ok(Verdict::Append {
+                total: Some(1000),
+                end: 1000
+            })
         );
         // The first response had no length: any total, or none, will do.
         assert_eq!(
             judge(&resume(None), partial, "Content-Range: bytes 100-199/*\r\n"),
-            Ok(Verdict::Append { total: None })
+            Ok(Verdict::Append {
+                total: None,
+                end: 200
+            })
         );
         assert_eq!(
             judge(
@@ -377,7 +389,10 @@ mod tests {
                 partial,
                 "Content-Range: bytes 100-4999/5000\r\n"
             ),
-            Ok(Verdict::Append { total: Some(5000) })
+            Ok(Verdict::Append {
+                total: Some(5000),
+                end: 5000
+            })
         );
     }
 

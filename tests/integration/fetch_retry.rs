@@ -681,3 +681,59 @@ fn a_refused_connection_is_retried_only_when_asked() {
     );
     dir.assert_untouched();
 }
+
+#[test]
+fn a_206_that_ends_before_its_content_range_is_resumed_not_saved() {
+    let file = content(50_000, 13);
+    let served = file.clone();
+    let server = FileServer::start(move |request| match request.number {
+        0 => whole(&served, ETAG).ending(Ending::CutAfter(20_000)),
+        // Framed until close, and closed 10,000 bytes into the 30,000 its
+        // Content-Range announces: a clean end, but not the file's.
+        1 => Reply {
+            head: format!(
+                "HTTP/1.1 206 Partial Content\r\nETag: {ETAG}\r\nContent-Range: bytes 20000-49999/50000\r\n\r\n"
+            ),
+            body: served[20_000..30_000].to_vec(),
+            ending: Ending::Complete,
+        },
+        _ => answer(request, &served, ETAG),
+    });
+    let dir = Dir::new();
+    let output = dir.fetch(&[&server.url("/f"), "-o", "out.bin", "--retry-delay", "1ms"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(
+        ranges(&server),
+        [
+            None,
+            Some("bytes=20000-".to_owned()),
+            Some("bytes=30000-".to_owned())
+        ]
+    );
+    assert!(dir.read("out.bin") == file, "out.bin differs from the file");
+}
+
+#[test]
+fn a_206_whose_length_disagrees_with_its_content_range_is_refused() {
+    let file = content(50_000, 14);
+    let served = file.clone();
+    let server = FileServer::start(move |request| match request.number {
+        0 => whole(&served, ETAG).ending(Ending::CutAfter(20_000)),
+        _ => Reply {
+            head: format!(
+                "HTTP/1.1 206 Partial Content\r\nETag: {ETAG}\r\nContent-Range: bytes 20000-49999/50000\r\nContent-Length: 10000\r\n\r\n"
+            ),
+            body: served[20_000..30_000].to_vec(),
+            ending: Ending::Complete,
+        },
+    });
+    let dir = Dir::new();
+    let output = dir.fetch(&[&server.url("/f"), "-o", "out.bin", "--retry-delay", "1ms"]);
+    assert_eq!(code(&output), 8, "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("does not match its Content-Range"),
+        "{}",
+        text(&output.stderr)
+    );
+    dir.assert_untouched();
+}
