@@ -158,8 +158,11 @@ pub fn greet_and_answer(
             return End::Stopping;
         }
         let read = match stream.read(&mut input) {
+            // The server shut the socket down: the end is its, not the client's.
+            Ok(0) if stopping() => return End::Stopping,
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) if stopping() => return End::Stopping,
             Err(err) => return read_failure(err),
         };
         if let Some(delay) = settings.delay {
@@ -172,6 +175,11 @@ pub fn greet_and_answer(
         };
         if !replies.is_empty() {
             if let Err(err) = send(stream, &replies, settings.idle_timeout) {
+                // Its write side was shut down at the end of the grace: the
+                // client is still sending, so the close must linger.
+                if stopping() {
+                    return End::Stopping;
+                }
                 return write_failure(err);
             }
             replies.clear();
@@ -246,12 +254,12 @@ impl End {
 /// replies the client has not received. Stopping after a byte count instead
 /// would bring the reset back for a client that keeps sending.
 fn linger(stream: &TcpStream, slot: &Slot) {
-    if slot.hurrying()
-        || stream.shutdown(Shutdown::Write).is_err()
-        || stream.set_read_timeout(Some(LINGER_POLL)).is_err()
-    {
+    if slot.hurrying() || stream.set_read_timeout(Some(LINGER_POLL)).is_err() {
         return;
     }
+    // It may be shut down already (at the end of the grace period); a dead
+    // socket shows in the send queue below.
+    let _ = stream.shutdown(Shutdown::Write);
     let deadline = Instant::now() + LINGER;
     let mut probe = [0u8; PROBE_BUF];
     let mut discard = Vec::new();

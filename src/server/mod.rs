@@ -29,7 +29,7 @@ mod shutdown;
 mod throttle;
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -42,7 +42,7 @@ use crate::capacity::{self, Capacity};
 use crate::duration::human;
 use crate::greeting::BUSY;
 use crate::human::thousands;
-use connection::Settings;
+use connection::{LINGER, Settings};
 use registry::{Registry, Stage};
 use throttle::Throttle;
 
@@ -282,11 +282,18 @@ fn drain(registry: &Registry, grace: Duration) {
     } else if live > 0 {
         info!("grace period over; closing live connections: {live}");
         registry.advance(Stage::Closing);
-        registry.shut_down_all();
+        registry.shut_down_all(Shutdown::Write);
     } else {
         return;
     }
-    let left = registry.wait_until_empty(Instant::now() + SETTLE);
+    // At the end of the grace, closing connections linger (up to LINGER)
+    // so that clients still sending get every reply; after a second
+    // signal, they close at once.
+    let settle = match registry.stage() {
+        Stage::Hurrying => SETTLE,
+        _ => LINGER + SETTLE,
+    };
+    let left = registry.wait_until_empty(Instant::now() + settle);
     if left > 0 {
         info!("exiting with {left} connections still closing");
     }

@@ -195,15 +195,21 @@ impl Registry {
         }
     }
 
-    /// Shuts down every live socket in both directions: blocked reads see the
-    /// end of the stream, blocked writes fail, and each connection ends
-    /// itself. The sockets are shut down from a snapshot, without the lock.
-    /// Returns how many there were.
-    pub fn shut_down_all(&self) -> usize {
+    /// Shuts down every live socket, from a snapshot taken without holding
+    /// the lock; returns how many there were.
+    ///
+    /// `Shutdown::Both` (a second signal) ends every connection at once:
+    /// blocked reads see the end of the stream, blocked writes fail.
+    /// `Shutdown::Write` (the end of the grace period) sends each client the
+    /// end of the stream after its queued replies and leaves reading open:
+    /// Linux answers data that reaches a socket shut down both ways, and
+    /// closing, with a reset that destroys the replies still queued, so a
+    /// client still sending must be read until it stops (the lingering close).
+    pub fn shut_down_all(&self, how: Shutdown) -> usize {
         let live: Vec<Arc<TcpStream>> = self.lock().live.values().cloned().collect();
         for stream in &live {
             // A socket the peer already reset cannot be shut down; it is ending anyway.
-            let _ = stream.shutdown(Shutdown::Both);
+            let _ = stream.shutdown(how);
         }
         live.len()
     }
@@ -349,7 +355,7 @@ mod tests {
             (&*stream).read(&mut byte).map_err(|e| e.kind())
         });
         thread::sleep(Duration::from_millis(50));
-        assert_eq!(registry.shut_down_all(), 1);
+        assert_eq!(registry.shut_down_all(Shutdown::Both), 1);
         let deadline = Instant::now() + Duration::from_secs(10);
         assert_eq!(registry.wait_until_empty(deadline), 0);
         assert_eq!(reader.join().expect("reader"), Ok(0));

@@ -71,7 +71,7 @@ pub fn watch_signals(listener: Arc<TcpListener>, registry: Arc<Registry>) -> any
                     // more thread waiting for its turn on a busy machine;
                     // the main thread logs it.
                     registry.advance(Stage::Hurrying);
-                    let live = registry.shut_down_all();
+                    let live = registry.shut_down_all(Shutdown::Both);
                     debug!("{name} received again: {live} live connections shut down");
                 }
             }

@@ -164,6 +164,55 @@ fn line_too_long_reaches_a_slow_reader_after_every_reply() {
 }
 
 #[test]
+fn the_end_of_the_grace_period_loses_no_reply_to_a_client_still_sending() {
+    let mut server = Server::start(&["--grace", "300ms"]);
+    let mut client = Client::greeted(server.addr);
+    let mut writer = client.stream.try_clone().expect("clone");
+    // Sends lines for two seconds, well past the end of the grace period.
+    let sending = thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(2);
+        let mut sent = 0;
+        while Instant::now() < until {
+            let batch: Vec<u8> = (sent..sent + 100)
+                .flat_map(|i| format!("name{i:06}\n").into_bytes())
+                .collect();
+            if writer.write_all(&batch).is_err() {
+                break;
+            }
+            sent += 100;
+            // The pace is the behaviour under test: a client still talking.
+            thread::sleep(Duration::from_millis(2));
+        }
+    });
+    server.wait_for_log("accepted a connection", STEP);
+    server.process.signal(libc::SIGTERM);
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let reset = loop {
+        match client.stream.read(&mut chunk) {
+            Ok(0) => break false,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(err) if err.kind() == ErrorKind::ConnectionReset => break true,
+            Err(err) => panic!("reading replies: {err}"),
+        }
+        // Slower than the replies come (400 KB/s), so that some are still
+        // queued at the server when the grace period ends.
+        thread::sleep(Duration::from_millis(10));
+    };
+    sending.join().expect("writer");
+    // The replies up to the deadline, then the end of the stream: never a
+    // reset, which would destroy the replies still queued.
+    assert!(!reset, "reset after {} bytes", received.len());
+    let (_, replies) = lines_and_replies(received.len() / 10 + 1);
+    assert!(
+        !received.is_empty() && replies.starts_with(&received),
+        "replies differ"
+    );
+    server.wait_for_log("grace period over", STEP);
+    assert!(server.wait_exit(STEP).success());
+}
+
+#[test]
 fn a_second_signal_closes_busy_connections_at_once_and_says_so() {
     const BUSY: usize = 50;
     let mut server = Server::start(&["--grace", "1m"]);
