@@ -22,9 +22,19 @@ use std::fmt;
 /// `/proc/PID/maps`).
 pub const MAPS_PER_THREAD: u64 = 4;
 
-/// Mappings kept free for everything else the process maps as it runs:
-/// malloc arenas (a few per core), the buffers of long lines, libraries.
+/// Mappings kept free for everything else the process maps as it runs: the
+/// buffers of long lines, libraries; malloc's arenas come on top, see
+/// [`map_margin`].
 const MAP_MARGIN: u64 = 1024;
+
+/// Mappings glibc's malloc may add per core: up to 8 arenas a core, each
+/// at least two mappings (its reservation, split into usable and reserved).
+const ARENA_MAPS_PER_CORE: u64 = 16;
+
+/// The mappings kept free on a machine with `cores` cores.
+pub fn map_margin(cores: u64) -> u64 {
+    MAP_MARGIN + ARENA_MAPS_PER_CORE * cores
+}
 
 /// Threads (and process IDs) kept free: the process's own few threads, and
 /// room for whatever else on the machine starts one meanwhile.
@@ -61,6 +71,8 @@ pub struct Limits {
     pub open_files_max: Option<u64>,
     /// Descriptors the process holds now.
     pub open_files: u64,
+    /// The cores the process may run on: malloc makes arenas by them.
+    pub cores: u64,
 }
 
 /// The limit that decides the capacity.
@@ -101,7 +113,7 @@ pub fn connections(limits: &Limits) -> Capacity {
             Limit::MaxMapCount,
             limits.max_map_count,
             limits.maps_in_use,
-            MAP_MARGIN,
+            map_margin(limits.cores),
             MAPS_PER_THREAD,
         ),
         (
@@ -221,6 +233,7 @@ mod tests {
             cgroup_pids: 0,
             open_files_max: Some(20_000),
             open_files: 10,
+            cores: 2,
         }
     }
 
@@ -228,11 +241,17 @@ mod tests {
     fn memory_mappings_bound_the_lab_machine() {
         let capacity = connections(&lab());
         assert_eq!(capacity.limit, Some(Limit::MaxMapCount));
-        assert_eq!(capacity.connections, (65_530 - 300 - MAP_MARGIN) / 4);
+        assert_eq!(capacity.connections, (65_530 - 300 - map_margin(2)) / 4);
         assert_eq!(
             capacity.to_string(),
-            "vm.max_map_count allows about 16,051 (65,530 memory mappings, 300 in use, 4 per thread)"
+            "vm.max_map_count allows about 16,043 (65,530 memory mappings, 300 in use, 4 per thread)"
         );
+        // A machine with many cores keeps more mappings free for malloc.
+        let many = connections(&Limits {
+            cores: 128,
+            ..lab()
+        });
+        assert_eq!(many.connections, (65_530 - 300 - 1024 - 16 * 128) / 4);
     }
 
     #[test]

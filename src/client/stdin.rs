@@ -146,12 +146,20 @@ fn send_lines(
             sent.done.store(true, Ordering::SeqCst);
             return Ok(Ended::Input);
         }
+        let mut starts_line = !continued;
         if !held.is_empty() {
-            // More follows, so this was not the line's last piece.
-            send(&held)?;
-            held.clear();
+            if piece.ends_with(b"\n") {
+                // The line's last piece: its end goes out in the same write
+                // as the bytes before it (a line of exactly 64 KiB included).
+                held.append(&mut piece);
+                piece = std::mem::take(&mut held);
+                starts_line = held_starts_line;
+            } else {
+                // More follows, so this was not the line's last piece.
+                send(&held)?;
+                held.clear();
+            }
         }
-        let starts_line = !continued;
         continued = !piece.ends_with(b"\n");
         if continued {
             held = piece;
@@ -329,6 +337,13 @@ mod tests {
         let longest = vec![b'z'; STDIN_CHUNK - 1];
         let line = [&longest[..], b"\n"].concat();
         assert_eq!(sent_by(&line), (vec![line.clone()], 1, Ended::Input));
+        // Exactly 64 KiB, and 64 KiB less one with CRLF: the ending still
+        // goes with the last bytes, never in a write of its own.
+        for ending in [&b"\n"[..], b"\r\n"] {
+            let data = vec![b'z'; STDIN_CHUNK + 1 - ending.len()];
+            let line = [&data[..], ending].concat();
+            assert_eq!(sent_by(&line), (vec![line.clone()], 1, Ended::Input));
+        }
     }
 
     #[test]

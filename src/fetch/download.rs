@@ -126,7 +126,12 @@ impl Download {
                         }
                     })?;
                 }
-                mismatch.with_code(Code::Mismatch, || format!("checking {}", output.name()))?;
+                if let Err(err) = mismatch {
+                    // Known to be wrong: the next run must not continue it.
+                    let name = output.name().to_owned();
+                    output.abandon(true);
+                    return Err(fail_with(Code::Mismatch, format!("checking {name}"), err));
+                }
                 info!(
                     "continuing {} from byte {} ({})",
                     output.name(),

@@ -25,6 +25,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, flock};
@@ -127,12 +128,18 @@ impl Partial {
     /// Fails with [`io::ErrorKind::WouldBlock`] when another run holds the lock.
     pub fn open(target: &Path, url: &str) -> io::Result<Partial> {
         let path = part_path(target);
+        // Never through a symbolic link: one planted at `.NAME.part` would
+        // get its target emptied, and then renamed over the user's file.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::other("it is not a regular file"));
+        }
         flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(|err| {
             if err == rustix::io::Errno::WOULDBLOCK {
                 io::Error::new(
@@ -143,6 +150,17 @@ impl Partial {
                 io::Error::from(err)
             }
         })?;
+        // Another run may have renamed this very file into place between our
+        // open and our lock: then the path names another file, or none, and
+        // what we hold is the user's finished download, not to be touched.
+        let ours = file.metadata()?;
+        let now = fs::symlink_metadata(&path).ok();
+        if now.is_none_or(|now| (now.dev(), now.ino()) != (ours.dev(), ours.ino())) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another run finished with it meanwhile",
+            ));
+        }
         let meta_path = meta_path(&path);
         let meta = fs::read_to_string(&meta_path)
             .ok()
@@ -308,6 +326,17 @@ mod tests {
         assert_eq!(Meta::parse(&text.replace("length 5", "length five")), None);
         assert_eq!(Meta::parse(&text.replace("etag", "color")), None);
         assert_eq!(Meta::parse(&format!("{MAGIC}\nurl {URL}\n")), None);
+    }
+
+    #[test]
+    fn a_link_planted_as_the_part_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("big.bin");
+        let precious = dir.path().join("precious");
+        fs::write(&precious, b"keep me").unwrap();
+        std::os::unix::fs::symlink(&precious, part_path(&target)).unwrap();
+        assert!(Partial::open(&target, URL).is_err());
+        assert_eq!(fs::read(&precious).unwrap(), b"keep me");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub fn limits() -> Limits {
         cgroup_pids,
         open_files_max: soft_limit(libc::RLIMIT_NOFILE),
         open_files: fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count() as u64),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
     }
 }
 
