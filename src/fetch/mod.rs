@@ -54,6 +54,7 @@ use anyhow::Context;
 use log::{debug, warn};
 use url::Url;
 
+use crate::duration::human;
 use crate::exit::{Code, WithCode, fail, fail_with, io_cause};
 use crate::http::{self, Framing, HttpError, ResponseHead};
 use crate::human::thousands;
@@ -237,12 +238,12 @@ fn gave_up(retrier: &Retrier, download: &Download) {
     if retrier.attempts() > 1 {
         let of = download
             .total()
-            .map(|total| format!(" of {total}"))
+            .map(|total| format!(" of {}", thousands(total)))
             .unwrap_or_default();
         warn!(
             "gave up after {} attempts; the furthest got {} bytes{of}",
             retrier.attempts(),
-            retrier.best().max(download.saved())
+            thousands(retrier.best().max(download.saved()))
         );
     }
 }
@@ -424,13 +425,15 @@ impl Fetch<'_> {
         let Ok(wait) = Deadline::cap(self.total, Some(delay)) else {
             return false;
         };
+        // The wait as it will be: --max-time may cut it short.
+        let delay = wait.unwrap_or(delay);
         let when = if delay.is_zero() {
             "at once".to_owned()
         } else {
-            format!("in {:.1} s", delay.as_secs_f64())
+            format!("in {}", human(delay))
         };
         let how = match download.resume() {
-            Some(resume) => format!(", resuming at byte {}", resume.offset),
+            Some(resume) => format!(", resuming at byte {}", thousands(resume.offset)),
             None if download.saved() > 0 => ", from the start".to_owned(),
             None => String::new(),
         };
@@ -438,7 +441,7 @@ impl Fetch<'_> {
             "{reason}: retrying {when} (attempt {}){how}",
             retrier.attempts() + 1
         );
-        thread::sleep(wait.unwrap_or(delay));
+        thread::sleep(delay);
         true
     }
 }

@@ -161,7 +161,7 @@ fn a_server_that_ignores_range_and_cuts_at_one_point_runs_out_of_retries() {
     assert_eq!(server.requests().len(), 5, "two attempts and three retries");
     let stderr = text(&output.stderr);
     assert!(
-        stderr.contains("gave up after 5 attempts; the furthest got 1000 bytes of 10000"),
+        stderr.contains("gave up after 5 attempts; the furthest got 1,000 bytes of 10,000"),
         "{stderr}"
     );
     assert!(
@@ -359,7 +359,7 @@ fn retry_after_is_waited_for_and_the_503_not_printed() {
     let warned = warnings(&output.stderr);
     assert_eq!(warned.len(), 1, "{warned:?}");
     assert!(
-        warned[0].contains("503 Service Unavailable: retrying in 1.0 s"),
+        warned[0].contains("503 Service Unavailable: retrying in 1s"),
         "{warned:?}"
     );
     assert!(
