@@ -46,8 +46,10 @@ struct Sent {
     lines: AtomicU64,
     /// The sending is over: `exit` was sent, or the input ended.
     done: AtomicBool,
-    /// Standard input could not be read: the sending failed for a reason of its own.
-    input_failed: AtomicBool,
+    /// The sending failed (standard input unreadable, a send timed out or
+    /// was refused): its error, not what the reading side then sees, is
+    /// the cause.
+    sender_failed: AtomicBool,
 }
 
 /// Runs the `--stdin` session.
@@ -77,10 +79,9 @@ pub(super) fn relay(addrs: &[SocketAddr], timeout: Option<Duration>) -> anyhow::
                     Ok(Ended::Exit) => Ok(()),
                     Err(err) => {
                         // Wake the reading side, which would otherwise wait
-                        // for replies to lines that will never be sent.
-                        if Code::of(&err) == Code::Failure {
-                            sent.input_failed.store(true, Ordering::SeqCst);
-                        }
+                        // for replies to lines that will never be sent; it
+                        // learns first that the failure is the sender's.
+                        sent.sender_failed.store(true, Ordering::SeqCst);
                         let _ = stream.shutdown(Shutdown::Both);
                         Err(err)
                     }
@@ -89,13 +90,17 @@ pub(super) fn relay(addrs: &[SocketAddr], timeout: Option<Duration>) -> anyhow::
             .context("starting the thread that sends standard input")?
     };
     let received = receive(&mut connection, &mut stdout, &sent);
-    if received.is_err() && !sent.input_failed.load(Ordering::SeqCst) {
-        // The session failed on the connection's side; the sender may be
-        // waiting for input that never comes.
+    if let Err(err) = &received
+        && (!sent.sender_failed.load(Ordering::SeqCst) || Code::of(err) == Code::BadResponse)
+    {
+        // The session failed on the connection's side (the server refusing
+        // a line as too long comes first, even if sending failed after it);
+        // the sender may be waiting for input that never comes.
         return received;
     }
-    // Done and answered, or standard input failed: the sender has finished,
-    // or is about to, and its error is the cause.
+    // Done and answered, or the sending failed: the sender has finished, or
+    // is about to, and its error is the cause (a send timeout, 28; a
+    // refused send, 55; unreadable input, 1).
     let sending = sender
         .join()
         .unwrap_or_else(|_| Err(anyhow::anyhow!("the sending thread panicked")));

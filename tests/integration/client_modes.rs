@@ -4,7 +4,9 @@
 //! `--histogram`, bounds and Ctrl-C.
 
 use std::process::Stdio;
+use std::time::Duration;
 
+use crate::support::scripted::{Act, Scripted, send};
 use crate::support::{
     Process, STEP, Server, code, lines_of, read_all_of, run_bounded, run_bounded_with_input,
     sockdemo, text, wait_for_line,
@@ -225,4 +227,33 @@ fn unreadable_input_ends_the_session_with_its_own_error() {
         text(&output.stderr),
         "sockdemo: error: reading standard input: Is a directory (os error 21)\n"
     );
+}
+
+#[test]
+fn a_send_that_times_out_exits_28_naming_the_timeout() {
+    // Welcomes, then reads nothing: the client's sending fills the
+    // socket's buffers and waits for the server to take more.
+    let server =
+        Scripted::start_unprompted(vec![send("Welcome!"), Act::Pause(Duration::from_secs(15))]);
+    let input: Vec<u8> = (0..3_000_000)
+        .flat_map(|i| format!("name{i:07}\n").into_bytes())
+        .collect();
+    let output = run_bounded_with_input(
+        sockdemo().args([
+            "client",
+            "--stdin",
+            "--timeout",
+            "1s",
+            "--connect",
+            &server.addr.to_string(),
+        ]),
+        &input,
+        STEP,
+    );
+    // Whichever side notices first, the session timed out: never a
+    // "connection closed" (56) made by the client's own shutdown.
+    assert_eq!(code(&output), 28, "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("1s"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
