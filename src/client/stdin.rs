@@ -188,13 +188,18 @@ fn receive(connection: &mut Connection, out: &mut impl Write, sent: &Sent) -> an
     let mut replies = ReplyLines::default();
     let mut chunk = [0u8; super::READ_CHUNK];
     loop {
+        // Lines sent before this read began: only those have waited for the
+        // whole of its timeout.
+        let sent_before = sent.lines.load(Ordering::SeqCst);
         let read = match (&connection.stream).read(&mut chunk) {
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) if is_timeout(&err) => {
                 let owed = owed(sent, &replies);
-                if owed == 0 {
-                    // Nothing is due: the user has not typed the next line yet.
+                if owed == 0 || sent_before <= replies.lines {
+                    // Nothing is due (the user has not typed the next line
+                    // yet), or only lines sent during this wait, which get a
+                    // wait of their own.
                     continue;
                 }
                 let waited = connection.timeout.map_or_else(String::new, human);

@@ -3,6 +3,7 @@
 //! refusal; names too long; load mode's `--duration`, `--json`,
 //! `--histogram`, bounds and Ctrl-C.
 
+use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -256,4 +257,40 @@ fn a_send_that_times_out_exits_28_naming_the_timeout() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("1s"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_line_typed_late_gets_the_whole_timeout_for_its_reply() {
+    // The server answers after 1.2 s; the line comes 1.5 s into the
+    // client's wait for input, so its reply arrives 2.7 s into that wait,
+    // later than the 2 s timeout but only 1.2 s after the line was sent.
+    let server = Server::start(&["-q", "--delay", "1200ms"]);
+    let mut process = Process::spawn(
+        sockdemo()
+            .args([
+                "client",
+                "--stdin",
+                "--timeout",
+                "2s",
+                "--connect",
+                &server.addr.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let stdout = read_all_of(process.stdout());
+    let stderr = read_all_of(process.stderr());
+    let mut stdin = process.stdin();
+    // The pause is the behaviour under test: a person typing late.
+    std::thread::sleep(Duration::from_millis(1500));
+    stdin.write_all(b"Bob\n").expect("write the line");
+    drop(stdin);
+    let status = process.wait(STEP);
+    let stderr = text(&stderr.join().expect("stderr"));
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(
+        text(&stdout.join().expect("stdout")),
+        "Welcome!\nHello, Bob!\n"
+    );
 }
