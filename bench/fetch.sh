@@ -38,29 +38,8 @@ SOCKDEMO=$PWD/target/release/sockdemo
 make_workdir fetch-bench
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/www/big.bin"
 PORT=$(free_port)
-cat >"$WORK/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    sendfile on;
-    client_body_temp_path $WORK/logs;
-    proxy_temp_path $WORK/logs;
-    fastcgi_temp_path $WORK/logs;
-    uwsgi_temp_path $WORK/logs;
-    scgi_temp_path $WORK/logs;
-    server {
-        listen 127.0.0.1:$PORT;
-        root $WORK/www;
-    }
-}
-CONF
 URL=http://127.0.0.1:$PORT/big.bin
-nginx -c "$WORK/nginx.conf" -p "$WORK" 2>"$WORK/logs/stderr" &
-server_pid=$!
+start_nginx "sendfile on;" "listen 127.0.0.1:$PORT;"
 wait_for "nginx to serve $URL" curl -sf -o /dev/null -r 0-0 "$URL"
 cat "$WORK/www/big.bin" >/dev/null # served from the page cache, like the later runs
 

@@ -34,30 +34,10 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 HTTP_PORT=$(free_port)
 HTTPS_PORT=$(free_port)
-cat >"$WORK/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/logs;
-    proxy_temp_path $WORK/logs;
-    fastcgi_temp_path $WORK/logs;
-    uwsgi_temp_path $WORK/logs;
-    scgi_temp_path $WORK/logs;
-    server {
-        listen 127.0.0.1:$HTTP_PORT;
+start_nginx "" "listen 127.0.0.1:$HTTP_PORT;
         listen 127.0.0.1:$HTTPS_PORT ssl;
         ssl_certificate $WORK/cert.pem;
-        ssl_certificate_key $WORK/key.pem;
-        root $WORK/www;
-    }
-}
-CONF
-nginx -c "$WORK/nginx.conf" -p "$WORK" 2>"$WORK/logs/stderr" &
-server_pid=$!
+        ssl_certificate_key $WORK/key.pem;"
 HTTPS_URL=https://localhost:$HTTPS_PORT/1k.bin
 HTTP_URL=http://127.0.0.1:$HTTP_PORT/1k.bin
 wait_for "nginx to serve $HTTPS_URL" curl -sf -o /dev/null --cacert "$WORK/cert.pem" "$HTTPS_URL"

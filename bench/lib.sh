@@ -111,6 +111,36 @@ cleanup_workdir() {
     rm -rf "$WORK"
 }
 
+# start_nginx HTTP SERVER: writes $WORK/nginx.conf, an nginx serving
+# $WORK/www with its logs and temporary files in $WORK, with HTTP added to
+# its http block and SERVER (the listen lines and the like) to its one
+# server block, and starts it in the background; sets server_pid. The
+# caller waits for it to serve (wait_for).
+start_nginx() {
+    cat >"$WORK/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/logs;
+    proxy_temp_path $WORK/logs;
+    fastcgi_temp_path $WORK/logs;
+    uwsgi_temp_path $WORK/logs;
+    scgi_temp_path $WORK/logs;
+    $1
+    server {
+        $2
+        root $WORK/www;
+    }
+}
+CONF
+    nginx -c "$WORK/nginx.conf" -p "$WORK" 2>"$WORK/logs/stderr" &
+    server_pid=$!
+}
+
 # listening_addr LOG: the address of a server's `listening on ADDR` line, as
 # `sockdemo serve` and the floor server print it.
 listening_addr() {

@@ -122,20 +122,28 @@ fn slow_reader(addr: SocketAddr, sent: Vec<u8>) -> (Vec<u8>, bool) {
     let sending = thread::spawn(move || {
         let _ = writer.write_all(&sent);
     });
+    // 4 KiB a millisecond at most, so replies queue up at the server.
+    let (received, reset) = read_slowly(&mut client.stream, Duration::from_millis(1));
+    sending.join().expect("writer");
+    (received, reset)
+}
+
+/// Reads everything `stream` gives, 4 KiB at a time with `pause` between
+/// reads; returns it, and whether it ended in a reset rather than the end
+/// of the stream.
+fn read_slowly(stream: &mut TcpStream, pause: Duration) -> (Vec<u8>, bool) {
     let mut received = Vec::new();
     let mut chunk = [0u8; 4096];
     let reset = loop {
-        match client.stream.read(&mut chunk) {
+        match stream.read(&mut chunk) {
             Ok(0) => break false,
             Ok(n) => received.extend_from_slice(&chunk[..n]),
             Err(err) if err.kind() == ErrorKind::ConnectionReset => break true,
             Err(err) => panic!("reading replies: {err}"),
         }
-        // The pause is the behaviour under test: a client reading slowly
-        // (4 KiB a millisecond at most), so replies queue up at the server.
-        thread::sleep(Duration::from_millis(1));
+        // The pause is the behaviour under test: a client reading slowly.
+        thread::sleep(pause);
     };
-    sending.join().expect("writer");
     (received, reset)
 }
 
@@ -186,19 +194,9 @@ fn the_end_of_the_grace_period_loses_no_reply_to_a_client_still_sending() {
     });
     server.wait_for_log("accepted a connection", STEP);
     server.process.signal(libc::SIGTERM);
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let reset = loop {
-        match client.stream.read(&mut chunk) {
-            Ok(0) => break false,
-            Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(err) if err.kind() == ErrorKind::ConnectionReset => break true,
-            Err(err) => panic!("reading replies: {err}"),
-        }
-        // Slower than the replies come (400 KB/s), so that some are still
-        // queued at the server when the grace period ends.
-        thread::sleep(Duration::from_millis(10));
-    };
+    // Slower than the replies come (400 KB/s), so that some are still
+    // queued at the server when the grace period ends.
+    let (received, reset) = read_slowly(&mut client.stream, Duration::from_millis(10));
     sending.join().expect("writer");
     // The replies up to the deadline, then the end of the stream: never a
     // reset, which would destroy the replies still queued.
