@@ -10,7 +10,7 @@ use crate::support::dir::Dir;
 use crate::support::proxy::Proxy;
 use crate::support::scripted::{Act, Scripted, send};
 use crate::support::tls::Pki;
-use crate::support::{STEP, code, free_addr, run_bounded, sockdemo, text};
+use crate::support::{code, free_addr, text};
 
 const BODY: &[u8] = b"through the proxy\n";
 
@@ -26,13 +26,7 @@ fn ok_response() -> Vec<Act> {
 
 /// Runs `sockdemo fetch -o out.bin ARGS` in `dir` with these variables set.
 fn fetch(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = sockdemo();
-    command
-        .current_dir(dir.path())
-        .args(["fetch", "-o", "out.bin"])
-        .args(args)
-        .envs(env.iter().copied());
-    run_bounded(&mut command, STEP)
+    dir.fetch_with_env(&[&["-o", "out.bin"], args].concat(), env)
 }
 
 /// An address where nothing listens: a proxy that is down.

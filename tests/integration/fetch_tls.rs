@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::support::dir::Dir;
 use crate::support::scripted::{Act, Scripted, send};
 use crate::support::tls::Pki;
-use crate::support::{STEP, code, run_bounded, sockdemo, text};
+use crate::support::{code, text};
 
 const BODY: &[u8] = b"secret body\n";
 
@@ -265,13 +265,7 @@ fn a_stalled_tls_body_times_out_with_28() {
 
 /// Runs `sockdemo fetch -o out.bin ARGS` in `dir` with these environment variables.
 fn fetch_with_env(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = sockdemo();
-    command
-        .current_dir(dir.path())
-        .args(["fetch", "-o", "out.bin"])
-        .args(args)
-        .envs(env.iter().copied());
-    run_bounded(&mut command, STEP)
+    dir.fetch_with_env(&[&["-o", "out.bin"], args].concat(), env)
 }
 
 #[test]

@@ -36,8 +36,18 @@ impl Dir {
 
     /// Runs `sockdemo fetch ARGS` in this directory.
     pub fn fetch(&self, args: &[&str]) -> Output {
+        self.fetch_with_env(args, &[])
+    }
+
+    /// Runs `sockdemo fetch ARGS` in this directory with these environment
+    /// variables set (the proxy and CA ones are cleared otherwise).
+    pub fn fetch_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         run_bounded(
-            sockdemo().current_dir(self.path()).arg("fetch").args(args),
+            sockdemo()
+                .current_dir(self.path())
+                .arg("fetch")
+                .args(args)
+                .envs(env.iter().copied()),
             STEP,
         )
     }
