@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::address::Address;
-use crate::duration::human;
 use crate::exit::{Code, WithCode, fail, fail_with};
 use crate::greeting::{EXIT, RAW_MESSAGE_MAX, WELCOME, write_reply};
+use crate::human;
 
 pub use load::{Load, MAX_ROUNDS, Run};
 
@@ -192,7 +192,10 @@ impl Connection {
         let stream = connected.map_err(|err| match timeout {
             Some(timeout) if is_timeout(&err) => fail(
                 Code::Timeout,
-                format!("connecting to {addr}: no answer within {}", human(timeout)),
+                format!(
+                    "connecting to {addr}: no answer within {}",
+                    human::duration(timeout)
+                ),
             ),
             _ => fail_with(
                 Code::CouldntConnect,
@@ -334,7 +337,7 @@ impl Connection {
                 Code::Timeout,
                 format!(
                     "timed out after {} waiting for {} from {addr}",
-                    human(timeout),
+                    human::duration(timeout),
                     awaited(),
                 ),
             ),
@@ -370,7 +373,7 @@ fn send_all(
             Code::Timeout,
             format!(
                 "sending to {addr}: the server took nothing for {}",
-                human(timeout)
+                human::duration(timeout)
             ),
         ),
         _ => fail_with(Code::SendError, format!("sending to {addr}"), err),

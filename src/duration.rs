@@ -1,11 +1,11 @@
-//! The DURATION values of the command line, and how durations are written
-//! back to the user.
+//! The DURATION values of the command line.
 //!
 //! Everywhere in sockdemo a DURATION is plain seconds (`1`, `0.5`) or a
 //! number with a unit (`250ms`, `2s`, `5m`, `1h`), at most [`MAX`]. Zero
 //! means "none" or "no limit", depending on the flag; [`limit`] turns that
 //! convention into an `Option` once, so the rest of the code never compares
-//! with zero. Every message and log line writes a duration with [`human`].
+//! with zero. Every message and log line writes a duration with
+//! [`crate::human::duration`].
 
 use std::time::Duration;
 
@@ -35,7 +35,12 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let value: f64 = number
         .parse()
         .map_err(|_| format!("\"{text}\" is not a duration (e.g. 0.5, 500ms, 2s, 5m)"))?;
-    let too_long = || format!("\"{text}\" is longer than the maximum, {}", human(MAX));
+    let too_long = || {
+        format!(
+            "\"{text}\" is longer than the maximum, {}",
+            crate::human::duration(MAX)
+        )
+    };
     let duration = Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|_| too_long())?;
     if duration > MAX {
         return Err(too_long());
@@ -46,44 +51,6 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 /// Turns the command line's "zero means none" into an `Option`.
 pub fn limit(duration: Duration) -> Option<Duration> {
     (!duration.is_zero()).then_some(duration)
-}
-
-/// Writes a duration the way a person would: in the largest unit that keeps
-/// it readable, with at most three significant digits (`300ms`, `1.5s`,
-/// `5m`, `2h`, `36500d`). Under a millisecond it says `µs`; zero is `0s`.
-pub fn human(duration: Duration) -> String {
-    const UNITS: [(&str, f64); 7] = [
-        ("d", 86_400.0),
-        ("h", 3_600.0),
-        ("m", 60.0),
-        ("s", 1.0),
-        ("ms", 1e-3),
-        ("µs", 1e-6),
-        ("ns", 1e-9),
-    ];
-    if duration.is_zero() {
-        return "0s".to_owned();
-    }
-    let seconds = duration.as_secs_f64();
-    let (unit, size) = UNITS
-        .iter()
-        .copied()
-        .find(|&(_, size)| seconds >= size)
-        .unwrap_or(UNITS[UNITS.len() - 1]);
-    let value = seconds / size;
-    // Three significant digits at most, and no trailing zeros.
-    let decimals = match value {
-        v if v >= 100.0 => 0,
-        v if v >= 10.0 => 1,
-        _ => 2,
-    };
-    let text = format!("{value:.decimals$}");
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &text
-    };
-    format!("{text}{unit}")
 }
 
 #[cfg(test)]
@@ -137,28 +104,6 @@ mod tests {
     }
 
     #[test]
-    fn durations_read_as_a_person_writes_them() {
-        let cases = [
-            (Duration::ZERO, "0s"),
-            (Duration::from_nanos(1500), "1.5µs"),
-            (Duration::from_nanos(10), "10ns"),
-            (Duration::from_millis(5), "5ms"),
-            (Duration::from_millis(300), "300ms"),
-            (Duration::from_millis(1500), "1.5s"),
-            (Duration::from_secs(10), "10s"),
-            (Duration::from_secs(300), "5m"),
-            (Duration::from_secs(90), "1.5m"),
-            (Duration::from_secs(7200), "2h"),
-            (Duration::from_millis(30_600), "30.6s"),
-            (Duration::from_millis(1234), "1.23s"),
-            (MAX, "36500d"),
-        ];
-        for (duration, text) in cases {
-            assert_eq!(human(duration), text, "{}ns", duration.as_nanos());
-        }
-    }
-
-    #[test]
     fn the_documented_examples() {
         use std::time::Duration;
         assert_eq!(
@@ -166,10 +111,5 @@ mod tests {
             Ok(Duration::from_millis(1500))
         );
         assert_eq!(crate::duration::parse("5m"), Ok(Duration::from_secs(300)));
-        use crate::duration::human;
-
-        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(human(Duration::from_secs(300)), "5m");
-        assert_eq!(human(Duration::from_millis(300)), "300ms");
     }
 }

@@ -10,8 +10,8 @@
 //! | [`http`] | HTTP/1.1 response parsing and body framing (pure, sans-IO) | `data.split(b'\r\n\r\n', 1)` |
 //! | `fetch` | `sockdemo fetch`: connect, request, stream the body to a file | `seed_fetch.py` |
 //! | [`exit`] | exit codes (curl's numbers) and the error that carries one | — |
-//! | `human` | counts as people read them in messages: `15,900` | — |
-//! | `duration` | the DURATION syntax of the command line, and durations in messages | — |
+//! | `human` | numbers as people read them in messages: counts `15,900`, sizes `1.5 KiB`, durations `1.5s` | — |
+//! | `duration` | the DURATION syntax of the command line | — |
 //! | `address` | the ADDR syntax of `--listen` and `--connect`: IP, host name, bare port | the scripts' `('127.0.0.1', 9999)` |
 //! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
 //! | `platform` | the Linux-only calls: the open-file limit, early writeback, the limits of the capacity rule, a socket's unacknowledged bytes | — |

@@ -30,9 +30,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::{Connection, is_timeout, print_line, send_all};
-use crate::duration::human;
 use crate::exit::{Code, WithCode, fail, fail_with};
 use crate::greeting::{EXIT, LINE_TOO_LONG, MAX_LINE, WELCOME};
+use crate::human;
 
 /// Bytes of standard input sent per write: a line up to the server's longest
 /// ([`MAX_LINE`]) goes out whole, a longer one streams through instead of
@@ -202,7 +202,7 @@ fn receive(connection: &mut Connection, out: &mut impl Write, sent: &Sent) -> an
                     // wait of their own.
                     continue;
                 }
-                let waited = connection.timeout.map_or_else(String::new, human);
+                let waited = connection.timeout.map_or_else(String::new, human::duration);
                 return Err(fail(
                     Code::Timeout,
                     format!(

@@ -22,7 +22,7 @@ use super::verify::Verifier;
 use super::{Config, Response};
 use crate::exit::{Code, WithCode, fail, fail_with};
 use crate::http::{self, Coding, CodingError, DecodeError, Decoder, Framing};
-use crate::human::thousands;
+use crate::human::{self, thousands};
 
 /// The version of the file the saved bytes are a prefix of, when they can
 /// be continued.
@@ -234,7 +234,7 @@ impl Download {
         };
         let progress = Progress::start(total, self.saved, self.quiet);
         if end.is_some() {
-            progress.note(&format!("resuming at {}", bytes(self.saved)));
+            progress.note(&format!("resuming at {}", human::bytes(self.saved)));
         }
         let (saved, verifier, max) = (&mut self.saved, &mut self.verifier, self.max_filesize);
         let mut write = |data: &[u8]| -> anyhow::Result<()> {
@@ -403,33 +403,9 @@ fn decoding(err: DecodeError<anyhow::Error>) -> anyhow::Error {
     }
 }
 
-/// A byte count as people read it: `312.0 MiB`, `512 bytes`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} bytes");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn byte_counts_read_as_people_say_them() {
-        assert_eq!(bytes(0), "0 bytes");
-        assert_eq!(bytes(1023), "1023 bytes");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(312 << 20), "312.0 MiB");
-        assert_eq!(bytes(3 << 30), "3.0 GiB");
-    }
 
     #[test]
     fn decoding_errors_exit_61_and_sink_errors_keep_their_code() {

@@ -54,10 +54,9 @@ use anyhow::Context;
 use log::{debug, warn};
 use url::Url;
 
-use crate::duration::human;
 use crate::exit::{Code, WithCode, fail, fail_with, io_cause};
 use crate::http::{self, Framing, HttpError, ResponseHead};
-use crate::human::thousands;
+use crate::human::{self, thousands};
 use download::{Body, CannotStartOver, Download, Finished};
 use exchange::{Exchange, HeadCut};
 use headers::RequestHeaders;
@@ -430,7 +429,7 @@ impl Fetch<'_> {
         let when = if delay.is_zero() {
             "at once".to_owned()
         } else {
-            format!("in {}", human(delay))
+            format!("in {}", human::duration(delay))
         };
         let how = match download.resume() {
             Some(resume) => format!(", resuming at byte {}", thousands(resume.offset)),

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use log::info;
 
 use super::registry::Slot;
-use crate::duration::human;
 use crate::greeting::{Flow, Framer, RAW_MESSAGE_MAX, WELCOME};
+use crate::human;
 
 /// Bytes asked for per read: the tutorial's `recv(1024)`, so that raw mode
 /// splits a long message where the tutorial does. The buffer lives on the
@@ -117,7 +117,9 @@ pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, slot: Slot, settings: Set
     }
     drop(stream);
     drop(slot);
-    let idle = settings.idle_timeout.map_or_else(String::new, human);
+    let idle = settings
+        .idle_timeout
+        .map_or_else(String::new, human::duration);
     match end {
         End::Finished => info!("connection from {peer} closed"),
         End::LineTooLong => info!("connection from {peer} closed: line too long"),

@@ -39,9 +39,8 @@ use log::{debug, info, warn};
 
 use crate::address::Address;
 use crate::capacity::{self, Capacity};
-use crate::duration::human;
 use crate::greeting::BUSY;
-use crate::human::thousands;
+use crate::human::{self, thousands};
 use connection::{LINGER, Settings};
 use registry::{Registry, Stage};
 use throttle::Throttle;
@@ -209,7 +208,7 @@ fn accept_loop(
                 if let Some(held_back) = failure_log.allow() {
                     warn!(
                         "cannot accept a connection: {err}; retrying in {}{held_back}",
-                        human(backoff)
+                        human::duration(backoff)
                     );
                 }
                 registry.sleep_unless_stopping(backoff);
@@ -273,7 +272,7 @@ fn start_connection(
 fn drain(registry: &Registry, grace: Duration) {
     info!(
         "refusing new connections; live ones may finish within {}",
-        human(grace)
+        human::duration(grace)
     );
     let live = registry.wait_for_grace(Instant::now() + grace);
     if registry.stage() == Stage::Hurrying {

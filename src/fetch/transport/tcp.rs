@@ -17,8 +17,8 @@ use log::debug;
 use url::Host;
 
 use super::time::Deadline;
-use crate::duration::human;
 use crate::exit::{Code, WithCode, fail, fail_with};
+use crate::human;
 
 /// Connects to `host` at `port`: resolves it, then connects to the first of
 /// its addresses that accepts. Resolving, and each attempt, may take
@@ -145,7 +145,10 @@ fn resolve(
         Some(limit) => rx.recv_timeout(limit).map_err(|_| {
             fail(
                 Code::Timeout,
-                format!("resolving {domain}: no answer within {}", human(limit)),
+                format!(
+                    "resolving {domain}: no answer within {}",
+                    human::duration(limit)
+                ),
             )
         })?,
         None => rx.recv().map_err(|_| {

@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::duration::human;
+use crate::human;
 
 /// A time by which a step must be done, and the words that say it was not.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +77,7 @@ impl fmt::Display for Deadline {
             f,
             "{} did not complete within {}",
             self.step,
-            human(self.limit)
+            human::duration(self.limit)
         )
     }
 }
@@ -140,7 +140,7 @@ impl TimedStream {
             Some(deadline) if self.applied != self.timeout => deadline.to_string(),
             _ => format!(
                 "{waiting_for} for {}",
-                human(self.applied.unwrap_or_default())
+                human::duration(self.applied.unwrap_or_default())
             ),
         };
         io::Error::new(io::ErrorKind::TimedOut, message)
