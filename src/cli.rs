@@ -18,7 +18,8 @@ use clap_mangen::Man;
 use crate::address::{self, Address};
 use crate::duration::{self, limit};
 use crate::exit::{Code, fail_with};
-use crate::fetch::{headers, retry, verify::Checksum};
+use crate::fetch::{retry, verify::Checksum};
+use crate::http::{self, Method, RequestHeaders};
 use crate::{client, fetch, server};
 
 /// The three programs of a classic socket-programming tutorial, done properly:
@@ -235,11 +236,11 @@ pub struct FetchArgs {
     pub include: bool,
 
     /// Add a header field ("Name: value"), replace a default one, or remove it ("Name:"). Repeatable.
-    #[arg(short = 'H', long = "header", value_name = "FIELD", value_parser = headers::parse_custom)]
-    pub headers: Vec<headers::Custom>,
+    #[arg(short = 'H', long = "header", value_name = "FIELD", value_parser = http::parse_custom)]
+    pub headers: Vec<http::Custom>,
 
     /// Send this User-Agent.
-    #[arg(short = 'A', long, value_name = "TEXT", value_parser = headers::parse_user_agent)]
+    #[arg(short = 'A', long, value_name = "TEXT", value_parser = http::parse_user_agent)]
     pub user_agent: Option<String>,
 
     /// Go through this HTTP proxy (`http://[user:password@]host[:port]`); "" for none, whatever the environment says.
@@ -364,39 +365,42 @@ impl ClientArgs {
 }
 
 impl FetchArgs {
-    /// The fetcher's configuration; `quiet` comes from the global `-q`.
+    /// The fetcher's configuration, each part for its owner; `quiet` comes
+    /// from the global `-q`.
     pub fn config(&self, quiet: bool) -> fetch::Config {
         fetch::Config {
             target: self.target.clone(),
             output: self.output.clone(),
-            connect_timeout: limit(self.connect_timeout),
-            timeout: limit(self.timeout),
-            max_time: limit(self.max_time),
-            max_redirects: if self.no_follow {
-                None
-            } else {
-                Some(self.max_redirects)
+            request: fetch::attempt::Options {
+                method: if self.head { Method::Head } else { Method::Get },
+                headers: RequestHeaders::new(self.user_agent.clone(), self.headers.clone()),
+                max_redirects: (!self.no_follow).then_some(self.max_redirects),
+                content_on_error: self.content_on_error,
+                compressed: self.compressed,
             },
-            content_on_error: self.content_on_error,
-            head_only: self.head,
-            headers: headers::RequestHeaders::new(self.user_agent.clone(), self.headers.clone()),
-            proxy: self.proxy.clone(),
-            noproxy: self.noproxy.clone(),
-            cacert: self.cacert.clone(),
-            insecure: self.insecure,
-            quiet,
-            silent: self.silent,
+            transport: fetch::transport::Options {
+                connect_timeout: limit(self.connect_timeout),
+                timeout: limit(self.timeout),
+                cacert: self.cacert.clone(),
+                insecure: self.insecure,
+                proxy: self.proxy.clone(),
+                noproxy: self.noproxy.clone(),
+            },
+            download: fetch::download::Options {
+                continue_partial: self.continue_partial,
+                checksum: self.checksum.clone(),
+                expect_size: self.expect_size,
+                max_filesize: self.max_filesize,
+                compressed: self.compressed,
+            },
             retry: retry::Policy {
                 retries: self.retry,
                 fixed_delay: limit(self.retry_delay),
                 max_time: limit(self.retry_max_time),
                 retry_connrefused: self.retry_connrefused,
             },
-            continue_partial: self.continue_partial,
-            checksum: self.checksum.clone(),
-            expect_size: self.expect_size,
-            max_filesize: self.max_filesize,
-            compressed: self.compressed,
+            max_time: limit(self.max_time),
+            verbosity: fetch::Verbosity::new(quiet, self.silent),
         }
     }
 }
@@ -678,7 +682,7 @@ mod tests {
         };
         let config = args.config(false);
         assert_eq!(config.retry, retry::Policy::default());
-        assert!(!config.continue_partial && !config.compressed);
+        assert!(!config.download.continue_partial && !config.download.compressed);
         assert_eq!(parse_size("1000"), Ok(1000));
         assert_eq!(parse_size("500K"), Ok(500 << 10));
         assert_eq!(parse_size("2g"), Ok(2 << 30));
@@ -757,16 +761,16 @@ mod tests {
             panic!("not fetch")
         };
         let config = args.config(cli.quiet);
-        assert!(config.silent && !config.quiet);
-        assert_eq!(config.headers.user_agent(), "ua/1");
-        assert_eq!(config.proxy.as_deref(), Some("p:3128"));
-        assert_eq!(config.noproxy.as_deref(), Some("h"));
-        assert_eq!(config.max_redirects, Some(10));
+        assert_eq!(config.verbosity, fetch::Verbosity::Silent);
+        assert_eq!(config.request.headers.user_agent(), "ua/1");
+        assert_eq!(config.transport.proxy.as_deref(), Some("p:3128"));
+        assert_eq!(config.transport.noproxy.as_deref(), Some("h"));
+        assert_eq!(config.request.max_redirects, Some(10));
         let cli = Cli::parse_from(["sockdemo", "fetch", "-I", "-f", "example.com"]);
         let Command::Fetch(args) = &cli.command else {
             panic!("not fetch")
         };
-        assert!(args.config(false).head_only);
+        assert_eq!(args.config(false).request.method, Method::Head);
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve(args) => server::run(&args.config()),
         Command::Client(args) => client::run(&args.config()),
-        Command::Fetch(args) => fetch::run(&args.config(cli.quiet)),
+        Command::Fetch(args) => fetch::run(args.config(cli.quiet)),
         Command::Completions(args) => cli::write_stdout(&cli::completions(args.shell)),
         Command::Man => cli::write_stdout(&cli::man_page()),
     }

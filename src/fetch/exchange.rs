@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use log::debug;
 
-use super::exit_code;
+use super::failure::exit_code;
 use super::transport::{Deadline, Stream};
 use crate::exit::{Code, fail, fail_with};
 use crate::http::{self, BodyDecoder, Framing, HttpError, ResponseHead};
@@ -41,9 +41,42 @@ impl std::fmt::Display for HeadCut {
 
 impl std::error::Error for HeadCut {}
 
+/// What an exchange talks over: a connection's bytes, with its time
+/// limits. A [`Stream`] in a fetch; bytes scripted in memory in a test.
+pub trait Wire: Read + Write {
+    /// From now on, every read and write must be done by `deadline`
+    /// (`None`: only the timeout applies).
+    fn set_deadline(&mut self, deadline: Option<Deadline>);
+
+    /// True for TLS, where an end of stream without close_notify can be a
+    /// truncation by an attacker.
+    fn is_tls(&self) -> bool;
+}
+
+impl Wire for Stream {
+    fn set_deadline(&mut self, deadline: Option<Deadline>) {
+        Stream::set_deadline(self, deadline);
+    }
+
+    fn is_tls(&self) -> bool {
+        Stream::is_tls(self)
+    }
+}
+
+/// A response whose head has been read; its body is still to come, over
+/// the exchange that brought the head.
+pub struct Response<S> {
+    /// The exchange, positioned at the first byte of the body.
+    pub exchange: Exchange<S>,
+    /// The final head (1xx interim heads are skipped).
+    pub head: ResponseHead,
+    /// How the body is delimited.
+    pub framing: Framing,
+}
+
 /// One request and its response, over one connection.
-pub struct Exchange {
-    stream: Stream,
+pub struct Exchange<S> {
+    stream: S,
     /// The limit on waiting for data, which also bounds the head and a
     /// drained body as a whole.
     timeout: Option<Duration>,
@@ -68,10 +101,10 @@ enum Received {
     EndUnverified,
 }
 
-impl Exchange {
+impl<S: Wire> Exchange<S> {
     /// An exchange over `stream`, with the limit on waiting for data, within
     /// the deadline of the whole fetch.
-    pub fn new(stream: Stream, timeout: Option<Duration>, total: Option<Deadline>) -> Exchange {
+    pub fn new(stream: S, timeout: Option<Duration>, total: Option<Deadline>) -> Exchange<S> {
         Exchange {
             stream,
             timeout,
@@ -83,8 +116,15 @@ impl Exchange {
         }
     }
 
+    /// Sends a request head and reads the final response head; the bytes
+    /// after it stay in the buffer for the body.
+    pub fn request(&mut self, head: &[u8]) -> anyhow::Result<ResponseHead> {
+        self.send(head)?;
+        self.read_head()
+    }
+
     /// Sends the request: exit 28 on a timeout, 55 on another failure.
-    pub fn send(&mut self, request: &[u8]) -> anyhow::Result<()> {
+    fn send(&mut self, request: &[u8]) -> anyhow::Result<()> {
         self.stream
             .write_all(request)
             .and_then(|()| self.stream.flush())
@@ -103,7 +143,7 @@ impl Exchange {
     /// The heads together must arrive within the timeout: they are bounded
     /// in size but not in number (1xx), and a server trickling them byte by
     /// byte must not hold the fetch for days.
-    pub fn read_head(&mut self) -> anyhow::Result<ResponseHead> {
+    fn read_head(&mut self) -> anyhow::Result<ResponseHead> {
         self.bound_step("the response head");
         let head = self.read_final_head();
         self.stream.set_deadline(self.total);

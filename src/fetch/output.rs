@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use log::{debug, warn};
 
 use super::partial::{Meta, Partial};
-use super::resume::Resume;
 use super::signals::PartialFile;
 use crate::exit::{Code, WithCode};
+use crate::http::Resume;
 use crate::platform;
 
 /// Body bytes are gathered into writes of at least this size when they

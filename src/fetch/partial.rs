@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, flock};
 
-use super::resume::{Resume, Validator};
+use crate::http::{Resume, Validator};
 
 /// The first line of a metadata file: what it is, and its format's version.
 const MAGIC: &str = "sockdemo partial download 1";

@@ -1,6 +1,5 @@
-//! What to fetch: the TARGET of the command line turned into a URL, the URL
-//! a redirect leads to, the request line and `Host` header a URL implies,
-//! and the file name a download gets when `-o` is not given.
+//! What to fetch: the TARGET of the command line turned into a URL, and the
+//! file name a download gets when `-o` is not given.
 //!
 //! The tutorial hard-codes a host and the path `/`; here any `host`,
 //! `host:port`, `host/path`, `[v6]:port` or `http(s)://` URL is accepted.
@@ -10,9 +9,11 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 use percent_encoding::percent_decode_str;
-use url::{Position, Url};
+use url::Url;
 
-use crate::exit::{Code, WithCode, fail};
+use super::failure::url_failure;
+use crate::exit::{Code, WithCode};
+use crate::http;
 
 /// The file name used when the URL's path names no file (`/`, `/dir/`).
 pub const DEFAULT_FILE_NAME: &str = "index.html";
@@ -38,71 +39,21 @@ pub fn parse(target: &str) -> anyhow::Result<Url> {
     fetchable(url)
 }
 
-/// The URL a redirect's `Location` leads to from `base`: relative references
-/// (`x`, `/x`, `//host/x`) are resolved against it.
-///
-/// Bytes outside ASCII, which some servers send unencoded, are
-/// percent-encoded rather than misread.
-pub fn redirect(base: &Url, location: &[u8]) -> anyhow::Result<Url> {
-    let location =
-        percent_encoding::percent_encode(location, percent_encoding::CONTROLS).to_string();
-    let next = base
-        .join(location.trim())
-        .with_code(Code::UrlMalformed, || {
-            format!(
-                "invalid redirect Location \"{}\" from {base}",
-                location.escape_debug()
-            )
-        })?;
-    fetchable(next)
-}
-
-/// Checks that a URL can be fetched, and strips what is never sent.
-///
-/// A scheme other than http and https exits 1 (curl's code for an
-/// unsupported protocol); a URL without a host exits 3. The fragment is
-/// dropped, so that URLs compare as the requests they make, and so are a
-/// user name and password, which are not sent (authentication is not
-/// supported) and must not be shown in messages either.
-fn fetchable(mut url: Url) -> anyhow::Result<Url> {
-    let had_credentials = !url.username().is_empty() || url.password().is_some();
-    // These fail only for a URL that cannot have credentials, hence has none.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.set_fragment(None);
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(fail(
-            Code::Failure,
-            format!(
-                "unsupported scheme \"{}\" in {url} (only http and https)",
-                url.scheme()
-            ),
-        ));
-    }
-    if url.host().is_none() {
-        return Err(fail(Code::UrlMalformed, format!("no host in URL {url}")));
-    }
-    if had_credentials {
-        log::warn!(
-            "user name and password in the URL are not sent: authentication is not supported"
-        );
+/// Checks that a URL can be fetched ([`http::sendable`]): a scheme other
+/// than http and https exits 1 (curl's code for an unsupported protocol), a
+/// URL without a host exits 3. A user name and password are not sent
+/// (authentication is not supported): a warning says so.
+fn fetchable(url: Url) -> anyhow::Result<Url> {
+    let (url, dropped_credentials) = http::sendable(url).map_err(|err| url_failure(&err))?;
+    if dropped_credentials {
+        warn_credentials_dropped();
     }
     Ok(url)
 }
 
-/// The request target of the request line: the path and the query, never the fragment.
-pub fn request_target(url: &Url) -> &str {
-    &url[Position::BeforePath..Position::AfterQuery]
-}
-
-/// The value of the `Host` header: the host (IPv6 in brackets), and the port
-/// when it is not the scheme's default.
-pub fn host_header(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    }
+/// Says that the user name and password of a URL are not sent.
+pub fn warn_credentials_dropped() {
+    log::warn!("user name and password in the URL are not sent: authentication is not supported");
 }
 
 /// The name a download is saved under when `-o` is not given: the last
@@ -171,26 +122,8 @@ mod tests {
     fn credentials_are_dropped_and_never_shown() {
         assert_eq!(url("http://user:secret@h/p").as_str(), "http://h/p");
         assert_eq!(url("user@h:81").as_str(), "http://h:81/");
-        let base = url("http://h/a/b");
-        let next = redirect(&base, b"https://u:secret@other/x#f").unwrap();
-        assert_eq!(next.as_str(), "https://other/x");
         let err = parse("ftp://u:secret@h/").unwrap_err();
         assert!(!format!("{err:#}").contains("secret"), "{err:#}");
-    }
-
-    #[test]
-    fn redirects_resolve_relative_locations() {
-        let base = url("https://h:8443/a/b?q#f");
-        let next = |location: &[u8]| redirect(&base, location).unwrap().to_string();
-        assert_eq!(next(b"c"), "https://h:8443/a/c");
-        assert_eq!(next(b"/c d?e f"), "https://h:8443/c%20d?e%20f");
-        assert_eq!(next(b"//other/x"), "https://other/x");
-        assert_eq!(next(b"?x"), "https://h:8443/a/b?x");
-        assert_eq!(next(b"http://other/"), "http://other/");
-        assert_eq!(next(b"/caf\xc3\xa9/\xff"), "https://h:8443/caf%C3%A9/%FF");
-        let code = |location: &[u8]| Code::of(&redirect(&base, location).unwrap_err());
-        assert_eq!(code(b"ftp://h/x"), Code::Failure);
-        assert_eq!(code(b"http://[::1/"), Code::UrlMalformed);
     }
 
     #[test]
@@ -222,32 +155,6 @@ mod tests {
             err.to_string(),
             "unsupported scheme \"ftp\" in ftp://h/ (only http and https)"
         );
-    }
-
-    #[test]
-    fn host_header_has_the_port_only_when_not_default() {
-        assert_eq!(host_header(&url("example.com")), "example.com");
-        assert_eq!(host_header(&url("http://example.com:80/")), "example.com");
-        assert_eq!(host_header(&url("https://example.com:443/")), "example.com");
-        assert_eq!(
-            host_header(&url("https://example.com:80/")),
-            "example.com:80"
-        );
-        assert_eq!(host_header(&url("example.com:8080")), "example.com:8080");
-        assert_eq!(host_header(&url("[::1]:8080")), "[::1]:8080");
-        assert_eq!(host_header(&url("http://[::1]/")), "[::1]");
-    }
-
-    #[test]
-    fn request_target_is_path_and_query_without_fragment() {
-        assert_eq!(request_target(&url("example.com")), "/");
-        assert_eq!(
-            request_target(&url("example.com/a%20b?q=1&r#frag")),
-            "/a%20b?q=1&r"
-        );
-        assert_eq!(request_target(&url("example.com/a b")), "/a%20b");
-        assert_eq!(request_target(&url("example.com/?")), "/?");
-        assert_eq!(request_target(&url("example.com/x#y")), "/x");
     }
 
     #[test]

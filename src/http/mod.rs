@@ -1,6 +1,17 @@
-//! HTTP/1.1 response parsing and body framing, sans-IO: pure code over byte
-//! slices that never touches a socket (RFC 9112). The transport lives in
+//! HTTP/1.1 for a client, sans-IO: pure code over byte slices and URLs that
+//! never touches a socket (RFC 9110, RFC 9112). The transport lives in
 //! `fetch`; this module is what makes the protocol testable and fuzzable.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `request` | the request head: method, request target, header fields, `-H` and `-A` |
+//! | `head` | parsing a response head |
+//! | `framing`, `body`, `chunked` | how a body is delimited, and decoding it |
+//! | `coding` | content and transfer codings (gzip, deflate, br, zstd) |
+//! | `redirect` | follow or stop, the redirect count, fields for the first origin only |
+//! | `range` | `Range` and `If-Range`, and what the answer to them means |
+//! | `persistence` | whether a connection can carry another request |
+//! | `error` | every way a response can break the protocol |
 //!
 //! A response is read in three steps, each a pure function or state machine:
 //!
@@ -38,6 +49,10 @@ mod coding;
 mod error;
 mod framing;
 mod head;
+mod persistence;
+mod range;
+mod redirect;
+mod request;
 
 pub use body::{Arrival, BodyDecoder, Step};
 pub use chunked::{MAX_CHUNK_LINE_BYTES, MAX_CHUNK_SIZE_DIGITS, MAX_TRAILER_BYTES};
@@ -48,6 +63,13 @@ pub use coding::{
 pub use error::{HttpError, Truncation};
 pub use framing::{Framing, framing};
 pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};
+pub use persistence::{closes, reusable};
+pub use range::{RangeMismatch, Resume, Validator, Verdict};
+pub use redirect::{Redirect, RedirectError, Redirects, UrlError, goes_to, same_origin, sendable};
+pub use request::{
+    Custom, DEFAULT_USER_AGENT, FieldError, Method, RequestHeaders, absolute_form, host_header,
+    is_token, origin_form, parse_custom, parse_user_agent, request_head,
+};
 
 // The promise of the module documentation: a head-sized buffer always holds
 // a whole framing line. Checked when compiling.

@@ -35,6 +35,44 @@ use time::TimedStream;
 use tls::TlsStream;
 use tls::trust::Origin;
 
+/// How a fetch connects, as the command line says: the time limits (`None`:
+/// none), the TLS trust settings and the proxy.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Limit on resolving, and on connecting to each address.
+    pub connect_timeout: Option<Duration>,
+    /// Limit on waiting for data, and on each step of bounded size: the TLS
+    /// handshake, a response head, a redirect's body.
+    pub timeout: Option<Duration>,
+    /// `--cacert`: a PEM file of CAs to trust instead of the system's.
+    pub cacert: Option<PathBuf>,
+    /// `--insecure`: do not verify the server's certificate.
+    pub insecure: bool,
+    /// `-x/--proxy`: the proxy for every URL (`Some("")`: none at all).
+    pub proxy: Option<String>,
+    /// `--noproxy`: the hosts reached directly, instead of `no_proxy`.
+    pub noproxy: Option<String>,
+}
+
+impl Options {
+    /// The connector these options describe, choosing proxies from the
+    /// process environment too; `user_agent` goes with a `CONNECT`.
+    pub fn connector(self, user_agent: &str) -> Connector {
+        Connector::new(
+            self.connect_timeout,
+            self.timeout,
+            self.cacert.as_deref(),
+            self.insecure,
+        )
+        .with_proxies(Proxies {
+            proxy: self.proxy,
+            noproxy: self.noproxy,
+            user_agent: user_agent.to_owned(),
+            ..Proxies::default()
+        })
+    }
+}
+
 /// How to connect: the time limits, the TLS trust settings and the proxy.
 #[derive(Debug)]
 pub struct Connector {

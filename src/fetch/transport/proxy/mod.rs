@@ -22,7 +22,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use percent_encoding::percent_decode_str;
-use url::{Host, Position, Url};
+use url::{Host, Url};
 
 use log::debug;
 
@@ -155,13 +155,6 @@ fn authority(url: &Url) -> String {
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(443);
     format!("{host}:{port}")
-}
-
-/// The request target of a plain-http request through a proxy: the whole
-/// URL (absolute form), without its fragment. User names and passwords were
-/// removed from the URL when it was parsed.
-pub fn absolute_form(url: &Url) -> &str {
-    &url[..Position::AfterQuery]
 }
 
 /// Checks the proxy's answer to `CONNECT`: any 2xx opens the tunnel; any
@@ -402,14 +395,6 @@ mod tests {
         assert_eq!(proxy.name(), "p:3128");
         let err = Proxy::parse("http://user:secret@[p").unwrap_err();
         assert!(!format!("{err:#}").contains("secret"), "{err:#}");
-    }
-
-    #[test]
-    fn plain_http_goes_in_absolute_form() {
-        let url = crate::fetch::target::parse("http://user:pw@h:8080/a/b?c=d#frag").unwrap();
-        assert_eq!(absolute_form(&url), "http://h:8080/a/b?c=d");
-        let url = crate::fetch::target::parse("h").unwrap();
-        assert_eq!(absolute_form(&url), "http://h/");
     }
 
     /// A proxy on loopback that reads one request head, answers `reply`,

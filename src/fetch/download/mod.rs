@@ -6,6 +6,9 @@
 //! brings a whole body, which replaces them: two versions of a file are
 //! never stitched together. Codings are undone here, as the body streams:
 //! the transfer codings always, the content codings with `--compressed`.
+//! What a body will be is decided before it streams ([`plan`]).
+
+mod plan;
 
 use std::fmt;
 
@@ -13,16 +16,32 @@ use anyhow::Context;
 use log::{debug, info};
 use url::Url;
 
+use super::exchange::{Response, Wire};
 use super::output::{Destination, Output};
 use super::partial::Meta;
 use super::progress::Progress;
-use super::resume::{Resume, Validator};
 use super::signals::PartialFile;
-use super::verify::Verifier;
-use super::{Config, Response};
+use super::verify::{Checksum, Verifier};
 use crate::exit::{Code, WithCode, fail, fail_with};
-use crate::http::{self, Coding, CodingError, DecodeError, Decoder, Framing};
-use crate::human::{self, thousands};
+use crate::http::{self, Coding, DecodeError, Decoder, Framing, Resume, Validator};
+use crate::human;
+pub use plan::Body;
+use plan::{Plan, PlanError};
+
+/// What the command line asks of a download.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `-C`: keep partial data in `.NAME.part`, and continue it.
+    pub continue_partial: bool,
+    /// `--checksum`: the digest the saved bytes must have.
+    pub checksum: Option<Checksum>,
+    /// `--expect-size`: the size the saved bytes must have.
+    pub expect_size: Option<u64>,
+    /// `--max-filesize`: the most bytes saved, decoded ones included.
+    pub max_filesize: Option<u64>,
+    /// `--compressed`: save a compressed body decoded.
+    pub compressed: bool,
+}
 
 /// The version of the file the saved bytes are a prefix of, when they can
 /// be continued.
@@ -64,16 +83,6 @@ pub enum Finished {
     Nothing { why: String },
 }
 
-/// How a body relates to what is saved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
-    /// The rest of the saved version (a 206 that matches): appended, and
-    /// it must end the file exactly at `end` (its `Content-Range`).
-    Rest { end: u64 },
-    /// A whole body: it replaces whatever was saved.
-    Whole,
-}
-
 /// The output cannot be emptied to take a new version of the file
 /// (standard output, a FIFO): the download fails with the error that made
 /// it try again.
@@ -91,25 +100,27 @@ impl fmt::Display for CannotStartOver {
 impl std::error::Error for CannotStartOver {}
 
 impl Download {
-    /// A download into `destination`. With `-C`, the `.part` of an earlier
-    /// run is opened now, and what it holds is hashed for `--checksum`.
+    /// A download of `url` into `destination`, showing its progress unless
+    /// `quiet`. With `-C`, the `.part` of an earlier run is opened now, and
+    /// what it holds is hashed for `--checksum`.
     pub fn new(
         destination: Destination,
         partial: &PartialFile,
-        config: &Config,
+        options: Options,
+        quiet: bool,
         url: &str,
     ) -> anyhow::Result<Download> {
         let mut download = Download {
             partial: partial.clone(),
-            continued: config.continue_partial,
+            continued: options.continue_partial,
             url: url.to_owned(),
             output: None,
             saved: 0,
             source: None,
-            verifier: Verifier::new(config.checksum.clone(), config.expect_size),
-            max_filesize: config.max_filesize,
-            compressed: config.compressed,
-            quiet: config.quiet || config.silent,
+            verifier: Verifier::new(options.checksum, options.expect_size),
+            max_filesize: options.max_filesize,
+            compressed: options.compressed,
+            quiet,
             nothing: None,
             destination,
         };
@@ -177,10 +188,14 @@ impl Download {
 
     /// Saves the body of the final response of an attempt, from the
     /// receive buffer through the decoders into the output.
-    pub fn save(&mut self, response: &mut Response, url: &Url, body: Body) -> anyhow::Result<()> {
+    pub fn save<S: Wire>(
+        &mut self,
+        response: &mut Response<S>,
+        url: &Url,
+        body: Body,
+    ) -> anyhow::Result<()> {
         let fetching = || format!("fetching {url}");
-        let codings = self
-            .codings(&response.head)
+        let codings = plan::codings(&response.head, self.compressed)
             .map_err(|err| fail_with(Code::BadEncoding, fetching(), err))?;
         if body == Body::Whole {
             self.take_whole(response, url, &codings)?;
@@ -191,67 +206,22 @@ impl Download {
                 .output
                 .insert(Output::open(&self.destination, &self.partial)?),
         };
-        // Where the saved file will end, when the head says so.
-        let total = match response.framing {
-            Framing::Length(length) if codings.is_empty() => {
-                Some(self.saved.checked_add(length).ok_or_else(|| {
-                    fail(
-                        Code::BadResponse,
-                        format!("fetching {url}: a Content-Length past what a file can hold"),
-                    )
-                })?)
-            }
-            _ => None,
-        };
-        if let (Some(max), Some(total)) = (self.max_filesize, total)
-            && total > max
-        {
-            return Err(too_large(max));
-        }
-        // A continuation must end the file where its Content-Range says:
-        // shorter is a cut (retried), longer or decoded would stitch.
-        let end = match body {
-            Body::Rest { end } => {
-                if !codings.is_empty() {
-                    return Err(fail(
-                        Code::BadResponse,
-                        format!(
-                            "fetching {url}: the rest of the file came with a coding, and decoded bytes cannot continue saved ones"
-                        ),
-                    ));
-                }
-                if total.is_some_and(|total| total != end) {
-                    return Err(fail(
-                        Code::BadResponse,
-                        format!(
-                            "fetching {url}: the Content-Length of the rest does not match its Content-Range"
-                        ),
-                    ));
-                }
-                Some(end)
-            }
-            Body::Whole => None,
-        };
-        let progress = Progress::start(total, self.saved, self.quiet);
-        if end.is_some() {
+        let plan = Plan::new(
+            codings,
+            response.framing,
+            body,
+            self.saved,
+            self.max_filesize,
+        )
+        .map_err(|err| plan_failure(&err, Some(url)))?;
+        let progress = Progress::start(plan.total, self.saved, self.quiet);
+        if plan.end.is_some() {
             progress.note(&format!("resuming at {}", human::bytes(self.saved)));
         }
-        let (saved, verifier, max) = (&mut self.saved, &mut self.verifier, self.max_filesize);
+        let (saved, verifier) = (&mut self.saved, &mut self.verifier);
         let mut write = |data: &[u8]| -> anyhow::Result<()> {
-            let after = *saved + data.len() as u64;
-            if let Some(max) = max
-                && after > max
-            {
-                return Err(too_large(max));
-            }
-            if let Some(end) = end
-                && after > end
-            {
-                return Err(fail(
-                    Code::BadResponse,
-                    format!("the rest of the file runs past its Content-Range's end, byte {end}"),
-                ));
-            }
+            plan.check_growth(*saved + data.len() as u64)
+                .map_err(|err| plan_failure(&err, None))?;
             verifier
                 .update(data)
                 .with_code(Code::Mismatch, || "checking the download")?;
@@ -260,7 +230,7 @@ impl Download {
             progress.advance(data.len());
             Ok(())
         };
-        let mut decoder = Decoder::new(&codings);
+        let mut decoder = Decoder::new(&plan.codings);
         response
             .exchange
             .body(response.framing, |data| {
@@ -268,37 +238,15 @@ impl Download {
             })
             .and_then(|_| decoder.finish(&mut write).map_err(decoding))
             .with_context(fetching)?;
-        match end {
-            // A body framed until close, or cut in a way the framing cannot
-            // tell, still has to reach the end its Content-Range gave.
-            Some(end) if self.saved < end => Err(fail(
-                Code::PartialBody,
-                format!(
-                    "fetching {url}: the rest of the file ended at byte {} of {end}",
-                    thousands(self.saved)
-                ),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// The codings to undo: the content codings first applied by the server
-    /// (with `--compressed` only), then the transfer codings.
-    fn codings(&self, head: &http::ResponseHead) -> Result<Vec<Coding>, CodingError> {
-        let mut codings = if self.compressed {
-            http::content_codings(head)?
-        } else {
-            Vec::new()
-        };
-        codings.extend(http::transfer_codings(head)?);
-        Ok(codings)
+        plan.check_end(self.saved)
+            .map_err(|err| plan_failure(&err, Some(url)))
     }
 
     /// A whole body is coming: whatever is saved is of another version, and
     /// goes; what the body is a version of is noted, for a later resume.
-    fn take_whole(
+    fn take_whole<S>(
         &mut self,
-        response: &Response,
+        response: &Response<S>,
         url: &Url,
         codings: &[Coding],
     ) -> anyhow::Result<()> {
@@ -387,11 +335,25 @@ impl Download {
     }
 }
 
-fn too_large(max: u64) -> anyhow::Error {
-    fail(
-        Code::TooLarge,
-        format!("the download is larger than --max-filesize ({max} bytes)"),
-    )
+/// A body the plan refuses, with its exit code: too large is 63, a cut
+/// continuation 18, any other a malformed reply (8). Said as of `url`
+/// when it is decided before the body.
+fn plan_failure(err: &PlanError, url: Option<&Url>) -> anyhow::Error {
+    let code = match err {
+        PlanError::TooLarge { .. } => Code::TooLarge,
+        PlanError::Short { .. } => Code::PartialBody,
+        PlanError::LengthOverflow
+        | PlanError::CodedContinuation
+        | PlanError::LengthNotRange
+        | PlanError::PastEnd { .. } => Code::BadResponse,
+    };
+    match (url, err) {
+        // The limit is the user's, not the URL's.
+        (Some(url), err) if !matches!(err, PlanError::TooLarge { .. }) => {
+            fail(code, format!("fetching {url}: {err}"))
+        }
+        _ => fail(code, err.to_string()),
+    }
 }
 
 /// A decoding failure: the data (exit 61), or what the decoded bytes were
@@ -409,11 +371,14 @@ mod tests {
 
     #[test]
     fn decoding_errors_exit_61_and_sink_errors_keep_their_code() {
-        let bad = decoding(DecodeError::Coding(CodingError::Truncated {
+        let bad = decoding(DecodeError::Coding(http::CodingError::Truncated {
             coding: Coding::Gzip,
         }));
         assert_eq!(Code::of(&bad), Code::BadEncoding);
-        let sink = decoding(DecodeError::Sink(too_large(5)));
+        let sink = decoding(DecodeError::Sink(plan_failure(
+            &PlanError::TooLarge { max: 5 },
+            None,
+        )));
         assert_eq!(Code::of(&sink), Code::TooLarge);
     }
 }

@@ -1,4 +1,5 @@
-//! The header fields of a request: sockdemo's defaults, with the user's
+//! A request head, written: the request line in the form its receiver
+//! wants, and the header fields, sockdemo's defaults with the user's
 //! `-A/--user-agent` and `-H/--header` over them, as curl does.
 //!
 //! - `-H "Name: value"` adds a field, or replaces the default field of the
@@ -8,24 +9,82 @@
 //!   they are the message framing sockdemo relies on (one exchange per
 //!   connection, no request body).
 //! - A CR, LF or NUL in a field would end it early and smuggle in another
-//!   one: refused, like a name that is not an HTTP token.
-//! - On a redirect, the fields go to the next request too, except
-//!   `Authorization` and `Cookie` (and a custom `Host`), which go only to
-//!   the scheme, host and port the fetch started with (curl's rule): a
-//!   redirect must not hand the user's credentials to another site.
+//!   one: refused, like a name that is not an HTTP token (RFC 9110 section
+//!   5.6.2).
+//! - On a redirect, the fields go to the next request too, except those
+//!   that go only to the origin the fetch started at
+//!   ([`redirect::goes_to`](super::redirect::goes_to)).
+//!
+//! Everything here is pure: the caller sends the bytes.
 
-use url::Url;
+use std::fmt;
 
-use super::target;
+use url::{Position, Url};
+
+use super::redirect;
 
 /// What sockdemo says it is, unless `-A` says otherwise.
 pub const DEFAULT_USER_AGENT: &str = concat!("sockdemo/", env!("CARGO_PKG_VERSION"));
 
-/// Fields that only go to the origin the fetch started at.
-const ORIGIN_ONLY: [&str; 3] = ["authorization", "cookie", "host"];
-
 /// Fields the user cannot set: the framing of the exchange.
 const FRAMING: [&str; 3] = ["connection", "content-length", "transfer-encoding"];
+
+/// The request's method: a fetch asks for the body, or only for the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`: the head and the body.
+    Get,
+    /// `HEAD` (`-I`): the head alone; the response has no body.
+    Head,
+}
+
+impl Method {
+    /// The method as the request line writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+        }
+    }
+}
+
+/// A header field the user gave that cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldError {
+    /// Neither `Name: value`, `Name:` nor `Name;`.
+    Syntax,
+    /// The name is not an HTTP token.
+    Name(String),
+    /// The name is one of the framing fields.
+    Framing(String),
+    /// The value holds a byte that would end the field early.
+    ControlByte(u8),
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldError::Syntax => {
+                f.write_str("expected \"Name: value\" (or \"Name:\" to remove a default field)")
+            }
+            FieldError::Name(name) => write!(
+                f,
+                "\"{}\" is not a valid header field name",
+                name.escape_debug()
+            ),
+            FieldError::Framing(name) => write!(
+                f,
+                "{name} cannot be set: sockdemo sends one request per connection, without a body"
+            ),
+            FieldError::ControlByte(byte) => write!(
+                f,
+                "a header field may not hold the control byte {byte:#04x} (CR, LF or NUL)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
 
 /// One `-H` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,9 +95,8 @@ pub struct Custom {
     pub value: Option<String>,
 }
 
-/// Parses a `-H` argument (`Name: value`, `Name:`, `Name;`), for clap: the
-/// error is a usage error (exit 2).
-pub fn parse_custom(argument: &str) -> Result<Custom, String> {
+/// Parses a `-H` argument (`Name: value`, `Name:`, `Name;`).
+pub fn parse_custom(argument: &str) -> Result<Custom, FieldError> {
     let (name, value) = match argument.find([':', ';']) {
         Some(at) if argument.as_bytes()[at] == b':' => {
             let value = argument[at + 1..].trim_matches([' ', '\t']);
@@ -48,23 +106,16 @@ pub fn parse_custom(argument: &str) -> Result<Custom, String> {
             )
         }
         Some(at) if argument[at + 1..].trim().is_empty() => (&argument[..at], Some(String::new())),
-        _ => {
-            return Err("expected \"Name: value\" (or \"Name:\" to remove a default field)".into());
-        }
+        _ => return Err(FieldError::Syntax),
     };
-    if name.is_empty() || !name.bytes().all(is_token_byte) {
-        return Err(format!(
-            "\"{}\" is not a valid header field name",
-            name.escape_debug()
-        ));
+    if !is_token(name) {
+        return Err(FieldError::Name(name.to_owned()));
     }
     if FRAMING
         .iter()
         .any(|framing| name.eq_ignore_ascii_case(framing))
     {
-        return Err(format!(
-            "{name} cannot be set: sockdemo sends one request per connection, without a body"
-        ));
+        return Err(FieldError::Framing(name.to_owned()));
     }
     if let Some(value) = &value {
         check_value(value)?;
@@ -76,24 +127,26 @@ pub fn parse_custom(argument: &str) -> Result<Custom, String> {
 }
 
 /// Parses a `-A` argument: any text without CR, LF or NUL.
-pub fn parse_user_agent(argument: &str) -> Result<String, String> {
+pub fn parse_user_agent(argument: &str) -> Result<String, FieldError> {
     check_value(argument)?;
     Ok(argument.to_owned())
 }
 
 /// Refuses the bytes that would end a field early.
-fn check_value(value: &str) -> Result<(), String> {
+fn check_value(value: &str) -> Result<(), FieldError> {
     match value.bytes().find(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
-        Some(byte) => Err(format!(
-            "a header field may not hold the control byte {byte:#04x} (CR, LF or NUL)"
-        )),
+        Some(byte) => Err(FieldError::ControlByte(byte)),
         None => Ok(()),
     }
 }
 
-/// A `tchar` of RFC 9110 section 5.6.2: what a field name is made of.
-fn is_token_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+/// True for a token of RFC 9110 section 5.6.2, what a field name is made
+/// of: one or more `tchar`s.
+pub fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// The header fields every request of a fetch sends.
@@ -128,15 +181,9 @@ impl RequestHeaders {
     /// The fields of the request for `url`, in the order sent, for a fetch
     /// that started at `first`.
     pub fn for_url(&self, url: &Url, first: &Url) -> Vec<(String, String)> {
-        let at_origin = same_origin(url, first);
-        let goes = |name: &str| {
-            at_origin
-                || !ORIGIN_ONLY
-                    .iter()
-                    .any(|only| name.eq_ignore_ascii_case(only))
-        };
+        let goes = |name: &str| redirect::goes_to(name, url, first);
         let defaults = [
-            ("Host", target::host_header(url)),
+            ("Host", host_header(url)),
             ("User-Agent", self.user_agent.clone()),
             ("Accept", "*/*".to_owned()),
         ];
@@ -182,17 +229,34 @@ fn defaults_named(name: &str) -> bool {
         .any(|default| name.eq_ignore_ascii_case(default))
 }
 
-/// True when two URLs have the same scheme, host and port.
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str() == b.host_str()
-        && a.port_or_known_default() == b.port_or_known_default()
+/// The request target of the request line to the origin server (origin
+/// form, RFC 9112 section 3.2.1): the path and the query, never the
+/// fragment.
+pub fn origin_form(url: &Url) -> &str {
+    &url[Position::BeforePath..Position::AfterQuery]
+}
+
+/// The request target of a plain-http request through a proxy (absolute
+/// form, RFC 9112 section 3.2.2): the whole URL, without its fragment. User
+/// names and passwords were removed from the URL when it was parsed.
+pub fn absolute_form(url: &Url) -> &str {
+    &url[..Position::AfterQuery]
+}
+
+/// The value of the `Host` header: the host (IPv6 in brackets), and the port
+/// when it is not the scheme's default.
+pub fn host_header(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
 }
 
 /// The request head: the request line and the fields, each line ending in
 /// CRLF, and the empty line that ends the head.
-pub fn request_head(method: &str, request_target: &str, fields: &[(String, String)]) -> String {
-    let mut head = format!("{method} {request_target} HTTP/1.1\r\n");
+pub fn request_head(method: Method, request_target: &str, fields: &[(String, String)]) -> String {
+    let mut head = format!("{} {request_target} HTTP/1.1\r\n", method.as_str());
     for (name, value) in fields {
         head.push_str(name);
         head.push_str(": ");
@@ -240,11 +304,11 @@ mod tests {
             "Transfer-Encoding: chunked",
             "Connection:",
         ] {
-            let err = parse_custom(bad).unwrap_err();
+            let err = parse_custom(bad).unwrap_err().to_string();
             assert!(err.contains("cannot be set"), "{bad}: {err}");
         }
         for bad in ["X: a\r\nEvil: 1", "X: a\nb", "X: a\0b"] {
-            let err = parse_custom(bad).unwrap_err();
+            let err = parse_custom(bad).unwrap_err().to_string();
             assert!(err.contains("CR, LF or NUL"), "{bad:?}: {err}");
         }
         assert!(parse_user_agent("agent\r\nX: 1").is_err());
@@ -340,8 +404,57 @@ mod tests {
         let url = Url::parse("http://h/p?q").unwrap();
         let fields = RequestHeaders::new(Some("ua".into()), Vec::new()).for_url(&url, &url);
         assert_eq!(
-            request_head("GET", "/p?q", &fields),
+            request_head(Method::Get, "/p?q", &fields),
             "GET /p?q HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn host_header_has_the_port_only_when_not_default() {
+        assert_eq!(host_header(&url("http://example.com")), "example.com");
+        assert_eq!(host_header(&url("http://example.com:80/")), "example.com");
+        assert_eq!(host_header(&url("https://example.com:443/")), "example.com");
+        assert_eq!(
+            host_header(&url("https://example.com:80/")),
+            "example.com:80"
+        );
+        assert_eq!(
+            host_header(&url("http://example.com:8080")),
+            "example.com:8080"
+        );
+        assert_eq!(host_header(&url("http://[::1]:8080")), "[::1]:8080");
+        assert_eq!(host_header(&url("http://[::1]/")), "[::1]");
+    }
+
+    #[test]
+    fn the_origin_form_is_path_and_query_without_fragment() {
+        assert_eq!(origin_form(&url("http://example.com")), "/");
+        assert_eq!(
+            origin_form(&url("http://example.com/a%20b?q=1&r#frag")),
+            "/a%20b?q=1&r"
+        );
+        assert_eq!(origin_form(&url("http://example.com/a b")), "/a%20b");
+        assert_eq!(origin_form(&url("http://example.com/?")), "/?");
+        assert_eq!(origin_form(&url("http://example.com/x#y")), "/x");
+    }
+
+    #[test]
+    fn the_absolute_form_is_the_whole_url_without_fragment() {
+        assert_eq!(
+            absolute_form(&url("http://h:8080/a/b?c=d#frag")),
+            "http://h:8080/a/b?c=d"
+        );
+        assert_eq!(absolute_form(&url("http://h")), "http://h/");
+    }
+
+    #[test]
+    fn methods_are_written_as_the_request_line_wants() {
+        assert_eq!(Method::Get.as_str(), "GET");
+        assert_eq!(Method::Head.as_str(), "HEAD");
+        assert!(is_token("X-Custom_1.~") && !is_token("") && !is_token("a b"));
     }
 }

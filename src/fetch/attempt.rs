@@ -1,0 +1,445 @@
+//! One attempt at a download: from the URL given, following redirects, to
+//! the end of the final body. Each request is the tutorial's steps: connect
+//! ([`transport`](super::transport)), send the request and read the head
+//! ([`exchange`](super::exchange)), follow or stop ([`http::Redirects`]),
+//! then the status rule and the body ([`Download::save`]).
+
+use anyhow::Context;
+use log::{debug, warn};
+use url::Url;
+
+use super::download::{Body, Download};
+use super::exchange::{Exchange, Response};
+use super::failure::{Failed, exit_code, redirect_failure};
+use super::report::Report;
+use super::retry;
+use super::target;
+use super::transport::proxy::Proxy;
+use super::transport::{Connector, Deadline, Stream};
+use crate::exit::{Code, fail, fail_with};
+use crate::http::{
+    self, Framing, Method, Redirects, RequestHeaders, ResponseHead, Resume, Verdict,
+};
+
+/// What the command line asks of every request of a fetch.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `GET`, or `HEAD` with `-I`.
+    pub method: Method,
+    /// The request's header fields: the defaults, `-A` and `-H`.
+    pub headers: RequestHeaders,
+    /// Redirects to follow at most; `None` with `--no-follow`.
+    pub max_redirects: Option<usize>,
+    /// `--content-on-error`: save the body of a final status of 400 or
+    /// more, and succeed; by default it is an error (exit 22) that keeps no
+    /// file.
+    pub content_on_error: bool,
+    /// `--compressed`: ask for a compressed body.
+    pub compressed: bool,
+}
+
+/// A failed attempt over a real connection.
+pub type AttemptFailed = Failed<Response<Stream>>;
+
+/// What every attempt of a fetch uses.
+pub struct Attempts {
+    /// What each request asks for.
+    pub options: Options,
+    /// How to connect.
+    pub connector: Connector,
+    /// The deadline of the whole fetch (`--max-time`).
+    pub total: Option<Deadline>,
+    /// The URL the user gave.
+    pub first_url: Url,
+    /// Where the heads are printed.
+    pub report: Report,
+}
+
+impl Attempts {
+    /// One attempt at the download: from the URL given, following redirects
+    /// again, to the end of the body. A continued download asks for the rest
+    /// (`Range`, `If-Range`); a 416 to that asks once more, for all of it.
+    pub fn download(&self, download: &mut Download) -> Result<(), AttemptFailed> {
+        let mut url = self.first_url.clone();
+        let mut redirects = Redirects::new(&url, self.options.max_redirects);
+        let mut heads = Vec::new();
+        loop {
+            let resume = download
+                .resume()
+                .filter(|_| self.options.method == Method::Get);
+            let extra = request_fields(resume.as_ref(), self.options.compressed);
+            let request = Request {
+                method: self.options.method,
+                url: &url,
+                first_url: &self.first_url,
+                headers: &self.options.headers,
+                extra: &extra,
+            };
+            let mut response = attempt(&self.connector, &request, self.total)?;
+            heads.push(response.head.raw.clone());
+            if let Some(next) = follow(&mut redirects, &response.head, &url)? {
+                response.exchange.drain(response.framing);
+                url = next;
+                continue;
+            }
+            if retry::is_transient_status(response.head.status) {
+                return Err(Failed::Status(Box::new(response), url, heads));
+            }
+            let verdict = match &resume {
+                Some(resume) => resume.judge(&response.head).map_err(|mismatch| {
+                    Failed::connected(fail_with(
+                        Code::BadResponse,
+                        format!("fetching {url}"),
+                        mismatch,
+                    ))
+                })?,
+                None => Verdict::NotARange,
+            };
+            if verdict == Verdict::StartOverWithoutRange {
+                debug!(
+                    "{url} refused to continue at byte {}: asking for all of it",
+                    download.saved()
+                );
+                download.forget_resume();
+                heads.clear();
+                continue;
+            }
+            self.report.heads(&heads).map_err(Failed::connected)?;
+            let body = match verdict {
+                Verdict::Append { end, .. } => Body::Rest { end },
+                _ => Body::Whole,
+            };
+            return self
+                .take_final(&mut response, &url, body, download)
+                .map_err(Failed::connected);
+        }
+    }
+
+    /// Saves the body of a final response, unless the error-page rule
+    /// refuses its status or `-I` asked for heads only. `body` says whether
+    /// it continues what is saved.
+    pub fn take_final(
+        &self,
+        response: &mut Response<Stream>,
+        url: &Url,
+        body: Body,
+        download: &mut Download,
+    ) -> anyhow::Result<()> {
+        check_status(&response.head, url, self.options.content_on_error)?;
+        if self.options.method == Method::Head {
+            return Ok(());
+        }
+        if response.framing == Framing::NoBody {
+            download.save_nothing(format!(
+                "{url} answered {} {}, which has no body",
+                response.head.status, response.head.reason
+            ));
+            return Ok(());
+        }
+        download.save(response, url, body)
+    }
+}
+
+/// Follow or stop: the URL a response to `url` redirects to, if it is a
+/// redirect to follow; `None` for the final response. A redirect back to a
+/// URL already visited, or one more than allowed, exits 47.
+fn follow(
+    redirects: &mut Redirects,
+    head: &ResponseHead,
+    url: &Url,
+) -> Result<Option<Url>, AttemptFailed> {
+    let Some(redirect) = redirects
+        .follow_or_stop(head, url)
+        .map_err(|err| Failed::connected(redirect_failure(&err)))?
+    else {
+        return Ok(None);
+    };
+    if redirect.dropped_credentials {
+        target::warn_credentials_dropped();
+    }
+    debug!("{} redirect to {}", head.status, redirect.url);
+    if redirect.downgrade {
+        warn!(
+            "redirected from https to plain http: {} is fetched unencrypted",
+            redirect.url
+        );
+    }
+    Ok(Some(redirect.url))
+}
+
+/// One request of a fetch: its method, its URL, and the header fields it
+/// sends, which depend on the URL the fetch started at.
+struct Request<'a> {
+    method: Method,
+    url: &'a Url,
+    first_url: &'a Url,
+    headers: &'a RequestHeaders,
+    /// Fields of this attempt: `Range` and `If-Range`, `Accept-Encoding`.
+    extra: &'a [(&'static str, String)],
+}
+
+/// One attempt at one URL: connects, sends the request, reads the final
+/// response head and decides how its body is framed, all before `total`.
+fn attempt(
+    connector: &Connector,
+    request: &Request<'_>,
+    total: Option<Deadline>,
+) -> Result<Response<Stream>, AttemptFailed> {
+    let url = request.url;
+    let stream = connector.connect(url, total).map_err(|err| Failed::Error {
+        err,
+        connected: false,
+    })?;
+    let wire = request_head(request, stream.proxy());
+    // As sent, but for the proxy's credentials, which no log shows.
+    let shown = stream.proxy().map(Proxy::without_credentials);
+    debug!(
+        "request: {}",
+        request_head(request, shown.as_ref()).escape_debug()
+    );
+    let mut exchange = Exchange::new(stream, connector.timeout(), total);
+    let head = exchange
+        .request(wire.as_bytes())
+        .with_context(|| format!("fetching {url}"))
+        .map_err(Failed::connected)?;
+    let framing = http::framing(&head, request.method == Method::Head).map_err(|err| {
+        Failed::connected(fail_with(exit_code(&err), format!("fetching {url}"), err))
+    })?;
+    Ok(Response {
+        exchange,
+        head,
+        framing,
+    })
+}
+
+/// The request head: in origin form (`GET /path`) to the server, or in
+/// absolute form (`GET http://host/path`) with the proxy's credentials to a
+/// proxy that forwards plain http.
+fn request_head(request: &Request<'_>, proxy: Option<&Proxy>) -> String {
+    let mut fields = request.headers.for_url(request.url, request.first_url);
+    // A field the user set with -H stays as set.
+    for (name, value) in request.extra {
+        if !fields.iter().any(|(set, _)| set.eq_ignore_ascii_case(name)) {
+            fields.push(((*name).to_owned(), value.clone()));
+        }
+    }
+    let target = match proxy {
+        None => http::origin_form(request.url),
+        Some(proxy) => {
+            if let Some((name, value)) = proxy.authorization_header() {
+                fields.push((name.to_owned(), value.to_owned()));
+            }
+            http::absolute_form(request.url)
+        }
+    };
+    http::request_head(request.method, target, &fields)
+}
+
+/// The fields a request adds to those of every request: `Range` and
+/// `If-Range` to continue a download, or `Accept-Encoding` with
+/// `--compressed` (not both: a continued body is the one first sent, which
+/// was not compressed, or it could not be continued).
+fn request_fields(resume: Option<&Resume>, compressed: bool) -> Vec<(&'static str, String)> {
+    match resume {
+        Some(resume) => resume.request_fields().to_vec(),
+        None if compressed => vec![("Accept-Encoding", "gzip, deflate, br, zstd".to_owned())],
+        None => Vec::new(),
+    }
+}
+
+/// The error-page rule: a final status of 400 or more is a failure (exit
+/// 22) that saves nothing, so that an error page never replaces a good
+/// file; `--content-on-error` saves it anyway, as curl does by default.
+fn check_status(head: &ResponseHead, url: &Url, content_on_error: bool) -> anyhow::Result<()> {
+    if head.status >= 400 && !content_on_error {
+        return Err(fail(
+            Code::HttpError,
+            format!(
+                "{url} answered {} {}: nothing saved (--content-on-error saves the body)",
+                head.status, head.reason
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::thread;
+    use std::time::Duration;
+
+    fn url(text: &str) -> Url {
+        target::parse(text).unwrap()
+    }
+
+    fn head(wire: &str) -> ResponseHead {
+        http::parse_head(wire.as_bytes()).unwrap().unwrap().0
+    }
+
+    fn get<'a>(url: &'a Url, headers: &'a RequestHeaders) -> Request<'a> {
+        Request {
+            method: Method::Get,
+            url,
+            first_url: url,
+            headers,
+            extra: &[],
+        }
+    }
+
+    #[test]
+    fn the_request_is_a_get_with_host_and_connection_close() {
+        let url = url("http://example.com:8080/a%20b?q=1#frag");
+        assert_eq!(
+            request_head(&get(&url, &RequestHeaders::default()), None),
+            format!(
+                "GET /a%20b?q=1 HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: sockdemo/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+    }
+
+    #[test]
+    fn through_a_proxy_the_request_names_the_whole_url() {
+        let url = url("http://example.com/a?q=1");
+        let headers = RequestHeaders::new(Some("ua".into()), Vec::new());
+        let proxy = Proxy::parse("http://u:p@proxy.test:3128").unwrap();
+        let mut request = get(&url, &headers);
+        request.method = Method::Head;
+        assert_eq!(
+            request_head(&request, Some(&proxy)),
+            "HEAD http://example.com/a?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: ua\r\nAccept: */*\r\nConnection: close\r\nProxy-Authorization: Basic dTpw\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn an_error_status_is_a_failure_unless_asked_for() {
+        let url = url("http://h/f");
+        for status in [400, 404, 500, 599] {
+            let head = head(&format!("HTTP/1.1 {status} X\r\n\r\n"));
+            let err = check_status(&head, &url, false).unwrap_err();
+            assert_eq!(Code::of(&err), Code::HttpError);
+            assert!(
+                err.to_string().contains(&format!("answered {status} X")),
+                "{err}"
+            );
+            check_status(&head, &url, true).unwrap();
+        }
+        for status in [200, 204, 304, 399] {
+            check_status(&head(&format!("HTTP/1.1 {status} X\r\n\r\n")), &url, false).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_resume_asks_for_the_rest_and_compressed_for_a_coding() {
+        let resume = Resume {
+            offset: 10,
+            validator: http::Validator::ETag("\"x\"".into()),
+            total: None,
+        };
+        let fields = request_fields(Some(&resume), true);
+        let url = url("http://h/f");
+        let headers = RequestHeaders::default();
+        let request = Request {
+            extra: &fields,
+            ..get(&url, &headers)
+        };
+        assert_eq!(
+            request_head(&request, None),
+            format!(
+                "GET /f HTTP/1.1\r\nHost: h\r\nUser-Agent: sockdemo/{}\r\nAccept: */*\r\nConnection: close\r\nRange: bytes=10-\r\nIf-Range: \"x\"\r\n\r\n",
+                env!("CARGO_PKG_VERSION")
+            ),
+            "a continued body is the identity one first sent: no Accept-Encoding"
+        );
+        assert_eq!(
+            request_fields(None, true),
+            [("Accept-Encoding", "gzip, deflate, br, zstd".to_owned())]
+        );
+        assert!(request_fields(None, false).is_empty());
+    }
+
+    #[test]
+    fn an_error_page_is_refused_in_one_sentence_naming_the_status() {
+        let base = url("http://h/");
+        let not_found = head("HTTP/1.1 404 Not Found\r\n\r\n");
+        let err = check_status(&not_found, &base, false).unwrap_err();
+        assert_eq!(Code::of(&err), Code::HttpError);
+        assert_eq!(
+            err.to_string(),
+            "http://h/ answered 404 Not Found: nothing saved (--content-on-error saves the body)"
+        );
+        assert!(check_status(&not_found, &base, true).is_ok());
+        assert!(check_status(&head("HTTP/1.1 399 X\r\n\r\n"), &base, false).is_ok());
+    }
+
+    /// A server on loopback that reads one request, answers `reply`, and
+    /// hands back the request it read.
+    fn serve_once(reply: &'static [u8]) -> (Url, thread::JoinHandle<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = url(&format!("http://{}/f", listener.local_addr().unwrap()));
+        let server = thread::spawn(move || {
+            let (mut client, _) = listener.accept().unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = client.read(&mut buf).unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            client.write_all(reply).unwrap();
+            request
+        });
+        (url, server)
+    }
+
+    #[test]
+    fn one_attempt_connects_sends_and_reads_the_final_head() {
+        let reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+        let (url, server) = serve_once(reply);
+        let limit = Some(Duration::from_secs(10));
+        let connector = Connector::new(limit, limit, None, false);
+        let headers = RequestHeaders::default();
+        let Ok(mut response) = attempt(&connector, &get(&url, &headers), None) else {
+            panic!("the attempt failed")
+        };
+        assert_eq!(
+            server.join().unwrap(),
+            request_head(&get(&url, &headers), None).as_bytes()
+        );
+        assert_eq!(response.head.status, 200, "the interim head is skipped");
+        assert_eq!(response.framing, Framing::Length(2));
+        let mut body = Vec::new();
+        let length = response
+            .exchange
+            .body(response.framing, |data| {
+                body.extend_from_slice(data);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((length, body.as_slice()), (2, &b"hi"[..]));
+    }
+
+    #[test]
+    fn a_bad_framing_fails_the_attempt_with_its_code() {
+        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+        let (url, server) = serve_once(reply);
+        let limit = Some(Duration::from_secs(10));
+        let connector = Connector::new(limit, limit, None, false);
+        let headers = RequestHeaders::default();
+        let Err(Failed::Error { err, .. }) = attempt(&connector, &get(&url, &headers), None) else {
+            panic!("conflicting lengths were accepted")
+        };
+        server.join().unwrap();
+        assert_eq!(Code::of(&err), Code::BadResponse);
+        assert_eq!(
+            format!("{err:#}"),
+            format!("fetching {url}: conflicting Content-Length values: 1 and 2")
+        );
+    }
+}

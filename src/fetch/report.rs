@@ -1,0 +1,111 @@
+//! What a fetch tells its user, besides the log: the response heads as
+//! received (the tutorial's `print(header)`), and one line at the end
+//! saying what was saved. How much of it is shown is decided once, from
+//! `-q` and `-s`.
+
+use std::io::{self, Write};
+
+use super::download::Finished;
+use crate::exit::{Code, WithCode};
+use crate::human::thousands;
+
+/// How much a fetch says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    /// The heads, the progress bar, warnings, the line saying what was saved.
+    #[default]
+    Normal,
+    /// `-q`: no warnings, no progress, no closing line; the heads are still
+    /// printed, unless they would share stderr with nothing else to say.
+    Quiet,
+    /// `-s`: errors only.
+    Silent,
+}
+
+impl Verbosity {
+    /// The verbosity `-q` (`quiet`) and `-s` (`silent`) ask for.
+    pub fn new(quiet: bool, silent: bool) -> Verbosity {
+        match (quiet, silent) {
+            (_, true) => Verbosity::Silent,
+            (true, false) => Verbosity::Quiet,
+            (false, false) => Verbosity::Normal,
+        }
+    }
+
+    /// True when only errors are said: no progress, no closing line.
+    pub fn is_quiet(self) -> bool {
+        self != Verbosity::Normal
+    }
+}
+
+/// Says what a fetch has to say, where it belongs.
+#[derive(Debug, Clone, Copy)]
+pub struct Report {
+    verbosity: Verbosity,
+    /// The body goes to stdout: the heads go to stderr.
+    heads_to_stderr: bool,
+}
+
+impl Report {
+    /// A report at `verbosity`; the heads go to stderr when the body goes
+    /// to stdout.
+    pub fn new(verbosity: Verbosity, heads_to_stderr: bool) -> Report {
+        Report {
+            verbosity,
+            heads_to_stderr,
+        }
+    }
+
+    /// Prints the heads of an attempt, each as received: on stdout, or on
+    /// stderr when the body goes to stdout (and then not at all with `-q`);
+    /// never with `-s`.
+    pub fn heads(&self, heads: &[Vec<u8>]) -> anyhow::Result<()> {
+        heads.iter().try_for_each(|head| self.head(head))
+    }
+
+    fn head(&self, head: &[u8]) -> anyhow::Result<()> {
+        // The raw head ends with its own blank line, which also separates
+        // it from the next head of a redirect chain.
+        let written = match (self.verbosity, self.heads_to_stderr) {
+            (Verbosity::Silent, _) | (Verbosity::Quiet, true) => return Ok(()),
+            (_, true) => {
+                let mut stderr = io::stderr().lock();
+                stderr.write_all(head).and_then(|()| stderr.flush())
+            }
+            (_, false) => {
+                let mut stdout = io::stdout().lock();
+                stdout.write_all(head).and_then(|()| stdout.flush())
+            }
+        };
+        written.with_code(Code::WriteError, || "printing the response head")
+    }
+
+    /// Says what the download ended with, in a sentence for the user (not
+    /// a log line: it is the outcome), unless `-q` or `-s`.
+    pub fn finished(&self, finished: &Finished) {
+        if self.verbosity.is_quiet() {
+            return;
+        }
+        match finished {
+            Finished::Saved { name, bytes } => {
+                eprintln!("saved {} bytes to {name}", thousands(*bytes));
+            }
+            Finished::Nothing { why } => eprintln!("nothing saved: {why}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silent_wins_over_quiet_and_only_normal_talks() {
+        assert_eq!(Verbosity::new(true, true), Verbosity::Silent);
+        assert_eq!(Verbosity::new(false, true), Verbosity::Silent);
+        assert_eq!(Verbosity::new(true, false), Verbosity::Quiet);
+        assert_eq!(Verbosity::new(false, false), Verbosity::Normal);
+        assert!(!Verbosity::Normal.is_quiet());
+        assert!(Verbosity::Quiet.is_quiet() && Verbosity::Silent.is_quiet());
+    }
+}
