@@ -311,6 +311,170 @@ fn protocol_error(doing: &str, err: HttpError) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+
+    /// A connection in memory: each read returns the next piece of the
+    /// script as the server sent it, then the end; every write is kept.
+    struct Scripted {
+        pieces: VecDeque<Vec<u8>>,
+        /// How the script ends: false for a clean close, true for a TLS
+        /// stream ending without close_notify.
+        tls: bool,
+        written: Vec<u8>,
+    }
+
+    impl Scripted {
+        fn new(pieces: &[&[u8]]) -> Scripted {
+            Scripted {
+                pieces: pieces.iter().map(|piece| piece.to_vec()).collect(),
+                tls: false,
+                written: Vec::new(),
+            }
+        }
+
+        /// The same bytes, cut after each offset in `cuts`.
+        fn cut(wire: &[u8], cuts: &[usize]) -> Scripted {
+            let mut pieces = Vec::new();
+            let mut from = 0;
+            for &at in cuts.iter().chain([&wire.len()]) {
+                pieces.push(&wire[from..at]);
+                from = at;
+            }
+            Scripted::new(&pieces)
+        }
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(mut piece) = self.pieces.pop_front() else {
+                return match self.tls {
+                    true => Err(io::ErrorKind::UnexpectedEof.into()),
+                    false => Ok(0),
+                };
+            };
+            let n = piece.len().min(buf.len());
+            buf[..n].copy_from_slice(&piece[..n]);
+            if n < piece.len() {
+                self.pieces.push_front(piece.split_off(n));
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Wire for Scripted {
+        fn set_deadline(&mut self, _: Option<Deadline>) {}
+
+        fn is_tls(&self) -> bool {
+            self.tls
+        }
+    }
+
+    /// Sends a request over `wire` and reads the whole response: its head,
+    /// and its body as decoded.
+    fn exchange(wire: Scripted) -> (anyhow::Result<(ResponseHead, Vec<u8>)>, Vec<u8>) {
+        let mut exchange = Exchange::new(wire, None, None);
+        let result = exchange
+            .request(b"GET / HTTP/1.1\r\n\r\n")
+            .and_then(|head| {
+                let framing = http::framing(&head, false)?;
+                let mut body = Vec::new();
+                exchange.body(framing, |data| {
+                    body.extend_from_slice(data);
+                    Ok(())
+                })?;
+                Ok((head, body))
+            });
+        (result, exchange.stream.written)
+    }
+
+    const CHUNKED: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nT: 1\r\n\r\n";
+
+    #[test]
+    fn a_response_cut_anywhere_reads_the_same() {
+        for at in 1..CHUNKED.len() {
+            for second in [at + 1, at + 7, CHUNKED.len()] {
+                let cuts: Vec<usize> = [at, second]
+                    .into_iter()
+                    .filter(|&cut| cut < CHUNKED.len())
+                    .collect();
+                let (result, written) = exchange(Scripted::cut(CHUNKED, &cuts));
+                let (head, body) = result.unwrap_or_else(|err| panic!("cut at {cuts:?}: {err:#}"));
+                assert_eq!(head.status, 200, "the interim head is skipped");
+                assert_eq!(body, b"hello world", "cut at {cuts:?}");
+                assert_eq!(written, b"GET / HTTP/1.1\r\n\r\n");
+            }
+        }
+    }
+
+    #[test]
+    fn a_response_in_single_bytes_reads_the_same() {
+        let pieces: Vec<&[u8]> = CHUNKED.chunks(1).collect();
+        let (result, _) = exchange(Scripted::new(&pieces));
+        assert_eq!(result.unwrap().1, b"hello world");
+    }
+
+    #[test]
+    fn nothing_at_all_a_cut_head_and_a_cut_body_have_their_codes() {
+        let (nothing, _) = exchange(Scripted::new(&[]));
+        assert_eq!(Code::of(&nothing.unwrap_err()), Code::GotNothing);
+        let (cut_head, _) = exchange(Scripted::new(&[b"HTTP/1.1 200 OK\r\nContent-Le"]));
+        let cut_head = cut_head.unwrap_err();
+        assert_eq!(Code::of(&cut_head), Code::BadResponse);
+        assert!(cut_head.chain().any(|e| e.is::<HeadCut>()), "{cut_head:#}");
+        let (cut_body, _) = exchange(Scripted::new(&[
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+            b"12345",
+        ]));
+        let cut_body = cut_body.unwrap_err();
+        assert_eq!(Code::of(&cut_body), Code::PartialBody);
+        assert_eq!(
+            format!("{cut_body:#}"),
+            "reading the body: the body ended early: got 5 of 10 bytes"
+        );
+    }
+
+    #[test]
+    fn a_tls_end_without_close_notify_cuts_only_a_body_framed_until_close() {
+        let mut framed = Scripted::new(&[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"]);
+        framed.tls = true;
+        let (framed, _) = exchange(framed);
+        assert_eq!(framed.unwrap().1, b"hi", "complete by its length");
+        let mut until_close = Scripted::new(&[b"HTTP/1.1 200 OK\r\n\r\nhi"]);
+        until_close.tls = true;
+        let (until_close, _) = exchange(until_close);
+        let err = until_close.unwrap_err();
+        assert_eq!(Code::of(&err), Code::PartialBody);
+        assert!(
+            err.to_string()
+                .contains("without close_notify after 2 bytes"),
+            "{err:#}"
+        );
+        let (plain, _) = exchange(Scripted::new(&[b"HTTP/1.1 200 OK\r\n\r\nhi"]));
+        assert_eq!(plain.unwrap().1, b"hi", "a clean close ends it");
+    }
+
+    #[test]
+    fn a_drained_redirect_leaves_nothing_to_read() {
+        let mut exchange = Exchange::new(
+            Scripted::new(&[b"HTTP/1.1 302 Found\r\nContent-Length: 3\r\n\r\nabc"]),
+            None,
+            None,
+        );
+        let head = exchange.request(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        exchange.drain(http::framing(&head, false).unwrap());
+        assert_eq!(exchange.start, exchange.end, "the body is consumed");
+    }
 
     #[test]
     fn failed_reads_map_to_curls_codes() {

@@ -16,7 +16,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::ResponseHead;
+use crate::http::ResponseHead;
 
 /// What proves that the server's file is still the one being continued.
 #[derive(Debug, Clone, PartialEq, Eq)]

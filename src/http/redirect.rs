@@ -23,7 +23,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use url::Url;
 
-use super::ResponseHead;
+use crate::http::ResponseHead;
 
 /// Fields that only go to the origin the fetch started at.
 const ORIGIN_ONLY: [&str; 3] = ["authorization", "cookie", "host"];

@@ -11,31 +11,27 @@
 //! The tutorial's counterpart is `with open(a.out, 'wb') as f: f.write(html)`,
 //! which truncates the user's file before a single byte has arrived.
 
-use std::convert::Infallible;
 use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use log::{debug, warn};
+use log::debug;
+
+mod atomic;
 
 use super::partial::{Meta, Partial};
 use super::signals::PartialFile;
 use crate::exit::{Code, WithCode};
 use crate::http::Resume;
-use crate::platform;
+use atomic::{Atomic, Temp};
 
 /// Body bytes are gathered into writes of at least this size when they
 /// arrive in small pieces (small chunks of a chunked body); larger pieces
 /// are written straight from the receive buffer without a copy.
 const WRITE_BLOCK: usize = 64 * 1024;
-
-/// Writeback of a downloaded file is started every this many bytes, so the
-/// disk works while the network does and the final fsync has little left to
-/// do. Large enough that the extra system call is negligible.
-const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
 /// Permissions of a newly created file before the umask, as curl gives (not
 /// the 0600 of a temporary file).
@@ -68,54 +64,6 @@ enum Sink {
     Direct(File),
     /// A regular file, replaced atomically.
     Atomic(Box<Atomic>),
-}
-
-struct Atomic {
-    /// `None` once committed or removed.
-    temp: Option<Temp>,
-    target: PathBuf,
-    /// The target's directory, opened before the download so that nothing
-    /// can fail once the rename is done; `None` when it cannot be opened
-    /// (a directory one may write but not read).
-    dir: Option<File>,
-    written: u64,
-    writeback_from: u64,
-    /// A `.part` whose data cannot be continued: removed, not kept.
-    discard: bool,
-    /// What a signal removes; cleared once the file is renamed or removed.
-    partial: PartialFile,
-}
-
-/// The file a download goes into before it is renamed into place.
-enum Temp {
-    /// A temporary file with a random name, removed unless committed.
-    Random(tempfile::NamedTempFile),
-    /// The `.part` of `-C`, kept unless committed or discarded.
-    Kept(Partial),
-}
-
-impl Temp {
-    fn file(&self) -> &File {
-        match self {
-            Temp::Random(temp) => temp.as_file(),
-            Temp::Kept(partial) => partial.file(),
-        }
-    }
-
-    /// Renames the file over `target`; for a `.part`, then removes its
-    /// metadata, which describes nothing any more.
-    fn persist(self, target: &Path) -> io::Result<()> {
-        match self {
-            Temp::Random(temp) => temp.persist(target).map(drop).map_err(|err| err.error),
-            Temp::Kept(partial) => {
-                fs::rename(partial.path(), target)?;
-                if let Err(err) = fs::remove_file(partial.meta_path()) {
-                    debug!("removing {}: {err}", partial.meta_path().display());
-                }
-                Ok(())
-            }
-        }
-    }
 }
 
 impl Output {
@@ -417,115 +365,6 @@ impl Write for Sink {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-impl Atomic {
-    fn file(&self) -> io::Result<&File> {
-        self.temp
-            .as_ref()
-            .map(Temp::file)
-            .ok_or_else(|| io::Error::other("the temporary file is gone"))
-    }
-
-    /// Empties the file, and with `-C` records what it holds from now on.
-    fn restart(&mut self, meta: Option<Meta>) -> io::Result<()> {
-        match self.temp.as_mut() {
-            Some(Temp::Random(temp)) => {
-                temp.as_file().set_len(0)?;
-                temp.as_file_mut().seek(SeekFrom::Start(0))?;
-            }
-            Some(Temp::Kept(partial)) => {
-                partial.start_over(None)?;
-                self.record(meta)?;
-            }
-            None => return Err(io::Error::other("the temporary file is gone")),
-        }
-        self.written = 0;
-        self.writeback_from = 0;
-        Ok(())
-    }
-
-    /// With `-C`: records the metadata of what the `.part` holds. While it
-    /// holds nothing that can be continued, a signal removes it.
-    fn record(&mut self, meta: Option<Meta>) -> io::Result<()> {
-        let Some(Temp::Kept(partial)) = self.temp.as_mut() else {
-            return Ok(());
-        };
-        let resumable = meta.is_some();
-        partial.record(meta)?;
-        if resumable {
-            self.partial.keep();
-        } else {
-            self.partial.track(partial.path());
-        }
-        Ok(())
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file()?.write(buf)?;
-        self.written += n as u64;
-        if self.written - self.writeback_from >= WRITEBACK_STEP {
-            self.start_writeback();
-        }
-        Ok(n)
-    }
-
-    /// Asks the kernel to start writing the bytes written since the last
-    /// call to disk, without waiting for it. Only a speed-up: the fsync at
-    /// the end is what makes the data durable, so a failure here is ignored.
-    fn start_writeback(&mut self) {
-        let Ok(file) = self.file() else { return };
-        let (from, len) = (self.writeback_from, self.written - self.writeback_from);
-        if let Err(err) = platform::start_writeback(file, from, len) {
-            debug!("starting writeback: {err}");
-        }
-        self.writeback_from = self.written;
-    }
-
-    fn commit(&mut self) -> io::Result<()> {
-        let temp = self
-            .temp
-            .take()
-            .ok_or_else(|| io::Error::other("the temporary file is gone"))?;
-        temp.file().sync_all()?;
-        // No signal removes the file while it is renamed, nor after.
-        self.partial.settle(|| temp.persist(&self.target))?;
-        // The rename is done: nothing below may fail.
-        if let Some(dir) = &self.dir
-            && let Err(err) = dir.sync_all()
-        {
-            warn!(
-                "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
-                self.target.display()
-            );
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Atomic {
-    fn drop(&mut self) {
-        // Removed (or kept), and forgotten by the signal thread, as one step.
-        let temp = self.temp.take();
-        let discard = self.discard;
-        let _: Result<(), Infallible> = self.partial.settle(|| {
-            match temp {
-                Some(Temp::Kept(partial)) if discard || partial.meta().is_none() => {
-                    if let Err(err) = partial.remove() {
-                        debug!("removing the partial file: {err}");
-                    }
-                }
-                Some(Temp::Kept(partial)) => {
-                    if let Err(err) = partial.file().sync_all() {
-                        debug!("syncing {}: {err}", partial.path().display());
-                    }
-                    debug!("kept {} for a later run with -C", partial.path().display());
-                }
-                Some(Temp::Random(_)) | None => drop(temp),
-            }
-            Ok(())
-        });
     }
 }
 

@@ -1,0 +1,287 @@
+//! `sockdemo fetch`'s flags, and the fetcher's configuration made from
+//! them once, each part for the module that uses it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::exit_codes_help;
+use crate::duration::{self, limit};
+use crate::fetch::{self, retry, verify::Checksum};
+use crate::http::{self, Method, RequestHeaders};
+
+/// `sockdemo fetch`
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// What to fetch: `host`, `host:port`, `host/path`, or an `http://` or `https://` URL.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// Save the body to FILE (`-` for stdout; the head then goes to stderr).
+    /// Default: the last segment of the URL's path, or index.html.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Name the file after the URL (the default; accepted for curl's sake).
+    #[arg(short = 'O', long, conflicts_with = "output")]
+    pub remote_name: bool,
+
+    /// Give up on connecting to an address after this long (0: no limit).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10s", value_parser = duration::parse)]
+    pub connect_timeout: Duration,
+
+    /// Give up when nothing arrives for this long, or when a TLS handshake or
+    /// a response head takes longer (0: no limit).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "30s", value_parser = duration::parse)]
+    pub timeout: Duration,
+
+    /// Give up when the whole fetch, redirects included, takes longer (0: no limit).
+    #[arg(short, long, value_name = "DURATION", allow_hyphen_values = true, default_value = "0", value_parser = duration::parse)]
+    pub max_time: Duration,
+
+    /// Retry a transient failure up to N times in a row (0: never). An attempt
+    /// that gets further than any before it starts the count afresh.
+    #[arg(long, value_name = "N", default_value_t = retry::DEFAULT_RETRIES)]
+    pub retry: u32,
+
+    /// Wait this long before each retry, instead of backing off from 1s to 60s (0: back off).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "0", value_parser = duration::parse)]
+    pub retry_delay: Duration,
+
+    /// Start no retry this long after the first attempt, or after the last one that got further (0: no limit).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10m", value_parser = duration::parse)]
+    pub retry_max_time: Duration,
+
+    /// Retry a refused connection too (otherwise only once an attempt has connected).
+    #[arg(long)]
+    pub retry_connrefused: bool,
+
+    /// Keep what was downloaded in .NAME.part on failure, and continue it
+    /// (also spelled `-C -`, as in curl).
+    #[arg(short = 'C', long = "continue")]
+    pub continue_partial: bool,
+
+    /// Save the file only if its digest is this: sha256=HEX or sha512=HEX (exit 32 otherwise).
+    #[arg(long, value_name = "ALGO=HEX")]
+    pub checksum: Option<Checksum>,
+
+    /// Save the file only if it has exactly N bytes (exit 32 otherwise).
+    #[arg(long, value_name = "N")]
+    pub expect_size: Option<u64>,
+
+    /// Give up (exit 63) when the file would be larger than SIZE: bytes, or with K, M or G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_filesize: Option<u64>,
+
+    /// Ask for a compressed body (gzip, deflate, br, zstd) and save it decoded.
+    #[arg(long)]
+    pub compressed: bool,
+
+    /// Follow at most this many redirects.
+    #[arg(long, value_name = "N", default_value = "10")]
+    pub max_redirects: usize,
+
+    /// Do not follow redirects: stop at the first response.
+    #[arg(long)]
+    pub no_follow: bool,
+
+    /// Follow redirects (the default; accepted for curl's sake).
+    #[arg(short = 'L', long, conflicts_with = "no_follow")]
+    pub location: bool,
+
+    /// Exit 22 and save nothing when the final status is 400 or more (the default).
+    #[arg(short, long)]
+    pub fail: bool,
+
+    /// Save the body even when the final status is 400 or more, and exit 0.
+    #[arg(long, conflicts_with = "fail")]
+    pub content_on_error: bool,
+
+    /// Send HEAD: print the response heads, save nothing.
+    #[arg(short = 'I', long, conflicts_with_all = ["output", "remote_name"])]
+    pub head: bool,
+
+    /// Print the response heads (always done; accepted for curl's sake).
+    #[arg(short = 'i', long)]
+    pub include: bool,
+
+    /// Add a header field ("Name: value"), replace a default one, or remove it ("Name:"). Repeatable.
+    #[arg(short = 'H', long = "header", value_name = "FIELD", value_parser = http::parse_custom)]
+    pub headers: Vec<http::Custom>,
+
+    /// Send this User-Agent.
+    #[arg(short = 'A', long, value_name = "TEXT", value_parser = http::parse_user_agent)]
+    pub user_agent: Option<String>,
+
+    /// Go through this HTTP proxy (`http://[user:password@]host[:port]`); "" for none, whatever the environment says.
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Reach these hosts directly, not through the proxy (comma-separated; "*" for all); replaces no_proxy.
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
+
+    /// No response heads, no progress, no line saying what was saved: errors only.
+    #[arg(short, long)]
+    pub silent: bool,
+
+    /// Trust the CA certificates in this PEM file (instead of the system's).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify the server's certificate (dangerous: only when asked).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+}
+
+impl FetchArgs {
+    /// The fetcher's configuration, each part for its owner; `quiet` comes
+    /// from the global `-q`.
+    pub fn config(&self, quiet: bool) -> fetch::Config {
+        fetch::Config {
+            target: self.target.clone(),
+            output: self.output.clone(),
+            request: fetch::attempt::Options {
+                method: if self.head { Method::Head } else { Method::Get },
+                headers: RequestHeaders::new(self.user_agent.clone(), self.headers.clone()),
+                max_redirects: (!self.no_follow).then_some(self.max_redirects),
+                content_on_error: self.content_on_error,
+                compressed: self.compressed,
+            },
+            transport: fetch::transport::Options {
+                connect_timeout: limit(self.connect_timeout),
+                timeout: limit(self.timeout),
+                cacert: self.cacert.clone(),
+                insecure: self.insecure,
+                proxy: self.proxy.clone(),
+                noproxy: self.noproxy.clone(),
+            },
+            download: fetch::download::Options {
+                continue_partial: self.continue_partial,
+                checksum: self.checksum.clone(),
+                expect_size: self.expect_size,
+                max_filesize: self.max_filesize,
+                compressed: self.compressed,
+            },
+            retry: retry::Policy {
+                retries: self.retry,
+                fixed_delay: limit(self.retry_delay),
+                max_time: limit(self.retry_max_time),
+                retry_connrefused: self.retry_connrefused,
+            },
+            max_time: limit(self.max_time),
+            verbosity: fetch::Verbosity::new(quiet, self.silent),
+        }
+    }
+}
+
+/// Parses a SIZE: bytes, or a number followed by K, M or G (powers of 1024, as curl).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&text[..at], 10),
+        Some((at, 'm' | 'M')) => (&text[..at], 20),
+        Some((at, 'g' | 'G')) => (&text[..at], 30),
+        _ => (text, 0),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text} is not a size (e.g. 1000, 500K, 2G)"))?;
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text} is too large"))
+}
+
+/// The examples and exit codes after `sockdemo fetch --help`.
+pub(super) fn fetch_help() -> String {
+    format!(
+        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n\n{}",
+        exit_codes_help()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn fetch_defaults_retry_and_sizes_parse() {
+        let cli = Cli::parse_from(["sockdemo", "fetch", "example.com"]);
+        let Command::Fetch(args) = cli.command else {
+            panic!("not fetch")
+        };
+        let config = args.config(false);
+        assert_eq!(config.retry, retry::Policy::default());
+        assert!(!config.download.continue_partial && !config.download.compressed);
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("500K"), Ok(500 << 10));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("x").is_err() && parse_size("").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn contradicting_fetch_flags_are_usage_errors() {
+        for pair in [
+            ["--fail", "--content-on-error"],
+            ["-O", "-o=x"],
+            ["-L", "--no-follow"],
+            ["-I", "-o=x"],
+        ] {
+            let mut argv = vec!["sockdemo", "fetch", "example.com"];
+            argv.extend(pair);
+            let err = Cli::try_parse_from(&argv).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{pair:?}"
+            );
+            assert_eq!(err.exit_code(), 2);
+        }
+        for bad in ["Connection: keep-alive", "X: a\r\nY: b", "no colon"] {
+            let err =
+                Cli::try_parse_from(["sockdemo", "fetch", "example.com", "-H", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn curls_habits_are_accepted() {
+        let cli = Cli::parse_from([
+            "sockdemo",
+            "fetch",
+            "-s",
+            "-i",
+            "-L",
+            "-O",
+            "-A",
+            "ua/1",
+            "-H",
+            "X-A: 1",
+            "-H",
+            "Accept:",
+            "-x",
+            "p:3128",
+            "--noproxy",
+            "h",
+            "example.com",
+        ]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Error);
+        let Command::Fetch(args) = &cli.command else {
+            panic!("not fetch")
+        };
+        let config = args.config(cli.quiet);
+        assert_eq!(config.verbosity, fetch::Verbosity::Silent);
+        assert_eq!(config.request.headers.user_agent(), "ua/1");
+        assert_eq!(config.transport.proxy.as_deref(), Some("p:3128"));
+        assert_eq!(config.transport.noproxy.as_deref(), Some("h"));
+        assert_eq!(config.request.max_redirects, Some(10));
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-I", "-f", "example.com"]);
+        let Command::Fetch(args) = &cli.command else {
+            panic!("not fetch")
+        };
+        assert_eq!(args.config(false).request.method, Method::Head);
+    }
+}
