@@ -23,6 +23,8 @@
 //! tests, which raise their own limit the way the server does. Every other module is
 //! `pub(crate)`; `cargo doc --document-private-items` shows them all.
 
+#![deny(missing_docs)]
+
 pub(crate) mod address;
 pub(crate) mod capacity;
 pub mod cli;

@@ -13,7 +13,7 @@
 //!   5.6.2).
 //! - On a redirect, the fields go to the next request too, except those
 //!   that go only to the origin the fetch started at
-//!   ([`redirect::goes_to`](super::redirect::goes_to)).
+//!   ([`redirect::goes_to`]).
 //!
 //! Everything here is pure: the caller sends the bytes.
 

@@ -35,6 +35,7 @@ mod fetch_proxy;
 mod fetch_retry;
 mod fetch_tls;
 mod interop;
+mod layout;
 mod real;
 mod rust_version;
 mod serve;
