@@ -4,12 +4,14 @@
 //! ([`exchange`](super::exchange)), follow or stop ([`http::Redirects`]),
 //! then the status rule and the body ([`Download::save`]).
 
+use std::time::Duration;
+
 use anyhow::Context;
 use log::{debug, warn};
 use url::Url;
 
 use super::download::{Body, Download};
-use super::exchange::{Exchange, Response};
+use super::exchange::{Exchange, Response, Wire};
 use super::failure::{Failed, exit_code, redirect_failure};
 use super::report::Report;
 use super::retry;
@@ -38,15 +40,42 @@ pub struct Options {
     pub compressed: bool,
 }
 
-/// A failed attempt over a real connection.
-pub type AttemptFailed = Failed<Response<Stream>>;
+/// Where an attempt gets its connections: a [`Connector`] in a fetch; a
+/// script in memory in a test.
+pub trait Connect {
+    /// The connection it gives.
+    type Wire: Wire;
+
+    /// A connection for a request to `url`: to its origin, or to the proxy
+    /// it goes through, all before `deadline`.
+    fn connect(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<Self::Wire>;
+
+    /// The limit on waiting for data, which also bounds each step of
+    /// bounded size (a response head, a drained redirect body).
+    fn timeout(&self) -> Option<Duration>;
+}
+
+impl Connect for Connector {
+    type Wire = Stream;
+
+    fn connect(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<Stream> {
+        Connector::connect(self, url, deadline)
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Connector::timeout(self)
+    }
+}
+
+/// A failed attempt over the connections of `C`.
+pub type AttemptFailed<C> = Failed<Response<<C as Connect>::Wire>>;
 
 /// What every attempt of a fetch uses.
-pub struct Attempts {
+pub struct Attempts<C = Connector> {
     /// What each request asks for.
     pub options: Options,
     /// How to connect.
-    pub connector: Connector,
+    pub connector: C,
     /// The deadline of the whole fetch (`--max-time`).
     pub total: Option<Deadline>,
     /// The URL the user gave.
@@ -55,11 +84,11 @@ pub struct Attempts {
     pub report: Report,
 }
 
-impl Attempts {
+impl<C: Connect> Attempts<C> {
     /// One attempt at the download: from the URL given, following redirects
     /// again, to the end of the body. A continued download asks for the rest
     /// (`Range`, `If-Range`); a 416 to that asks once more, for all of it.
-    pub fn download(&self, download: &mut Download) -> Result<(), AttemptFailed> {
+    pub fn download(&self, download: &mut Download) -> Result<(), AttemptFailed<C>> {
         let mut url = self.first_url.clone();
         let mut redirects = Redirects::new(&url, self.options.max_redirects);
         let mut heads = Vec::new();
@@ -120,7 +149,7 @@ impl Attempts {
     /// it continues what is saved.
     pub fn take_final(
         &self,
-        response: &mut Response<Stream>,
+        response: &mut Response<C::Wire>,
         url: &Url,
         body: Body,
         download: &mut Download,
@@ -143,11 +172,11 @@ impl Attempts {
 /// Follow or stop: the URL a response to `url` redirects to, if it is a
 /// redirect to follow; `None` for the final response. A redirect back to a
 /// URL already visited, or one more than allowed, exits 47.
-fn follow(
+fn follow<R>(
     redirects: &mut Redirects,
     head: &ResponseHead,
     url: &Url,
-) -> Result<Option<Url>, AttemptFailed> {
+) -> Result<Option<Url>, Failed<R>> {
     let Some(redirect) = redirects
         .follow_or_stop(head, url)
         .map_err(|err| Failed::connected(redirect_failure(&err)))?
@@ -180,11 +209,11 @@ struct Request<'a> {
 
 /// One attempt at one URL: connects, sends the request, reads the final
 /// response head and decides how its body is framed, all before `total`.
-fn attempt(
-    connector: &Connector,
+fn attempt<C: Connect>(
+    connector: &C,
     request: &Request<'_>,
     total: Option<Deadline>,
-) -> Result<Response<Stream>, AttemptFailed> {
+) -> Result<Response<C::Wire>, AttemptFailed<C>> {
     let url = request.url;
     let stream = connector.connect(url, total).map_err(|err| Failed::Error {
         err,
@@ -266,6 +295,12 @@ fn check_status(head: &ResponseHead, url: &Url, content_on_error: bool) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fetch::download::{self, Finished};
+    use crate::fetch::output::Destination;
+    use crate::fetch::report::Verbosity;
+    use crate::fetch::scripted::Script;
+    use crate::fetch::signals::PartialFile;
+    use std::fs;
     use std::io::{Read, Write};
     use std::net::TcpListener;
     use std::thread;
@@ -287,6 +322,153 @@ mod tests {
             headers,
             extra: &[],
         }
+    }
+
+    /// Attempts of a fetch of `first` over the connections of `script`,
+    /// saying nothing.
+    fn attempts<'s>(script: &'s Script, first: &str, options: Options) -> Attempts<&'s Script> {
+        Attempts {
+            options,
+            connector: script,
+            total: None,
+            first_url: url(first),
+            report: Report::new(Verbosity::Silent, false),
+        }
+    }
+
+    fn options(method: Method, custom: &[&str]) -> Options {
+        let custom = custom
+            .iter()
+            .map(|c| http::parse_custom(c).unwrap())
+            .collect();
+        Options {
+            method,
+            headers: RequestHeaders::new(Some("ua".into()), custom),
+            max_redirects: Some(10),
+            content_on_error: false,
+            compressed: false,
+        }
+    }
+
+    /// A download into `dir/out`, as a fetch makes it.
+    fn download_into(dir: &std::path::Path, first: &str) -> Download {
+        let destination = Destination::File(dir.join("out"));
+        let partial = PartialFile::default();
+        Download::new(
+            destination,
+            &partial,
+            download::Options::default(),
+            true,
+            first,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_attempt_follows_a_redirect_and_saves_the_final_body_in_memory() {
+        let script = Script::new(&[
+            b"HTTP/1.1 302 Found\r\nLocation: http://other:8080/b\r\nContent-Length: 4\r\n\r\nmove",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut download = download_into(dir.path(), "http://h/a");
+        let options = options(Method::Get, &["Authorization: Bearer t", "X-Keep: k"]);
+        let Ok(()) = attempts(&script, "http://h/a", options).download(&mut download) else {
+            panic!("the attempt failed")
+        };
+        let finished = download.finish().unwrap();
+        assert!(
+            matches!(finished, Finished::Saved { bytes: 5, .. }),
+            "{finished:?}"
+        );
+        assert_eq!(fs::read(dir.path().join("out")).unwrap(), b"hello");
+        let requests = script.requests();
+        assert_eq!(
+            requests,
+            [
+                (
+                    "http://h/a".to_owned(),
+                    "GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\nAccept: */*\r\nAuthorization: Bearer t\r\nX-Keep: k\r\nConnection: close\r\n\r\n".to_owned()
+                ),
+                (
+                    "http://other:8080/b".to_owned(),
+                    "GET /b HTTP/1.1\r\nHost: other:8080\r\nUser-Agent: ua\r\nAccept: */*\r\nX-Keep: k\r\nConnection: close\r\n\r\n".to_owned()
+                ),
+            ],
+            "the credentials stay with the first origin"
+        );
+    }
+
+    #[test]
+    fn a_busy_server_is_a_status_to_retry_with_its_body_unread() {
+        let script =
+            Script::new(&[b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nbusy"]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut download = download_into(dir.path(), "http://h/f");
+        let attempts = attempts(&script, "http://h/f", options(Method::Get, &[]));
+        let Err(Failed::Status(mut response, url, heads)) = attempts.download(&mut download) else {
+            panic!("a 503 is not a status to retry")
+        };
+        assert_eq!((response.head.status, url.as_str()), (503, "http://h/f"));
+        assert_eq!(heads.len(), 1);
+        let err = attempts
+            .take_final(&mut response, &url, Body::Whole, &mut download)
+            .unwrap_err();
+        assert_eq!(
+            Code::of(&err),
+            Code::HttpError,
+            "the last answer is an error page"
+        );
+        download.abandon(true);
+        assert!(
+            !dir.path().join("out").exists(),
+            "an error page saves nothing"
+        );
+    }
+
+    #[test]
+    fn head_saves_nothing_and_an_error_page_touches_no_file() {
+        let script = Script::new(&[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut download = download_into(dir.path(), "http://h/f");
+        let head = attempts(&script, "http://h/f", options(Method::Head, &[]));
+        assert!(
+            head.download(&mut download).is_ok(),
+            "HEAD has no body to wait for"
+        );
+        assert!(script.requests()[0].1.starts_with("HEAD /f HTTP/1.1\r\n"));
+        let script = Script::new(&[b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno!"]);
+        let get = attempts(&script, "http://h/f", options(Method::Get, &[]));
+        let Err(Failed::Error { err, connected }) = get.download(&mut download) else {
+            panic!("a 404 was saved")
+        };
+        assert!(connected);
+        assert_eq!(Code::of(&err), Code::HttpError);
+        download.abandon(true);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no file at all"
+        );
+    }
+
+    #[test]
+    fn a_redirect_loop_ends_the_attempt_with_exit_47() {
+        let script = Script::new(&[
+            b"HTTP/1.1 301 Moved\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 301 Moved\r\nLocation: /a\r\nContent-Length: 0\r\n\r\n",
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut download = download_into(dir.path(), "http://h/a");
+        let attempts = attempts(&script, "http://h/a", options(Method::Get, &[]));
+        let Err(Failed::Error { err, .. }) = attempts.download(&mut download) else {
+            panic!("the loop was followed")
+        };
+        assert_eq!(Code::of(&err), Code::TooManyRedirects);
+        assert_eq!(
+            err.to_string(),
+            "redirect loop: http://h/b sends back to http://h/a"
+        );
     }
 
     #[test]

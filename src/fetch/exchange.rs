@@ -13,6 +13,7 @@ use std::time::Duration;
 use log::debug;
 
 use super::failure::exit_code;
+use super::transport::proxy::Proxy;
 use super::transport::{Deadline, Stream};
 use crate::exit::{Code, fail, fail_with};
 use crate::http::{self, BodyDecoder, Framing, HttpError, ResponseHead};
@@ -51,6 +52,13 @@ pub trait Wire: Read + Write {
     /// True for TLS, where an end of stream without close_notify can be a
     /// truncation by an attacker.
     fn is_tls(&self) -> bool;
+
+    /// The proxy a plain-http request goes to, which the request then names
+    /// in absolute form, with the proxy's credentials; `None` for a request
+    /// to the origin server itself.
+    fn proxy(&self) -> Option<&Proxy> {
+        None
+    }
 }
 
 impl Wire for Stream {
@@ -60,6 +68,10 @@ impl Wire for Stream {
 
     fn is_tls(&self) -> bool {
         Stream::is_tls(self)
+    }
+
+    fn proxy(&self) -> Option<&Proxy> {
+        Stream::proxy(self)
     }
 }
 
@@ -311,78 +323,12 @@ fn protocol_error(doing: &str, err: HttpError) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
-
-    /// A connection in memory: each read returns the next piece of the
-    /// script as the server sent it, then the end; every write is kept.
-    struct Scripted {
-        pieces: VecDeque<Vec<u8>>,
-        /// How the script ends: false for a clean close, true for a TLS
-        /// stream ending without close_notify.
-        tls: bool,
-        written: Vec<u8>,
-    }
-
-    impl Scripted {
-        fn new(pieces: &[&[u8]]) -> Scripted {
-            Scripted {
-                pieces: pieces.iter().map(|piece| piece.to_vec()).collect(),
-                tls: false,
-                written: Vec::new(),
-            }
-        }
-
-        /// The same bytes, cut after each offset in `cuts`.
-        fn cut(wire: &[u8], cuts: &[usize]) -> Scripted {
-            let mut pieces = Vec::new();
-            let mut from = 0;
-            for &at in cuts.iter().chain([&wire.len()]) {
-                pieces.push(&wire[from..at]);
-                from = at;
-            }
-            Scripted::new(&pieces)
-        }
-    }
-
-    impl Read for Scripted {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let Some(mut piece) = self.pieces.pop_front() else {
-                return match self.tls {
-                    true => Err(io::ErrorKind::UnexpectedEof.into()),
-                    false => Ok(0),
-                };
-            };
-            let n = piece.len().min(buf.len());
-            buf[..n].copy_from_slice(&piece[..n]);
-            if n < piece.len() {
-                self.pieces.push_front(piece.split_off(n));
-            }
-            Ok(n)
-        }
-    }
-
-    impl Write for Scripted {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.written.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Wire for Scripted {
-        fn set_deadline(&mut self, _: Option<Deadline>) {}
-
-        fn is_tls(&self) -> bool {
-            self.tls
-        }
-    }
+    use crate::fetch::scripted::Scripted;
 
     /// Sends a request over `wire` and reads the whole response: its head,
     /// and its body as decoded.
     fn exchange(wire: Scripted) -> (anyhow::Result<(ResponseHead, Vec<u8>)>, Vec<u8>) {
+        let sent = wire.sent();
         let mut exchange = Exchange::new(wire, None, None);
         let result = exchange
             .request(b"GET / HTTP/1.1\r\n\r\n")
@@ -395,7 +341,8 @@ mod tests {
                 })?;
                 Ok((head, body))
             });
-        (result, exchange.stream.written)
+        let sent = sent.borrow().clone();
+        (result, sent)
     }
 
     const CHUNKED: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nT: 1\r\n\r\n";
@@ -446,13 +393,11 @@ mod tests {
 
     #[test]
     fn a_tls_end_without_close_notify_cuts_only_a_body_framed_until_close() {
-        let mut framed = Scripted::new(&[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"]);
-        framed.tls = true;
-        let (framed, _) = exchange(framed);
+        let framed = Scripted::new(&[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"]);
+        let (framed, _) = exchange(framed.ending_without_close_notify());
         assert_eq!(framed.unwrap().1, b"hi", "complete by its length");
-        let mut until_close = Scripted::new(&[b"HTTP/1.1 200 OK\r\n\r\nhi"]);
-        until_close.tls = true;
-        let (until_close, _) = exchange(until_close);
+        let until_close = Scripted::new(&[b"HTTP/1.1 200 OK\r\n\r\nhi"]);
+        let (until_close, _) = exchange(until_close.ending_without_close_notify());
         let err = until_close.unwrap_err();
         assert_eq!(Code::of(&err), Code::PartialBody);
         assert!(

@@ -45,6 +45,8 @@ pub mod partial;
 pub mod progress;
 pub mod report;
 pub mod retry;
+#[cfg(test)]
+mod scripted;
 pub mod signals;
 pub mod target;
 pub mod transport;
@@ -69,7 +71,7 @@ use report::Report;
 pub use report::Verbosity;
 use retry::{Decision, Failure, Retrier};
 use signals::PartialFile;
-use transport::{Deadline, Stream};
+use transport::{Connector, Deadline, Stream};
 
 /// The fetcher's settings: what to fetch and where to, then one part for
 /// each owner.
@@ -183,7 +185,7 @@ enum Ended {
 }
 
 impl Ended {
-    fn new(failed: AttemptFailed, saved: u64) -> Ended {
+    fn new(failed: AttemptFailed<Connector>, saved: u64) -> Ended {
         match failed {
             Failed::Status(response, url, heads) => Ended::Status {
                 attempt: status_attempt(&response.head, saved),
