@@ -20,8 +20,11 @@ pub struct Scripted {
     pieces: VecDeque<Vec<u8>>,
     /// The script ends as a TLS stream does without close_notify.
     tls: bool,
-    sent: Rc<RefCell<Vec<u8>>>,
+    sent: Sent,
 }
+
+/// What a connection was sent, shared with the test that reads it.
+pub type Sent = Rc<RefCell<Vec<u8>>>;
 
 impl Scripted {
     /// A connection whose reads bring these pieces, in order.
@@ -52,7 +55,7 @@ impl Scripted {
 
     /// What the connection has been sent, shared: readable after the
     /// connection is gone.
-    pub fn sent(&self) -> Rc<RefCell<Vec<u8>>> {
+    pub fn sent(&self) -> Sent {
         Rc::clone(&self.sent)
     }
 }
@@ -98,7 +101,7 @@ impl Wire for Scripted {
 #[derive(Default)]
 pub struct Script {
     answers: RefCell<VecDeque<Scripted>>,
-    connections: RefCell<Vec<(Url, Rc<RefCell<Vec<u8>>>)>>,
+    connections: RefCell<Vec<(Url, Sent)>>,
 }
 
 impl Script {
