@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use log::debug;
 
-use super::failure::exit_code;
+use super::failure::{HeadCut, exit_code};
 use super::transport::proxy::Proxy;
 use super::transport::{Deadline, Stream};
 use crate::exit::{Code, fail, fail_with};
@@ -28,19 +28,6 @@ const RECEIVE_BUFFER: usize = 256 * 1024;
 /// connection is simply closed: a redirect page is small, and nothing of it
 /// is kept.
 const MAX_DRAINED_BODY: u64 = 1024 * 1024;
-
-/// The connection closed inside the response head: a malformed reply
-/// (exit 8) that, unlike a malformed head, may go better another time.
-#[derive(Debug)]
-pub struct HeadCut;
-
-impl std::fmt::Display for HeadCut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the connection closed before the end of the response head")
-    }
-}
-
-impl std::error::Error for HeadCut {}
 
 /// What an exchange talks over: a connection's bytes, with its time
 /// limits. A [`Stream`] in a fetch; bytes scripted in memory in a test.

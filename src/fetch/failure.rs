@@ -1,14 +1,43 @@
 //! What a failure means: the exit code of each way a response can break
-//! the protocol or a redirect fail, and which failures are worth another
-//! attempt. The one place where [`crate::http`]'s typed errors become exit
-//! codes.
+//! the protocol or a redirect fail, the failures of a fetch's own that
+//! retrying tells apart, and which failures are worth another attempt. The
+//! one place where [`crate::http`]'s typed errors become exit codes.
 
 use crate::exit::{Code, fail, io_cause};
 use crate::http::{HttpError, RedirectError, UrlError};
 
-use super::download::CannotStartOver;
-use super::exchange::HeadCut;
+use std::fmt;
+
 use super::retry::Failure;
+
+/// The connection closed inside the response head: a malformed reply
+/// (exit 8) that, unlike a malformed head, may go better another time.
+#[derive(Debug)]
+pub struct HeadCut;
+
+impl fmt::Display for HeadCut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the connection closed before the end of the response head")
+    }
+}
+
+impl std::error::Error for HeadCut {}
+
+/// The output cannot be emptied to take a new version of the file
+/// (standard output, a FIFO): the download fails with the error that made
+/// it try again.
+#[derive(Debug)]
+pub struct CannotStartOver;
+
+impl fmt::Display for CannotStartOver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the server sent the whole file again, and the output cannot be emptied to take it",
+        )
+    }
+}
+
+impl std::error::Error for CannotStartOver {}
 
 /// The exit code of each way a response can break the protocol: a body
 /// cut short is a partial file (curl's 18), every other fault a malformed

@@ -10,13 +10,12 @@
 
 mod plan;
 
-use std::fmt;
-
 use anyhow::Context;
 use log::{debug, info};
 use url::Url;
 
 use super::exchange::{Response, Wire};
+use super::failure::CannotStartOver;
 use super::output::{Destination, Output};
 use super::partial::Meta;
 use super::progress::Progress;
@@ -82,22 +81,6 @@ pub enum Finished {
     /// Nothing was written, and why: the final response has no body.
     Nothing { why: String },
 }
-
-/// The output cannot be emptied to take a new version of the file
-/// (standard output, a FIFO): the download fails with the error that made
-/// it try again.
-#[derive(Debug)]
-pub struct CannotStartOver;
-
-impl fmt::Display for CannotStartOver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "the server sent the whole file again, and the output cannot be emptied to take it",
-        )
-    }
-}
-
-impl std::error::Error for CannotStartOver {}
 
 impl Download {
     /// A download of `url` into `destination`, showing its progress unless
