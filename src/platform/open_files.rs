@@ -2,7 +2,8 @@
 //! server's side and on a load-generating client's, and the usual soft limit
 //! of 1024 would cap both far below what the system allows.
 //!
-//! Also reachable as `sockdemo::open_files`, the path its callers use.
+//! Also reachable as `sockdemo::open_files`, the path the integration tests
+//! use; the crate itself calls it here.
 
 use std::io;
 

@@ -85,7 +85,7 @@ const SETTLE: Duration = Duration::from_secs(1);
 
 /// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
 pub fn run(config: &Config) -> anyhow::Result<()> {
-    match crate::open_files::raise_to_hard_limit() {
+    match crate::platform::open_files::raise_to_hard_limit() {
         Ok((before, now)) if before == now => debug!("open file limit: {now}"),
         Ok((before, now)) => debug!("open file limit raised from {before} to {now}"),
         Err(err) => debug!("cannot raise the open file limit: {err}"),
