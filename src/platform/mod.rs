@@ -26,6 +26,8 @@ compile_error!(
 #[cfg(target_os = "linux")]
 pub mod limits;
 #[cfg(target_os = "linux")]
+pub mod lock;
+#[cfg(target_os = "linux")]
 pub mod open_files;
 #[cfg(target_os = "linux")]
 pub mod send_queue;
