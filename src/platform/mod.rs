@@ -32,6 +32,8 @@ pub mod open_files;
 #[cfg(target_os = "linux")]
 pub mod send_queue;
 #[cfg(target_os = "linux")]
+pub mod signals;
+#[cfg(target_os = "linux")]
 mod writeback;
 
 #[cfg(target_os = "linux")]

@@ -38,13 +38,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
-use signal_hook::consts::SIGINT;
 
 use super::Connection;
 use crate::capacity;
 use crate::exit::{Code, fail};
 use crate::greeting::{EXIT, WELCOME, write_reply};
 use crate::human::thousands;
+use crate::platform::signals::{self, SIGINT};
 use summary::{Summary, report};
 
 /// What load mode does, from the command line.
@@ -102,9 +102,7 @@ pub(super) fn run(
     ensure_capacity(connections)?;
     let stop = Arc::new(AtomicBool::new(false));
     // A second Ctrl-C ends the process at once, the first one the run.
-    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, Arc::clone(&stop))
-        .and_then(|_| signal_hook::flag::register(SIGINT, Arc::clone(&stop)))
-        .context("handling Ctrl-C")?;
+    signals::flag_then_exit(SIGINT, &stop, Code::Interrupted as i32).context("handling Ctrl-C")?;
 
     let shared = Arc::new(Shared::new(stop));
     let progress = std::io::stderr()
