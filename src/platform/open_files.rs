@@ -9,6 +9,7 @@ use std::io;
 
 /// Raises the soft limit on open files to the hard limit, as Go's runtime
 /// does. Returns the soft limit before and after.
+#[allow(unsafe_code)]
 pub fn raise_to_hard_limit() -> io::Result<(u64, u64)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -34,6 +35,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(unsafe_code)]
     fn the_soft_limit_reaches_the_hard_limit() {
         let (before, now) = raise_to_hard_limit().expect("raise the open file limit");
         assert!(now >= before);
