@@ -111,6 +111,9 @@ pub struct Server {
     listener: Arc<TcpListener>,
     addr: SocketAddr,
     registry: Arc<Registry>,
+    /// Every stopper handed out is a clone of this one, so that they share
+    /// what they know (whether the accept loop was woken already).
+    stopper: Stopper,
     max_connections: usize,
     settings: Settings,
     grace: Duration,
@@ -141,10 +144,13 @@ impl Server {
         if let Some(warning) = warning {
             warn!("{warning}");
         }
+        let registry = Registry::new(max_connections);
+        let stopper = Stopper::new(&listener, &registry);
         Ok(Server {
             listener,
             addr,
-            registry: Registry::new(max_connections),
+            registry,
+            stopper,
             max_connections,
             settings: Settings {
                 delay: config.delay,
@@ -163,7 +169,7 @@ impl Server {
     /// The handle that stops this server once [`Server::serve`] runs (or
     /// before: it then returns at once).
     pub fn stopper(&self) -> Stopper {
-        Stopper::new(&self.listener, &self.registry)
+        self.stopper.clone()
     }
 
     /// Accepts and serves clients until a [`Stopper`] stops the server, then
@@ -174,6 +180,7 @@ impl Server {
             listener,
             addr,
             registry,
+            stopper: _,
             max_connections,
             settings,
             grace,
