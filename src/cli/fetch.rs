@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::exit_codes_help;
+use crate::cli::exit_codes_help;
 use crate::duration::{self, limit};
 use crate::fetch::{self, retry, verify::Checksum};
 use crate::http::{self, Method, RequestHeaders};

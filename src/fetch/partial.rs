@@ -28,8 +28,6 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FlockOperation, flock};
-
 use crate::http::{Resume, Validator};
 
 /// The first line of a metadata file: what it is, and its format's version.
@@ -140,16 +138,12 @@ impl Partial {
         if !file.metadata()?.is_file() {
             return Err(io::Error::other("it is not a regular file"));
         }
-        flock(&file, FlockOperation::NonBlockingLockExclusive).map_err(|err| {
-            if err == rustix::io::Errno::WOULDBLOCK {
-                io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    "another run is downloading into it",
-                )
-            } else {
-                io::Error::from(err)
-            }
-        })?;
+        if !crate::platform::lock::try_lock_exclusive(&file)? {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another run is downloading into it",
+            ));
+        }
         // Another run may have renamed this very file into place between our
         // open and our lock: then the path names another file, or none, and
         // what we hold is the user's finished download, not to be touched.

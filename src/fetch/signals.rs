@@ -2,23 +2,20 @@
 //! file, then end the process as the signal would have (exit status 130
 //! for Ctrl-C), so that an interrupted download leaves nothing behind.
 //!
-//! No work happens in a signal handler: signal-hook's handler only wakes a
-//! thread of ours, which removes the file in ordinary code. The file's path
-//! is shared with the download under a mutex, and the download renames the
-//! file into place while holding it: the thread either removes the
-//! temporary file before the rename, or finds nothing to remove after it,
-//! never the file the user now has.
+//! No work happens in a signal handler: the handler only wakes a thread of
+//! ours ([`signals::watch`]), which removes the file in ordinary code. The
+//! file's path is shared with the download under a mutex, and the download
+//! renames the file into place while holding it: the thread either removes
+//! the temporary file before the rename, or finds nothing to remove after
+//! it, never the file the user now has.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread;
 
-use anyhow::Context;
 use log::debug;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
-use signal_hook::low_level::emulate_default_handler;
+
+use crate::platform::signals::{self, SIGHUP, SIGINT, SIGTERM};
 
 /// The partial file of a download, which a signal removes: set when the
 /// temporary file is created, cleared once it is renamed into place or
@@ -76,26 +73,13 @@ impl PartialFile {
 /// Starts the thread that, on the first SIGINT, SIGTERM or SIGHUP, removes
 /// `partial`'s file and ends the process the way the signal does.
 pub fn remove_on_signal(partial: &PartialFile) -> anyhow::Result<()> {
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("handling SIGINT, SIGTERM and SIGHUP")?;
     let partial = partial.clone();
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let Some(signal) = signals.forever().next() else {
-                return;
-            };
-            // Held until the process ends: the download must not rename
-            // the file once it has been removed.
-            let _settled = partial.remove();
-            if let Err(err) = emulate_default_handler(signal) {
-                debug!("ending the process as signal {signal} would: {err}");
-            }
-            // Not reached for these signals, whose default is to terminate.
-            std::process::exit(128 + signal);
-        })
-        .context("starting the signal thread")?;
-    Ok(())
+    signals::watch("signals", &[SIGINT, SIGTERM, SIGHUP], move |signal| {
+        // Held until the process ends: the download must not rename the
+        // file once it has been removed.
+        let _settled = partial.remove();
+        signals::end_as(signal);
+    })
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub fn limits() -> Limits {
 }
 
 /// A soft resource limit, `None` when unlimited or unreadable.
+#[allow(unsafe_code)]
 fn soft_limit(resource: libc::__rlimit_resource_t) -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -56,6 +57,7 @@ fn threads_on_system() -> u64 {
 /// `RLIMIT_NPROC` and the threads this user runs now. The limit is not
 /// enforced for root, and counting costs a walk over `/proc`, so the count
 /// is made only when the limit applies.
+#[allow(unsafe_code)]
 fn user_threads() -> (Option<u64>, u64) {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };

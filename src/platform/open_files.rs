@@ -2,12 +2,14 @@
 //! server's side and on a load-generating client's, and the usual soft limit
 //! of 1024 would cap both far below what the system allows.
 //!
-//! Also reachable as `sockdemo::open_files`, the path its callers use.
+//! Also reachable as `sockdemo::open_files`, the path the integration tests
+//! use; the crate itself calls it here.
 
 use std::io;
 
 /// Raises the soft limit on open files to the hard limit, as Go's runtime
 /// does. Returns the soft limit before and after.
+#[allow(unsafe_code)]
 pub fn raise_to_hard_limit() -> io::Result<(u64, u64)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -33,6 +35,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(unsafe_code)]
     fn the_soft_limit_reaches_the_hard_limit() {
         let (before, now) = raise_to_hard_limit().expect("raise the open file limit");
         assert!(now >= before);

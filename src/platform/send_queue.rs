@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 /// Bytes written to `stream` that the peer has not acknowledged yet
 /// (`SIOCOUTQ`): unsent bytes plus those in flight, and the FIN once the
 /// write side is shut down. Zero means the peer's kernel holds everything.
+#[allow(unsafe_code)]
 pub fn unacknowledged(stream: &TcpStream) -> io::Result<usize> {
     let mut queued: libc::c_int = 0;
     // SAFETY: SIOCOUTQ (the same number as TIOCOUTQ) writes one c_int to the

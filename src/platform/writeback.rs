@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 /// Asks the kernel to start writing `len` bytes of `file` from `offset` to
 /// disk, without waiting for it. Only a speed-up: it makes nothing durable
 /// (an fsync does), so a caller may ignore its failure.
+#[allow(unsafe_code)]
 pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
     let offset = libc::off64_t::try_from(offset).map_err(io::Error::other)?;
     let len = libc::off64_t::try_from(len).map_err(io::Error::other)?;

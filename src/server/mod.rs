@@ -3,12 +3,17 @@
 //!
 //! The main thread listens and accepts (the tutorial's `while True: accept`);
 //! each admitted client gets a thread of its own (`tcplink`), with a small
-//! explicit stack. Around that loop:
+//! explicit stack. [`run`] is the command: [`Server::bind`] sets up
+//! everything before the first accept, the signal thread is started, and
+//! [`Server::serve`] runs the accept loop until a [`Stopper`] ends it, then
+//! drains the live connections. Whoever holds the `Server` decides how it
+//! stops, so the tests run one inside the test process and stop it with
+//! its `Stopper`, as the signal thread does. Around that loop:
 //!
 //! - `listener`: the socket (backlog, SO_REUSEADDR, dual stack);
 //! - `connection`: one client's conversation, one read and one write per round trip;
 //! - `registry`: the live connections, `--max-connections`, the totals;
-//! - `shutdown`: SIGINT / SIGTERM, turned into a graceful stop;
+//! - `shutdown`: the [`Stopper`], and SIGINT / SIGTERM turned into a graceful stop;
 //! - `throttle`: log lines a flood could repeat, at most one a second.
 //!
 //! How many connections the server admits at once is `--max-connections`,
@@ -44,6 +49,9 @@ use crate::human::{self, thousands};
 use connection::{LINGER, Settings};
 use registry::{Registry, Stage};
 use throttle::Throttle;
+
+pub use registry::Totals;
+pub use shutdown::Stopper;
 
 /// The server's settings, from `sockdemo serve`'s flags.
 #[derive(Debug, Clone)]
@@ -84,44 +92,111 @@ const SETTLE: Duration = Duration::from_secs(1);
 
 /// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
 pub fn run(config: &Config) -> anyhow::Result<()> {
-    match crate::open_files::raise_to_hard_limit() {
-        Ok((before, now)) if before == now => debug!("open file limit: {now}"),
-        Ok((before, now)) => debug!("open file limit raised from {before} to {now}"),
-        Err(err) => debug!("cannot raise the open file limit: {err}"),
-    }
-    let listen = config
-        .listen
-        .resolve_for_listening()
-        .with_context(|| format!("cannot resolve {}", config.listen))?;
-    if let Address::Name { host, .. } = &config.listen {
-        info!("{host} resolves to {}; listening there", listen.ip());
-    }
-    let listener = Arc::new(listener::listen(listen, config.backlog)?);
-    let addr = listener
-        .local_addr()
-        .context("reading the listening address")?;
-    let capacity = capacity::connections(&crate::platform::limits::limits());
-    let (max_connections, warning) = connections_allowed(config.max_connections, &capacity);
-    if let Some(warning) = warning {
-        warn!("{warning}");
-    }
-    let registry = Registry::new(max_connections);
-    shutdown::watch_signals(Arc::clone(&listener), Arc::clone(&registry))?;
-
+    let server = Server::bind(config)?;
+    shutdown::watch_signals(server.stopper())?;
     // Scripts and tests wait for this line; with nobody reading stdout the
     // server is still useful, so a failed write is no reason to stop.
-    let _ = writeln!(io::stdout(), "listening on {addr}");
-    info!("waiting for connections on {addr}");
-    accept_loop(&listener, &registry, config, max_connections)?;
-    drop(listener);
-
-    drain(&registry, config.grace);
-    let totals = registry.totals();
-    info!(
-        "stopped; connections served: {}, refused: {}, most at once: {}",
-        totals.served, totals.refused, totals.peak
-    );
+    let _ = writeln!(io::stdout(), "listening on {}", server.local_addr());
+    server.serve()?;
     Ok(())
+}
+
+/// A server that is listening but not yet accepting: the socket is bound,
+/// and how many connections it admits at once is settled. Who runs it
+/// decides how it is stopped, through its [`Stopper`]: `run` on signals, a
+/// test when it is done.
+#[derive(Debug)]
+pub struct Server {
+    listener: Arc<TcpListener>,
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    /// Every stopper handed out is a clone of this one, so that they share
+    /// what they know (whether the accept loop was woken already).
+    stopper: Stopper,
+    max_connections: usize,
+    settings: Settings,
+    grace: Duration,
+}
+
+impl Server {
+    /// Raises the open-file limit, resolves and binds `config.listen`, and
+    /// applies the capacity rule to `--max-connections`.
+    pub fn bind(config: &Config) -> anyhow::Result<Server> {
+        match crate::platform::open_files::raise_to_hard_limit() {
+            Ok((before, now)) if before == now => debug!("open file limit: {now}"),
+            Ok((before, now)) => debug!("open file limit raised from {before} to {now}"),
+            Err(err) => debug!("cannot raise the open file limit: {err}"),
+        }
+        let listen = config
+            .listen
+            .resolve_for_listening()
+            .with_context(|| format!("cannot resolve {}", config.listen))?;
+        if let Address::Name { host, .. } = &config.listen {
+            info!("{host} resolves to {}; listening there", listen.ip());
+        }
+        let listener = Arc::new(listener::listen(listen, config.backlog)?);
+        let addr = listener
+            .local_addr()
+            .context("reading the listening address")?;
+        let capacity = capacity::connections(&crate::platform::limits::limits());
+        let (max_connections, warning) = connections_allowed(config.max_connections, &capacity);
+        if let Some(warning) = warning {
+            warn!("{warning}");
+        }
+        let registry = Registry::new(max_connections);
+        let stopper = Stopper::new(&listener, &registry);
+        Ok(Server {
+            listener,
+            addr,
+            registry,
+            stopper,
+            max_connections,
+            settings: Settings {
+                delay: config.delay,
+                idle_timeout: config.idle_timeout,
+            },
+            grace: config.grace,
+        })
+    }
+
+    /// The address the server listens on: with port 0 asked for, the port
+    /// the system chose.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The handle that stops this server once [`Server::serve`] runs (or
+    /// before: it then returns at once).
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// Accepts and serves clients until a [`Stopper`] stops the server, then
+    /// lets live connections finish within the grace period and closes the
+    /// rest. Returns the totals, which it also logs.
+    pub fn serve(self) -> anyhow::Result<Totals> {
+        let Server {
+            listener,
+            addr,
+            registry,
+            stopper: _,
+            max_connections,
+            settings,
+            grace,
+        } = self;
+        info!("waiting for connections on {addr}");
+        accept_loop(&listener, &registry, settings, max_connections)?;
+        // Closed now: the port is free again while connections drain.
+        drop(listener);
+
+        drain(&registry, grace);
+        let totals = registry.totals();
+        info!(
+            "stopped; connections served: {}, refused: {}, most at once: {}",
+            totals.served, totals.refused, totals.peak
+        );
+        Ok(totals)
+    }
 }
 
 /// The capacity rule applied to `--max-connections`: the connections the
@@ -151,13 +226,9 @@ fn connections_allowed(asked: usize, capacity: &Capacity) -> (usize, Option<Stri
 fn accept_loop(
     listener: &TcpListener,
     registry: &Arc<Registry>,
-    config: &Config,
+    settings: Settings,
     max_connections: usize,
 ) -> anyhow::Result<()> {
-    let settings = Settings {
-        delay: config.delay,
-        idle_timeout: config.idle_timeout,
-    };
     let mut backoff = BACKOFF_FIRST;
     let mut failures_in_a_row = 0u64;
     let failure_log = Throttle::new();
@@ -330,6 +401,153 @@ fn is_transient(err: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::greeting::WELCOME;
+    use std::io::Read;
+    use std::sync::mpsc;
+
+    /// The longest any step of the serving tests may take.
+    const STEP: Duration = Duration::from_secs(10);
+
+    /// A server on a free loopback port, serving on a thread of its own,
+    /// inside the test process.
+    struct Running {
+        addr: SocketAddr,
+        stopper: Stopper,
+        outcome: mpsc::Receiver<anyhow::Result<Totals>>,
+    }
+
+    fn start(max_connections: usize, grace: Duration) -> Running {
+        let config = Config {
+            listen: Address::Ip("127.0.0.1:0".parse().expect("address")),
+            delay: None,
+            backlog: 16,
+            max_connections,
+            // Longer than any wait of these tests, so that no connection
+            // ends on its own while a test waits for the server to end it.
+            idle_timeout: Some(6 * STEP),
+            grace,
+        };
+        let server = Server::bind(&config).expect("bind");
+        let (addr, stopper) = (server.local_addr(), server.stopper());
+        let (done, outcome) = mpsc::channel();
+        thread::Builder::new()
+            .name("serve".into())
+            .spawn(move || {
+                let _ = done.send(server.serve());
+            })
+            .expect("a thread to serve on");
+        Running {
+            addr,
+            stopper,
+            outcome,
+        }
+    }
+
+    impl Running {
+        fn connect(&self) -> TcpStream {
+            let stream = TcpStream::connect(self.addr).expect("connect");
+            stream.set_read_timeout(Some(STEP)).expect("read timeout");
+            stream.set_write_timeout(Some(STEP)).expect("write timeout");
+            stream
+        }
+
+        /// What `serve` returned, once it has: it must, within [`STEP`].
+        fn totals(&self) -> Totals {
+            self.outcome
+                .recv_timeout(STEP)
+                .expect("serve returns once stopped")
+                .expect("serve succeeds")
+        }
+    }
+
+    /// Reads exactly as many bytes as `expected` holds, and compares.
+    fn expect(stream: &mut TcpStream, expected: &[u8]) {
+        let mut got = vec![0; expected.len()];
+        stream.read_exact(&mut got).expect("a reply in time");
+        assert_eq!(
+            got.escape_ascii().to_string(),
+            expected.escape_ascii().to_string()
+        );
+    }
+
+    /// Reads until the server closes the connection.
+    fn rest(stream: &mut TcpStream) -> Vec<u8> {
+        let mut rest = Vec::new();
+        stream
+            .read_to_end(&mut rest)
+            .expect("the server closes in time");
+        rest
+    }
+
+    #[test]
+    fn serves_a_client_then_stops_when_asked() {
+        let server = start(10, STEP);
+        let mut client = server.connect();
+        expect(&mut client, WELCOME);
+        client.write_all(b"Alice\n").expect("send");
+        expect(&mut client, b"Hello, Alice!\n");
+        client.write_all(b"Bob\r\nexit\n").expect("send");
+        expect(&mut client, b"Hello, Bob!\r\n");
+        assert_eq!(rest(&mut client), b"");
+
+        server.stopper.drain();
+        let totals = server.totals();
+        assert_eq!(
+            totals,
+            Totals {
+                served: 1,
+                refused: 0,
+                peak: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_full_server_turns_the_next_client_away_with_the_busy_line() {
+        let server = start(1, STEP);
+        let mut first = server.connect();
+        expect(&mut first, WELCOME);
+        let mut second = server.connect();
+        assert_eq!(
+            rest(&mut second).escape_ascii().to_string(),
+            BUSY.escape_ascii().to_string()
+        );
+        // The first is still served.
+        first.write_all(b"Carol\nexit\n").expect("send");
+        expect(&mut first, b"Hello, Carol!\n");
+        assert_eq!(rest(&mut first), b"");
+
+        server.stopper.drain();
+        assert_eq!(
+            server.totals(),
+            Totals {
+                served: 1,
+                refused: 1,
+                peak: 1
+            }
+        );
+    }
+
+    #[test]
+    fn draining_lets_a_client_go_on_and_hurrying_closes_it_at_once() {
+        // A grace period far longer than the test may take: only hurrying
+        // can end it in time.
+        let server = start(10, Duration::from_secs(3600));
+        let mut client = server.connect();
+        expect(&mut client, WELCOME);
+
+        server.stopper.drain();
+        client.write_all(b"Dave\n").expect("send");
+        expect(&mut client, b"Hello, Dave!\n");
+        assert!(
+            server.outcome.try_recv().is_err(),
+            "serve returned with a connection live in its grace period"
+        );
+
+        assert_eq!(server.stopper.hurry(), 1);
+        assert_eq!(rest(&mut client), b"");
+        assert_eq!(server.totals().served, 1);
+    }
 
     #[test]
     fn descriptor_exhaustion_is_transient_and_a_broken_listener_is_not() {

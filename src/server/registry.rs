@@ -63,8 +63,9 @@ pub struct Registry {
     state: Mutex<State>,
     /// Notified when a connection ends and when the stage changes.
     changed: Condvar,
-    /// The [`Stage`], as its number; it only grows.
-    stage: AtomicU8,
+    /// The [`Stage`], as its number; it only grows. Shared with the signal
+    /// handler that raises it on a second signal.
+    stage: Arc<AtomicU8>,
     max_connections: usize,
 }
 
@@ -99,7 +100,7 @@ impl Registry {
                 peak: 0,
             }),
             changed: Condvar::new(),
-            stage: AtomicU8::new(Stage::Running as u8),
+            stage: Arc::new(AtomicU8::new(Stage::Running as u8)),
             max_connections,
         })
     }
@@ -140,12 +141,12 @@ impl Registry {
         Stage::ALL[usize::from(self.stage.load(Ordering::Acquire))]
     }
 
-    /// Moves the server on to [`Stage::Hurrying`] without waking anyone: one
-    /// atomic operation, as a signal handler may do. Connections see it
-    /// before their next read; [`Registry::advance`] wakes the waiters.
-    pub fn hurry_from_signal_handler(&self) {
-        self.stage
-            .fetch_max(Stage::Hurrying as u8, Ordering::AcqRel);
+    /// The stage's atomic itself, for a signal handler to raise to
+    /// [`Stage::Hurrying`] with one `fetch_max`, as a handler may do, without
+    /// waking anyone. Connections see it before their next read;
+    /// [`Registry::advance`], which everything else uses, wakes the waiters.
+    pub fn stage_level(&self) -> Arc<AtomicU8> {
+        Arc::clone(&self.stage)
     }
 
     /// Moves the server on to `stage` (never back) and wakes everyone waiting.

@@ -689,6 +689,7 @@ fn a_write_error_midway_exits_23_and_leaves_no_temporary() {
     // SAFETY: between fork and exec, only async-signal-safe calls. A file
     // size limit makes a write fail midway as a full disk would (EFBIG
     // rather than ENOSPC, once SIGXFSZ no longer kills the process).
+    #[allow(unsafe_code)]
     unsafe {
         command.pre_exec(|| {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
@@ -752,7 +753,9 @@ fn a_directory_that_cannot_be_read_still_gets_its_file() {
         .current_dir(dir.path())
         .args(["fetch", &server.url("/x"), "-o", "out.bin"]);
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    #[allow(unsafe_code)]
+    let euid = unsafe { libc::geteuid() };
+    if euid == 0 {
         command.uid(65534).gid(65534);
     }
     let output = run_bounded(&mut command, STEP);
@@ -806,6 +809,7 @@ fn interrupting_a_download_leaves_the_old_file_and_no_temporary() {
 
 /// A pseudo-terminal: `(controller, terminal)`; what is written to the
 /// terminal side is read from the controller side.
+#[allow(unsafe_code)]
 fn pseudo_terminal() -> (fs::File, fs::File) {
     use std::os::fd::FromRawFd;
     let (mut controller, mut terminal) = (0, 0);

@@ -115,7 +115,9 @@ impl Process {
         // SAFETY: kill has no memory effects. The pid is our own child's;
         // tests signal a process before they wait for it, so it is not yet
         // reaped and the pid not yet reused.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill");
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "kill");
     }
 
     /// Waits up to `timeout` for the process to exit, or panics.
