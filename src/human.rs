@@ -1,9 +1,9 @@
 //! Numbers as people read them in messages and logs: counts grouped by
 //! thousands (`15,900`), byte counts (`312.0 MiB`), durations (`1.5s`).
 
-/// A count with thousands separators, as people read large numbers: `15,900`.
 use std::time::Duration;
 
+/// A count with thousands separators, as people read large numbers: `15,900`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut text = String::with_capacity(digits.len() + digits.len() / 3);

@@ -7,7 +7,7 @@
 //! | `greeting` | the greeting protocol's framing: bytes in, replies out (pure) | `tcplink`'s `recv`/`send` loop |
 //! | `server` | `sockdemo serve`: listener, accept loop, a thread per connection | `seed_server.py` |
 //! | `client` | `sockdemo client`: the tutorial's client, stdin mode, load mode | `seed_client.py` |
-//! | [`http`] | HTTP/1.1 for a client (pure, sans-IO): the request head, response parsing, body framing and codings, redirects, ranges, connection reuse | the request string, `data.split(b'\r\n\r\n', 1)` |
+//! | [`http`] | HTTP/1.1 for a client (pure, sans-IO): the request head, response parsing, body framing and codings, redirects, ranges, when a connection may be reused | the request string, `data.split(b'\r\n\r\n', 1)` |
 //! | `fetch` | `sockdemo fetch`: connect, request, stream the body to a file | `seed_fetch.py` |
 //! | [`exit`] | exit codes (curl's numbers) and the error that carries one | — |
 //! | `human` | numbers as people read them in messages: counts `15,900`, sizes `1.5 KiB`, durations `1.5s` | — |

@@ -1,9 +1,13 @@
-//! The command line: every subcommand, flag and default, in one place.
+//! The command line: every subcommand, flag and default. This file holds the
+//! subcommands and the flags of `serve` and `client`; `fetch`'s many flags
+//! have a module of their own, and so do the completion scripts and the
+//! manual page (`manual`).
 //!
 //! The clap types stop here. Each subcommand's arguments are turned once into
-//! the plain `Config` of the module that does the work, so the rest of the
-//! code never sees clap. The shell completion scripts and the man page are
-//! generated from the same definitions, so they cannot drift from `--help`.
+//! the plain `Config` of the module that does the work (for `fetch`, one part
+//! for each module that uses it), so the rest of the code never sees clap.
+//! The shell completion scripts and the man page are generated from the same
+//! definitions, so they cannot drift from `--help`.
 
 mod fetch;
 mod manual;

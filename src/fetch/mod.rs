@@ -119,6 +119,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
     let report = Report::new(verbosity, destination == Destination::Stdout);
+    // --max-time counts from here: opening and checking a kept part is in it.
+    let attempts = Attempts {
+        connector: transport.connector(request.headers.user_agent()),
+        options: request,
+        total: Deadline::after(max_time, "the whole transfer (--max-time)"),
+        first_url,
+        report,
+    };
     let partial = PartialFile::default();
     if let Destination::File(_) = destination {
         signals::remove_on_signal(&partial)?;
@@ -128,15 +136,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         &partial,
         download,
         verbosity.is_quiet(),
-        first_url.as_str(),
+        attempts.first_url.as_str(),
     )?;
-    let attempts = Attempts {
-        connector: transport.connector(request.headers.user_agent()),
-        options: request,
-        total: Deadline::after(max_time, "the whole transfer (--max-time)"),
-        first_url,
-        report,
-    };
     let mut retrier = Retrier::new(retry, retry::jitter_seed());
     let started = Instant::now();
     let mut previous: Option<anyhow::Error> = None;

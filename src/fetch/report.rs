@@ -32,10 +32,17 @@ impl Verbosity {
         }
     }
 
-    /// True when only errors are said: no progress, no closing line.
+    /// True under `-q` or `-s`: no progress bar, no closing line.
     pub fn is_quiet(self) -> bool {
         self != Verbosity::Normal
     }
+}
+
+/// One of the process's output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Stdout,
+    Stderr,
 }
 
 /// Says what a fetch has to say, where it belongs.
@@ -66,18 +73,27 @@ impl Report {
     fn head(&self, head: &[u8]) -> anyhow::Result<()> {
         // The raw head ends with its own blank line, which also separates
         // it from the next head of a redirect chain.
-        let written = match (self.verbosity, self.heads_to_stderr) {
-            (Verbosity::Silent, _) | (Verbosity::Quiet, true) => return Ok(()),
-            (_, true) => {
+        let written = match self.heads_go() {
+            None => return Ok(()),
+            Some(Channel::Stderr) => {
                 let mut stderr = io::stderr().lock();
                 stderr.write_all(head).and_then(|()| stderr.flush())
             }
-            (_, false) => {
+            Some(Channel::Stdout) => {
                 let mut stdout = io::stdout().lock();
                 stdout.write_all(head).and_then(|()| stdout.flush())
             }
         };
         written.with_code(Code::WriteError, || "printing the response head")
+    }
+
+    /// Where the heads go, if anywhere.
+    fn heads_go(&self) -> Option<Channel> {
+        match (self.verbosity, self.heads_to_stderr) {
+            (Verbosity::Silent, _) | (Verbosity::Quiet, true) => None,
+            (_, true) => Some(Channel::Stderr),
+            (_, false) => Some(Channel::Stdout),
+        }
     }
 
     /// Says what the download ended with, in a sentence for the user (not
@@ -107,5 +123,24 @@ mod tests {
         assert_eq!(Verbosity::new(false, false), Verbosity::Normal);
         assert!(!Verbosity::Normal.is_quiet());
         assert!(Verbosity::Quiet.is_quiet() && Verbosity::Silent.is_quiet());
+    }
+
+    #[test]
+    fn heads_go_to_stdout_or_beside_a_body_on_stdout_and_never_with_s() {
+        let go = |verbosity, body_on_stdout| Report::new(verbosity, body_on_stdout).heads_go();
+        assert_eq!(go(Verbosity::Normal, false), Some(Channel::Stdout));
+        assert_eq!(
+            go(Verbosity::Quiet, false),
+            Some(Channel::Stdout),
+            "-q keeps the heads"
+        );
+        assert_eq!(go(Verbosity::Normal, true), Some(Channel::Stderr), "-o -");
+        assert_eq!(
+            go(Verbosity::Quiet, true),
+            None,
+            "-q -o -: stderr says nothing"
+        );
+        assert_eq!(go(Verbosity::Silent, false), None);
+        assert_eq!(go(Verbosity::Silent, true), None);
     }
 }

@@ -8,9 +8,9 @@
 //! | `head` | parsing a response head |
 //! | `framing`, `body`, `chunked` | how a body is delimited, and decoding it |
 //! | `coding` | content and transfer codings (gzip, deflate, br, zstd) |
-//! | `redirect` | follow or stop, the redirect count, fields for the first origin only |
+//! | `redirect` | follow or stop, the redirect count, the URLs a fetch can send, fields for the first origin only |
 //! | `range` | `Range` and `If-Range`, and what the answer to them means |
-//! | `persistence` | whether a connection can carry another request |
+//! | `persistence` | whether a connection can carry another request (for kept-alive connections: a fetch still sends `Connection: close` and uses none yet) |
 //! | `error` | every way a response can break the protocol |
 //!
 //! A response is read in three steps, each a pure function or state machine:

@@ -151,13 +151,20 @@ impl fmt::Display for RedirectError {
 
 impl std::error::Error for RedirectError {}
 
-/// A redirect to follow.
+/// Where a redirect leads, before it is followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The URL its `Location` resolves to, as it will be sent.
+    pub url: Url,
+    /// The `Location` held a user name or password, which is not sent.
+    pub dropped_credentials: bool,
+}
+
+/// A redirect followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redirect {
     /// The URL to request next.
     pub url: Url,
-    /// The `Location` held a user name or password, which is not sent.
-    pub dropped_credentials: bool,
     /// From `https` to plain `http`: the next request is unencrypted.
     pub downgrade: bool,
 }
@@ -185,37 +192,46 @@ impl Redirects {
         redirects
     }
 
-    /// Follow or stop: the redirect `head` asks for, if it is one to
-    /// follow, or `None` when it is the final response to `url`.
-    pub fn follow_or_stop(
-        &mut self,
+    /// Follow or stop, first step: where `head`, the response to `url`,
+    /// sends the request, if it is a redirect to follow; `None` when it is
+    /// the final response.
+    pub fn location(
+        &self,
         head: &ResponseHead,
         url: &Url,
-    ) -> Result<Option<Redirect>, RedirectError> {
-        let Some(max) = self.max else {
-            return Ok(None);
-        };
-        if !matches!(head.status, 301 | 302 | 303 | 307 | 308) {
+    ) -> Result<Option<Location>, RedirectError> {
+        if self.max.is_none() || !matches!(head.status, 301 | 302 | 303 | 307 | 308) {
             return Ok(None);
         }
-        let (next, dropped_credentials) = match head.header("location") {
-            Some(location) if !location.is_empty() => resolve(url, location)?,
-            _ => return Ok(None),
-        };
-        if !self.visit(&next) {
+        match head.header("location") {
+            Some(location) if !location.is_empty() => {
+                let (url, dropped_credentials) = resolve(url, location)?;
+                Ok(Some(Location {
+                    url,
+                    dropped_credentials,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Follow or stop, second step: follows `to` from `from`. A URL visited
+    /// before is a loop; one redirect more than allowed is an error too.
+    pub fn follow(&mut self, from: &Url, to: Location) -> Result<Redirect, RedirectError> {
+        let max = self.max.unwrap_or(0);
+        if !self.visit(&to.url) {
             return Err(RedirectError::Loop {
-                from: url.to_string(),
-                to: next.to_string(),
+                from: from.to_string(),
+                to: to.url.to_string(),
             });
         }
         if self.followed() > max {
             return Err(RedirectError::TooMany { max });
         }
-        Ok(Some(Redirect {
-            downgrade: url.scheme() == "https" && next.scheme() == "http",
-            url: next,
-            dropped_credentials,
-        }))
+        Ok(Redirect {
+            downgrade: from.scheme() == "https" && to.url.scheme() == "http",
+            url: to.url,
+        })
     }
 
     /// Records a URL; false if it was visited before.
@@ -263,9 +279,20 @@ mod tests {
         ))
     }
 
+    /// Both steps, as a fetch takes them.
+    fn follow_or_stop(
+        redirects: &mut Redirects,
+        head: &ResponseHead,
+        base: &Url,
+    ) -> Result<Option<Redirect>, RedirectError> {
+        match redirects.location(head, base)? {
+            Some(location) => redirects.follow(base, location).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn next(redirects: &mut Redirects, head: &ResponseHead, base: &Url) -> Option<Url> {
-        redirects
-            .follow_or_stop(head, base)
+        follow_or_stop(redirects, head, base)
             .unwrap()
             .map(|redirect| redirect.url)
     }
@@ -282,9 +309,7 @@ mod tests {
             assert_eq!(to, Some(base.join(&location).unwrap()));
         }
         assert_eq!(redirects.followed(), 5);
-        let sixth = redirects
-            .follow_or_stop(&redirect(302, "/y"), &base)
-            .unwrap_err();
+        let sixth = follow_or_stop(&mut redirects, &redirect(302, "/y"), &base).unwrap_err();
         assert_eq!(sixth, RedirectError::TooMany { max: 5 });
         assert_eq!(sixth.to_string(), "too many redirects (more than 5)");
     }
@@ -294,9 +319,7 @@ mod tests {
         let first = url("http://h/1");
         let mut redirects = Redirects::new(&first, Some(10));
         let second = next(&mut redirects, &redirect(302, "/2"), &first).unwrap();
-        let err = redirects
-            .follow_or_stop(&redirect(302, "/1"), &second)
-            .unwrap_err();
+        let err = follow_or_stop(&mut redirects, &redirect(302, "/1"), &second).unwrap_err();
         assert_eq!(
             err.to_string(),
             "redirect loop: http://h/2 sends back to http://h/1"
@@ -324,17 +347,18 @@ mod tests {
     fn a_redirect_says_what_it_drops_and_when_it_downgrades() {
         let base = url("https://h/a");
         let mut redirects = Redirects::new(&base, Some(10));
-        let to = redirects
-            .follow_or_stop(&redirect(302, "http://u:secret@other/x#f"), &base)
+        let location = redirects
+            .location(&redirect(302, "http://u:secret@other/x#f"), &base)
             .unwrap()
             .unwrap();
+        assert!(location.dropped_credentials, "said before it is followed");
+        let to = redirects.follow(&base, location).unwrap();
         assert_eq!(to.url.as_str(), "http://other/x");
-        assert!(to.dropped_credentials && to.downgrade);
-        let to = redirects
-            .follow_or_stop(&redirect(302, "/b"), &base)
+        assert!(to.downgrade);
+        let to = follow_or_stop(&mut redirects, &redirect(302, "/b"), &base)
             .unwrap()
             .unwrap();
-        assert!(!to.dropped_credentials && !to.downgrade);
+        assert!(!to.downgrade);
     }
 
     #[test]

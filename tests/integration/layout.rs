@@ -32,10 +32,14 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The lines of a source file before its `#[cfg(test)]` module.
+/// The lines of a source file before its `#[cfg(test)] mod tests`: other
+/// items under `#[cfg(test)]` (a test fixture module, say) count.
 fn lines_before_tests(text: &str) -> usize {
-    text.lines()
-        .take_while(|line| line.trim() != "#[cfg(test)]")
-        .count()
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .windows(2)
+        .position(|pair| pair[0].trim() == "#[cfg(test)]" && pair[1].starts_with("mod tests"))
+        .unwrap_or(lines.len())
 }
 
 #[test]
@@ -62,7 +66,13 @@ fn no_source_file_is_longer_than_one_sitting() {
 fn lines_before_tests_stop_at_the_test_module() {
     assert_eq!(lines_before_tests("a\nb\n#[cfg(test)]\nmod tests {}\n"), 2);
     assert_eq!(lines_before_tests("a\nb\n"), 2);
+    let fixture = "a\n#[cfg(test)]\nmod scripted;\nb\n#[cfg(test)]\nmod tests {}\n";
+    assert_eq!(lines_before_tests(fixture), 4, "a fixture module counts");
 }
+
+/// Modules of the standard library that the README's table names beside
+/// this crate's code (`thread::Builder`).
+const STD_MODULES: [&str; 4] = ["std", "thread", "io", "net"];
 
 /// The `a::b::c` paths into this crate in the README's table from the
 /// tutorial to the code.
@@ -81,11 +91,12 @@ fn readme_paths() -> Vec<String> {
             continue;
         };
         for span in code.split('`').skip(1).step_by(2) {
-            // Paths into this crate; `thread::Builder` and the like are std's.
+            // Paths into this crate: every path but the standard library's
+            // few named beside them, so that a misspelt module is caught.
             let first = span.split("::").next().unwrap_or_default();
             if span.contains("::")
                 && span.split("::").all(is_identifier)
-                && module_file(&[first]).is_some()
+                && !STD_MODULES.contains(&first)
             {
                 paths.push(span.to_owned());
             }
