@@ -324,8 +324,9 @@ mod tests {
     }
 
     /// Attempts of a fetch of `first` over the connections of `script`,
-    /// saying nothing.
-    fn attempts<'s>(script: &'s Script, first: &str, options: Options) -> Attempts<&'s Script> {
+    /// saying nothing; the script's requests are read through
+    /// `connector` after.
+    fn attempts(script: Script, first: &str, options: Options) -> Attempts<Script> {
         Attempts {
             options,
             connector: script,
@@ -372,7 +373,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut download = download_into(dir.path(), "http://h/a");
         let options = options(Method::Get, &["Authorization: Bearer t", "X-Keep: k"]);
-        let Ok(()) = attempts(&script, "http://h/a", options).download(&mut download) else {
+        let attempts = attempts(script, "http://h/a", options);
+        let Ok(()) = attempts.download(&mut download) else {
             panic!("the attempt failed")
         };
         let finished = download.finish().unwrap();
@@ -381,7 +383,7 @@ mod tests {
             "{finished:?}"
         );
         assert_eq!(fs::read(dir.path().join("out")).unwrap(), b"hello");
-        let requests = script.requests();
+        let requests = attempts.connector.requests();
         assert_eq!(
             requests,
             [
@@ -404,7 +406,7 @@ mod tests {
             Script::new(&[b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nbusy"]);
         let dir = tempfile::tempdir().unwrap();
         let mut download = download_into(dir.path(), "http://h/f");
-        let attempts = attempts(&script, "http://h/f", options(Method::Get, &[]));
+        let attempts = attempts(script, "http://h/f", options(Method::Get, &[]));
         let Err(Failed::Status(mut response, url, heads)) = attempts.download(&mut download) else {
             panic!("a 503 is not a status to retry")
         };
@@ -435,14 +437,18 @@ mod tests {
         let script = Script::new(&[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"]);
         let dir = tempfile::tempdir().unwrap();
         let mut download = download_into(dir.path(), "http://h/f");
-        let head = attempts(&script, "http://h/f", options(Method::Head, &[]));
+        let head = attempts(script, "http://h/f", options(Method::Head, &[]));
         assert!(
             head.download(&mut download).is_ok(),
             "HEAD has no body to wait for"
         );
-        assert!(script.requests()[0].1.starts_with("HEAD /f HTTP/1.1\r\n"));
+        assert!(
+            head.connector.requests()[0]
+                .1
+                .starts_with("HEAD /f HTTP/1.1\r\n")
+        );
         let script = Script::new(&[b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno!"]);
-        let get = attempts(&script, "http://h/f", options(Method::Get, &[]));
+        let get = attempts(script, "http://h/f", options(Method::Get, &[]));
         let Err(Failed::Error { err, connected }) = get.download(&mut download) else {
             panic!("a 404 was saved")
         };
@@ -464,7 +470,7 @@ mod tests {
         ]);
         let dir = tempfile::tempdir().unwrap();
         let mut download = download_into(dir.path(), "http://h/a");
-        let attempts = attempts(&script, "http://h/a", options(Method::Get, &[]));
+        let attempts = attempts(script, "http://h/a", options(Method::Get, &[]));
         let Err(Failed::Error { err, .. }) = attempts.download(&mut download) else {
             panic!("the loop was followed")
         };

@@ -60,18 +60,17 @@ use log::warn;
 use url::Url;
 
 use crate::exit::{Code, fail};
-use crate::http::{Method, ResponseHead};
+use crate::http::Method;
 use crate::human::{self, thousands};
 use attempt::{AttemptFailed, Attempts};
 use download::{Body, Download};
-use exchange::Response;
 use failure::{Failed, cannot_start_over, classify};
 use output::Destination;
 use report::Report;
 pub use report::Verbosity;
 use retry::{Decision, Failure, Retrier};
 use signals::PartialFile;
-use transport::{Connector, Deadline, Stream};
+use transport::{Connector, Deadline};
 
 /// The fetcher's settings: what to fetch and where to, then one part for
 /// each owner.
@@ -142,120 +141,86 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut previous: Option<anyhow::Error> = None;
     loop {
-        let ended = match attempts.download(&mut download) {
+        let failed = match attempts.download(&mut download) {
             Ok(()) => return finish(download, method, &report),
             Err(Failed::Error { err, .. }) if cannot_start_over(&err) && previous.is_some() => {
                 // The output could not take a new version: the error is
                 // the one that made this attempt necessary.
                 return Err(abandon(download, previous.take().unwrap_or(err)));
             }
-            Err(failed) => Ended::new(failed, download.saved()),
+            Err(failed) => failed,
         };
         // The one decision: try again, or give up with this failure.
-        match retrier.decide(ended.attempt(), started.elapsed()) {
+        let attempt = as_retried(&failed, download.saved());
+        match retrier.decide(&attempt, started.elapsed()) {
             Decision::Retry { delay }
-                if wait_to_retry(&ended.reason(), delay, attempts.total, &retrier, &download) =>
+                if wait_to_retry(&reason(&failed), delay, attempts.total, &retrier, &download) =>
             {
-                if let Ended::Error { err, .. } = ended {
+                if let Failed::Error { err, .. } = failed {
                     previous = Some(err);
                 }
             }
             _ => {
                 gave_up(&retrier, &download);
-                return ended.give_up(&attempts, download);
+                return give_up(failed, &attempts, download);
             }
         }
     }
 }
 
-/// A failed attempt, as retrying sees it and as giving up uses it.
-enum Ended {
-    /// A final response saying "try again later", unread; if it is the last
-    /// answer, the error-page rule applies to it.
-    Status {
-        response: Box<Response<Stream>>,
-        url: Url,
-        heads: Vec<Vec<u8>>,
-        attempt: retry::Attempt,
-    },
-    /// An error.
-    Error {
-        err: anyhow::Error,
-        attempt: retry::Attempt,
-    },
+/// A failed attempt as retrying sees it: its kind (a status saying "try
+/// again later", with its `Retry-After`; or an error), how far it got, and
+/// whether it connected.
+fn as_retried(failed: &AttemptFailed<Connector>, saved: u64) -> retry::Attempt {
+    match failed {
+        Failed::Status(response, ..) => retry::Attempt {
+            failure: Failure::Status(response.head.status),
+            reached: saved,
+            connected: true,
+            retry_after: response
+                .head
+                .header("retry-after")
+                .and_then(|value| retry::retry_after(value, SystemTime::now())),
+        },
+        Failed::Error { err, connected } => retry::Attempt {
+            failure: classify(err),
+            reached: saved,
+            connected: *connected,
+            retry_after: None,
+        },
+    }
 }
 
-impl Ended {
-    fn new(failed: AttemptFailed<Connector>, saved: u64) -> Ended {
-        match failed {
-            Failed::Status(response, url, heads) => Ended::Status {
-                attempt: status_attempt(&response.head, saved),
-                response,
-                url,
-                heads,
-            },
-            Failed::Error { err, connected } => Ended::Error {
-                attempt: retry::Attempt {
-                    failure: classify(&err),
-                    reached: saved,
-                    connected,
-                    retry_after: None,
-                },
-                err,
-            },
-        }
+/// Why another attempt is needed, in words.
+fn reason(failed: &AttemptFailed<Connector>) -> String {
+    match failed {
+        Failed::Status(response, url, _) => format!(
+            "{url} returned HTTP status {} {}",
+            response.head.status, response.head.reason
+        ),
+        Failed::Error { err, .. } => format!("{err:#}"),
     }
+}
 
-    fn attempt(&self) -> &retry::Attempt {
-        match self {
-            Ended::Status { attempt, .. } | Ended::Error { attempt, .. } => attempt,
-        }
-    }
-
-    /// Why another attempt is needed, in words.
-    fn reason(&self) -> String {
-        match self {
-            Ended::Status { response, url, .. } => format!(
-                "{url} returned HTTP status {} {}",
-                response.head.status, response.head.reason
-            ),
-            Ended::Error { err, .. } => format!("{err:#}"),
-        }
-    }
-
-    /// Ends the download with this failure: a last status is a final
-    /// answer (printed, then the error-page rule), an error is the outcome.
-    fn give_up(self, attempts: &Attempts, mut download: Download) -> anyhow::Result<()> {
-        match self {
-            Ended::Status {
-                mut response,
-                url,
-                heads,
-                ..
-            } => {
-                let method = attempts.options.method;
-                let saved = attempts.report.heads(&heads).and_then(|()| {
-                    attempts.take_final(&mut response, &url, Body::Whole, &mut download)
-                });
-                match saved {
-                    Ok(()) => finish(download, method, &attempts.report),
-                    Err(err) => Err(abandon(download, err)),
-                }
+/// Ends the download with its last failure: a status saying "try again
+/// later" is a final answer then (its heads printed, then the error-page
+/// rule), an error is the outcome.
+fn give_up(
+    failed: AttemptFailed<Connector>,
+    attempts: &Attempts,
+    mut download: Download,
+) -> anyhow::Result<()> {
+    match failed {
+        Failed::Status(mut response, url, heads) => {
+            let saved = attempts.report.heads(&heads).and_then(|()| {
+                attempts.take_final(&mut response, &url, Body::Whole, &mut download)
+            });
+            match saved {
+                Ok(()) => finish(download, attempts.options.method, &attempts.report),
+                Err(err) => Err(abandon(download, err)),
             }
-            Ended::Error { err, .. } => Err(abandon(download, err)),
         }
-    }
-}
-
-/// A final response whose status says "try again later", as retrying sees it.
-fn status_attempt(head: &ResponseHead, saved: u64) -> retry::Attempt {
-    retry::Attempt {
-        failure: Failure::Status(head.status),
-        reached: saved,
-        connected: true,
-        retry_after: head
-            .header("retry-after")
-            .and_then(|value| retry::retry_after(value, SystemTime::now())),
+        Failed::Error { err, .. } => Err(abandon(download, err)),
     }
 }
 

@@ -147,16 +147,3 @@ impl Connect for Script {
         None
     }
 }
-
-/// A script lent to the attempts of a test, which reads its requests after.
-impl Connect for &Script {
-    type Wire = Scripted;
-
-    fn connect(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<Scripted> {
-        Script::connect(self, url, deadline)
-    }
-
-    fn timeout(&self) -> Option<Duration> {
-        None
-    }
-}
