@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::TypedValueParser;
 
 use crate::cli::exit_codes_help;
 use crate::duration::{self, limit};
@@ -15,13 +16,46 @@ use crate::http::{self, Method, RequestHeaders};
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     /// What to fetch: `host`, `host:port`, `host/path`, or an `http://` or `https://` URL.
-    #[arg(value_name = "TARGET")]
-    pub target: String,
+    /// Several are each saved under their default name.
+    #[arg(value_name = "TARGET", required_unless_present = "input_file")]
+    pub targets: Vec<String>,
+
+    /// Fetch the URLs of FILE too (`-` for stdin): one a line, blank lines and `#` comments skipped, as wget's -i.
+    #[arg(long, value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
 
     /// Save the body to FILE (`-` for stdout; the head then goes to stderr).
     /// Default: the last segment of the URL's path, or index.html.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Save the files in DIR (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+
+    /// Several URLs: transfer them in parallel, each slot on its own connection.
+    #[arg(short = 'Z', long)]
+    pub parallel: bool,
+
+    /// With -Z: transfers under way at most.
+    #[arg(long, value_name = "N", default_value_t = fetch::many::DEFAULT_PARALLEL_MAX, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    pub parallel_max: usize,
+
+    /// With -Z: transfers under way to one host at most.
+    #[arg(long, value_name = "N", default_value_t = fetch::many::DEFAULT_PARALLEL_MAX_HOST, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    pub parallel_max_host: usize,
+
+    /// Several URLs: start no other once one has failed.
+    #[arg(long)]
+    pub fail_early: bool,
+
+    /// Do not fetch a URL whose file already exists (counted as skipped).
+    #[arg(long)]
+    pub skip_existing: bool,
+
+    /// Check each saved file listed in this sha256sum/sha512sum file (a path or an http(s) URL) before it is kept (exit 32 otherwise).
+    #[arg(long, value_name = "FILE|URL")]
+    pub checksum_file: Option<String>,
 
     /// Name the file after the URL (the default; accepted for curl's sake).
     #[arg(short = 'O', long, conflicts_with = "output")]
@@ -102,7 +136,7 @@ pub struct FetchArgs {
     #[arg(short = 'I', long, conflicts_with_all = ["output", "remote_name"])]
     pub head: bool,
 
-    /// Print the response heads (always done; accepted for curl's sake).
+    /// Print the response heads (always done for one URL; with several, only with -i or -I).
     #[arg(short = 'i', long)]
     pub include: bool,
 
@@ -140,8 +174,19 @@ impl FetchArgs {
     /// from the global `-q`.
     pub fn config(&self, quiet: bool) -> fetch::Config {
         fetch::Config {
-            target: self.target.clone(),
+            targets: self.targets.clone(),
+            input_file: self.input_file.clone(),
             output: self.output.clone(),
+            output_dir: self.output_dir.clone(),
+            many: fetch::many::Options {
+                parallel: self.parallel,
+                parallel_max: self.parallel_max,
+                parallel_max_host: self.parallel_max_host,
+                fail_early: self.fail_early,
+                skip_existing: self.skip_existing,
+                checksum_file: self.checksum_file.clone(),
+                include: self.include,
+            },
             request: fetch::attempt::Options {
                 method: if self.head { Method::Head } else { Method::Get },
                 headers: RequestHeaders::new(self.user_agent.clone(), self.headers.clone()),

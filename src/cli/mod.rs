@@ -307,7 +307,7 @@ mod tests {
             panic!("not fetch")
         };
         assert!(args.continue_partial);
-        assert_eq!(args.target, "example.com");
+        assert_eq!(args.targets, ["example.com"]);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use log::{debug, warn};
 use url::Url;
 
@@ -53,6 +52,47 @@ pub trait Connect {
     /// The limit on waiting for data, which also bounds each step of
     /// bounded size (a response head, a drained redirect body).
     fn timeout(&self) -> Option<Duration>;
+
+    /// True when the request to `url` may leave out `Connection: close`:
+    /// another request of the same origin is waiting for the connection.
+    /// A connector that never reuses one says false.
+    fn keep_alive(&self, _url: &Url) -> bool {
+        false
+    }
+
+    /// A new connection for `url`, never one kept from an earlier request:
+    /// for the request a kept connection failed before any byte came back.
+    fn connect_new(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<Self::Wire> {
+        self.connect(url, deadline)
+    }
+
+    /// Takes back a connection whose response was read to its end and
+    /// left it reusable, for the next request to `url`'s origin.
+    fn release(&self, _url: &Url, _wire: Self::Wire) {}
+}
+
+impl<C: Connect> Connect for &C {
+    type Wire = C::Wire;
+
+    fn connect(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<C::Wire> {
+        (*self).connect(url, deadline)
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        (*self).timeout()
+    }
+
+    fn keep_alive(&self, url: &Url) -> bool {
+        (*self).keep_alive(url)
+    }
+
+    fn connect_new(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<C::Wire> {
+        (*self).connect_new(url, deadline)
+    }
+
+    fn release(&self, url: &Url, wire: C::Wire) {
+        (*self).release(url, wire);
+    }
 }
 
 impl Connect for Connector {
@@ -103,6 +143,7 @@ impl<C: Connect> Attempts<C> {
                 first_url: &self.first_url,
                 headers: &self.options.headers,
                 extra: &extra,
+                close: !self.connector.keep_alive(&url),
             };
             let mut response = attempt(&self.connector, &request, self.total)?;
             heads.push(response.head.raw.clone());
@@ -138,9 +179,28 @@ impl<C: Connect> Attempts<C> {
                 Verdict::Append { end, .. } => Body::Rest { end },
                 _ => Body::Whole,
             };
-            return self
-                .take_final(&mut response, &url, body, download)
-                .map_err(Failed::connected);
+            self.take_final(&mut response, &url, body, download)
+                .map_err(Failed::connected)?;
+            self.release(response, &url);
+            return Ok(());
+        }
+    }
+
+    /// Hands the connection of a response read to its end back to the
+    /// connector, when persistence allows another request on it.
+    fn release(&self, response: Response<C::Wire>, url: &Url) {
+        let Response {
+            exchange,
+            head,
+            framing,
+            close_sent,
+        } = response;
+        if !http::reusable(close_sent, &head, framing, true) {
+            return;
+        }
+        // Bytes past the response would be taken for the next one.
+        if let Some(wire) = exchange.into_idle() {
+            self.connector.release(url, wire);
         }
     }
 
@@ -204,6 +264,8 @@ struct Request<'a> {
     headers: &'a RequestHeaders,
     /// Fields of this attempt: `Range` and `If-Range`, `Accept-Encoding`.
     extra: &'a [(&'static str, String)],
+    /// Send `Connection: close`: no other request waits for the connection.
+    close: bool,
 }
 
 /// One attempt at one URL: connects, sends the request, reads the final
@@ -214,22 +276,35 @@ fn attempt<C: Connect>(
     total: Option<Deadline>,
 ) -> Result<Response<C::Wire>, AttemptFailed<C>> {
     let url = request.url;
-    let stream = connector.connect(url, total).map_err(|err| Failed::Error {
+    let not_connected = |err| Failed::Error {
         err,
         connected: false,
-    })?;
-    let wire = request_head(request, stream.proxy());
-    // As sent, but for the proxy's credentials, which no log shows.
-    let shown = stream.proxy().map(Proxy::without_credentials);
-    debug!(
-        "request: {}",
-        request_head(request, shown.as_ref()).escape_debug()
-    );
-    let mut exchange = Exchange::new(stream, connector.timeout(), total);
-    let head = exchange
-        .request(wire.as_bytes())
-        .with_context(|| format!("fetching {url}"))
-        .map_err(Failed::connected)?;
+    };
+    let mut stream = connector.connect(url, total).map_err(not_connected)?;
+    let (exchange, head) = loop {
+        let wire = request_head(request, stream.proxy());
+        // As sent, but for the proxy's credentials, which no log shows.
+        let shown = stream.proxy().map(Proxy::without_credentials);
+        debug!(
+            "request: {}",
+            request_head(request, shown.as_ref()).escape_debug()
+        );
+        let reused = stream.reused();
+        let mut exchange = Exchange::new(stream, connector.timeout(), total);
+        match exchange.request(wire.as_bytes()) {
+            Ok(head) => break (exchange, head),
+            // The server closed a kept connection as it sat idle: the
+            // request never reached it, and a GET or HEAD may be sent
+            // again at once (RFC 9112 section 9.3.1), not as a retry.
+            Err(err) if reused && !exchange.received_any() => {
+                debug!("a kept connection failed before any reply ({err:#}): sending on a new one");
+                stream = connector.connect_new(url, total).map_err(not_connected)?;
+            }
+            Err(err) => {
+                return Err(Failed::connected(err.context(format!("fetching {url}"))));
+            }
+        }
+    };
     let framing = http::framing(&head, request.method == Method::Head).map_err(|err| {
         Failed::connected(fail_with(exit_code(&err), format!("fetching {url}"), err))
     })?;
@@ -237,6 +312,7 @@ fn attempt<C: Connect>(
         exchange,
         head,
         framing,
+        close_sent: request.close,
     })
 }
 
@@ -244,7 +320,9 @@ fn attempt<C: Connect>(
 /// absolute form (`GET http://host/path`) with the proxy's credentials to a
 /// proxy that forwards plain http.
 fn request_head(request: &Request<'_>, proxy: Option<&Proxy>) -> String {
-    let mut fields = request.headers.for_url(request.url, request.first_url);
+    let mut fields = request
+        .headers
+        .for_url(request.url, request.first_url, request.close);
     // A field the user set with -H stays as set.
     for (name, value) in request.extra {
         if !fields.iter().any(|(set, _)| set.eq_ignore_ascii_case(name)) {
@@ -320,6 +398,7 @@ mod tests {
             first_url: url,
             headers,
             extra: &[],
+            close: true,
         }
     }
 

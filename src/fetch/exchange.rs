@@ -46,6 +46,12 @@ pub trait Wire: Read + Write {
     fn proxy(&self) -> Option<&Proxy> {
         None
     }
+
+    /// True for a connection kept from an earlier request, which the
+    /// server may have closed meanwhile.
+    fn reused(&self) -> bool {
+        false
+    }
 }
 
 impl Wire for Stream {
@@ -71,6 +77,8 @@ pub struct Response<S> {
     pub head: ResponseHead,
     /// How the body is delimited.
     pub framing: Framing,
+    /// The request said `Connection: close`.
+    pub close_sent: bool,
 }
 
 /// One request and its response, over one connection.
@@ -113,6 +121,17 @@ impl<S: Wire> Exchange<S> {
             end: 0,
             received_any: false,
         }
+    }
+
+    /// True once any byte of a response has arrived.
+    pub fn received_any(&self) -> bool {
+        self.received_any
+    }
+
+    /// The connection, for another request, when nothing unread is left
+    /// in the buffer: bytes past the response would be taken for the next.
+    pub fn into_idle(self) -> Option<S> {
+        (self.start == self.end).then_some(self.stream)
     }
 
     /// Sends a request head and reads the final response head; the bytes

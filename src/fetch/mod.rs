@@ -34,12 +34,14 @@
 //! | [`partial`] | `-C`: the `.part` file and its metadata | — |
 //! | [`verify`] | `--checksum`, `--expect-size` | — |
 //! | [`progress`] | the progress bar | — |
+//! | [`many`] | several URLs: lists, names, kept-alive connections, parallel transfers, the summary | — |
 //! | this file | the steps in order, and the one decision to retry or give up | — |
 
 pub mod attempt;
 pub mod download;
 pub mod exchange;
 pub mod failure;
+pub mod many;
 pub mod output;
 pub mod partial;
 pub mod progress;
@@ -62,24 +64,30 @@ use url::Url;
 use crate::exit::{Code, fail};
 use crate::http::Method;
 use crate::human::{self, thousands};
-use attempt::{AttemptFailed, Attempts};
-use download::{Body, Download};
+use attempt::{AttemptFailed, Attempts, Connect};
+use download::{Body, Download, Finished};
 use failure::{Failed, cannot_start_over, classify};
 use output::Destination;
 use report::Report;
 pub use report::Verbosity;
 use retry::{Decision, Failure, Retrier};
 use signals::PartialFile;
-use transport::{Connector, Deadline};
+use transport::Deadline;
 
 /// The fetcher's settings: what to fetch and where to, then one part for
 /// each owner.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// What to fetch, as typed: `host`, `host:port`, `host/path`, or a URL.
-    pub target: String,
+    /// What to fetch, each as typed: `host`, `host:port`, `host/path`, or a URL.
+    pub targets: Vec<String>,
+    /// `--input-file`: more URLs, one a line (`-`: standard input).
+    pub input_file: Option<PathBuf>,
     /// `-o`: a file, `-` for stdout, or `None` for the URL's file name.
     pub output: Option<PathBuf>,
+    /// `--output-dir`: the directory the files go in, created if missing.
+    pub output_dir: Option<PathBuf>,
+    /// What only a fetch of several URLs uses.
+    pub many: many::Options,
     /// What each request asks for.
     pub request: attempt::Options,
     /// How to connect.
@@ -96,20 +104,28 @@ pub struct Config {
 
 /// Fetches `config.target`: prints the response heads, and saves the final
 /// body unless its status is 400 or more (the error-page rule) or `-I` asked
-/// for heads only; after a transient failure, tries again.
+/// for heads only; after a transient failure, tries again. Several URLs go
+/// to [`many`].
 pub fn run(config: Config) -> anyhow::Result<()> {
+    if config.is_several() {
+        return many::run(config);
+    }
     let Config {
-        target,
+        targets,
         output,
+        output_dir,
         request,
         transport,
         download,
+        many,
         retry,
         max_time,
         verbosity,
+        ..
     } = config;
-    let first_url = target::parse(&target)?;
+    let first_url = target::parse(targets.first().map_or("", String::as_str))?;
     let destination = destination(output.as_deref(), &first_url);
+    let destination = many::names::in_dir(destination, output_dir.as_deref())?;
     let method = request.method;
     if download.continue_partial && (destination == Destination::Stdout || method == Method::Head) {
         return Err(fail(
@@ -117,10 +133,24 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             "-C continues a file beside the target: it cannot be used with -o - or -I",
         ));
     }
+    let connector = transport.connector(request.headers.user_agent());
+    let mut download = download;
+    if let Destination::File(path) = &destination {
+        if many.skip_existing && path.exists() {
+            if !verbosity.is_quiet() {
+                eprint!("{}", many::skipped_line(path));
+            }
+            return Ok(());
+        }
+        if let Some(source) = &many.checksum_file {
+            let listed = many::checksums::load(source, &connector, &request)?.of(path);
+            download.checksum = listed.or(download.checksum);
+        }
+    }
     let report = Report::new(verbosity, destination == Destination::Stdout);
     // --max-time counts from here: opening and checking a kept part is in it.
     let attempts = Attempts {
-        connector: transport.connector(request.headers.user_agent()),
+        connector,
         options: request,
         total: Deadline::after(max_time, "the whole transfer (--max-time)"),
         first_url,
@@ -130,39 +160,98 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     if let Destination::File(_) = destination {
         signals::remove_on_signal(&partial)?;
     }
-    let mut download = Download::new(
+    let one = One {
         destination,
-        &partial,
-        download,
-        verbosity.is_quiet(),
-        attempts.first_url.as_str(),
-    )?;
-    let mut retrier = Retrier::new(retry, retry::jitter_seed());
-    let started = Instant::now();
-    let mut previous: Option<anyhow::Error> = None;
-    loop {
-        let failed = match attempts.download(&mut download) {
-            Ok(()) => return finish(download, method, &report),
-            Err(Failed::Error { err, .. }) if cannot_start_over(&err) && previous.is_some() => {
-                // The output could not take a new version: the error is
-                // the one that made this attempt necessary.
-                return Err(abandon(download, previous.take().unwrap_or(err)));
-            }
-            Err(failed) => failed,
-        };
-        // The one decision: try again, or give up with this failure.
-        let attempt = as_retried(&failed, download.saved());
-        match retrier.decide(&attempt, started.elapsed()) {
-            Decision::Retry { delay }
-                if wait_to_retry(&reason(&failed), delay, attempts.total, &retrier, &download) =>
-            {
-                if let Failed::Error { err, .. } = failed {
-                    previous = Some(err);
+        partial: &partial,
+        options: download,
+        retry,
+        quiet: verbosity.is_quiet(),
+    };
+    one.fetch(&attempts)
+        .map(drop)
+        .map_err(|gave_up| gave_up.err)
+}
+
+/// One URL's download, as a fetch of one URL and each URL of several make
+/// it: where its body goes, and the settings of its own.
+pub struct One<'a> {
+    /// Where the body goes.
+    pub destination: Destination,
+    /// The temporary file a signal removes.
+    pub partial: &'a PartialFile,
+    /// What to check and keep of the saved bytes.
+    pub options: download::Options,
+    /// When to try again.
+    pub retry: retry::Policy,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// A download given up: its error, and whether its last attempt connected.
+#[derive(Debug)]
+pub struct GaveUp {
+    /// The error, with its exit code.
+    pub err: anyhow::Error,
+    /// False when the last attempt could not connect at all.
+    pub connected: bool,
+}
+
+impl From<anyhow::Error> for GaveUp {
+    fn from(err: anyhow::Error) -> Self {
+        GaveUp {
+            err,
+            connected: true,
+        }
+    }
+}
+
+impl One<'_> {
+    /// Runs the attempts of the download, retrying a transient failure as
+    /// the policy says, and returns what it saved (`None` with `-I`).
+    pub fn fetch<C: Connect>(self, attempts: &Attempts<C>) -> Result<Option<Finished>, GaveUp> {
+        let method = attempts.options.method;
+        let mut download = Download::new(
+            self.destination,
+            self.partial,
+            self.options,
+            self.quiet,
+            attempts.first_url.as_str(),
+        )?;
+        let mut retrier = Retrier::new(self.retry, retry::jitter_seed());
+        let started = Instant::now();
+        let mut previous: Option<anyhow::Error> = None;
+        loop {
+            let failed = match attempts.download(&mut download) {
+                Ok(()) => return Ok(finish(download, method, &attempts.report)?),
+                Err(Failed::Error { err, .. }) if cannot_start_over(&err) && previous.is_some() => {
+                    // The output could not take a new version: the error is
+                    // the one that made this attempt necessary.
+                    return Err(abandon(download, previous.take().unwrap_or(err)).into());
                 }
-            }
-            _ => {
-                gave_up(&retrier, &download);
-                return give_up(failed, &attempts, download);
+                Err(failed) => failed,
+            };
+            // The one decision: try again, or give up with this failure.
+            let attempt = as_retried::<C>(&failed, download.saved());
+            match retrier.decide(&attempt, started.elapsed()) {
+                Decision::Retry { delay }
+                    if wait_to_retry(
+                        &reason::<C>(&failed),
+                        delay,
+                        attempts.total,
+                        &retrier,
+                        &download,
+                    ) =>
+                {
+                    if let Failed::Error { err, .. } = failed {
+                        previous = Some(err);
+                    }
+                }
+                _ => {
+                    gave_up(&retrier, &download);
+                    let connected = attempt.connected;
+                    return give_up(failed, attempts, download)
+                        .map_err(|err| GaveUp { err, connected });
+                }
             }
         }
     }
@@ -171,7 +260,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 /// A failed attempt as retrying sees it: its kind (a status saying "try
 /// again later", with its `Retry-After`; or an error), how far it got, and
 /// whether it connected.
-fn as_retried(failed: &AttemptFailed<Connector>, saved: u64) -> retry::Attempt {
+fn as_retried<C: Connect>(failed: &AttemptFailed<C>, saved: u64) -> retry::Attempt {
     match failed {
         Failed::Status(response, ..) => retry::Attempt {
             failure: Failure::Status(response.head.status),
@@ -192,7 +281,7 @@ fn as_retried(failed: &AttemptFailed<Connector>, saved: u64) -> retry::Attempt {
 }
 
 /// Why another attempt is needed, in words.
-fn reason(failed: &AttemptFailed<Connector>) -> String {
+fn reason<C: Connect>(failed: &AttemptFailed<C>) -> String {
     match failed {
         Failed::Status(response, url, _) => format!(
             "{url} returned HTTP status {} {}",
@@ -205,11 +294,11 @@ fn reason(failed: &AttemptFailed<Connector>) -> String {
 /// Ends the download with its last failure: a status saying "try again
 /// later" is a final answer then (its heads printed, then the error-page
 /// rule), an error is the outcome.
-fn give_up(
-    failed: AttemptFailed<Connector>,
-    attempts: &Attempts,
+fn give_up<C: Connect>(
+    failed: AttemptFailed<C>,
+    attempts: &Attempts<C>,
     mut download: Download,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Finished>> {
     match failed {
         Failed::Status(mut response, url, heads) => {
             let saved = attempts.report.heads(&heads).and_then(|()| {
@@ -225,12 +314,13 @@ fn give_up(
 }
 
 /// Completes the download and says so; `-I` saves nothing.
-fn finish(download: Download, method: Method, report: &Report) -> anyhow::Result<()> {
+fn finish(download: Download, method: Method, report: &Report) -> anyhow::Result<Option<Finished>> {
     if method == Method::Head {
-        return Ok(());
+        return Ok(None);
     }
-    report.finished(&download.finish()?);
-    Ok(())
+    let finished = download.finish()?;
+    report.finished(&finished);
+    Ok(Some(finished))
 }
 
 /// Says why and when the next attempt comes, then waits for it. False,
@@ -286,6 +376,13 @@ fn abandon(download: Download, err: anyhow::Error) -> anyhow::Error {
     let discard = matches!(Code::of(&err), Code::Mismatch | Code::TooLarge);
     download.abandon(discard);
     err
+}
+
+impl Config {
+    /// True for a fetch of several URLs: two or more, or any list.
+    pub fn is_several(&self) -> bool {
+        self.targets.len() > 1 || self.input_file.is_some()
+    }
 }
 
 /// Where the body goes: `-o -` is stdout, `-o FILE` that file, and by

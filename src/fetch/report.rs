@@ -4,6 +4,7 @@
 //! `-q` and `-s`.
 
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::download::Finished;
 use crate::exit::{Code, WithCode};
@@ -46,11 +47,23 @@ enum Channel {
 }
 
 /// Says what a fetch has to say, where it belongs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Report {
     verbosity: Verbosity,
     /// The body goes to stdout: the heads go to stderr.
     heads_to_stderr: bool,
+    /// One URL of several: what it says is kept, to be written whole
+    /// when it ends, never interleaved with another's.
+    block: Option<Arc<Mutex<Block>>>,
+}
+
+/// What one URL of several has to say, kept until it ends.
+#[derive(Debug, Default)]
+pub struct Block {
+    /// Its heads, for stdout.
+    pub stdout: Vec<u8>,
+    /// Its closing line, for stderr.
+    pub stderr: Vec<u8>,
 }
 
 impl Report {
@@ -60,7 +73,26 @@ impl Report {
         Report {
             verbosity,
             heads_to_stderr,
+            block: None,
         }
+    }
+
+    /// The report of one URL of several, which keeps what it says in a
+    /// block shared with the caller; the heads are kept only when
+    /// `show_heads` (`-i`, `-I`).
+    pub fn collecting(verbosity: Verbosity, show_heads: bool) -> (Report, Arc<Mutex<Block>>) {
+        let block = Arc::new(Mutex::new(Block::default()));
+        let verbosity = match (show_heads, verbosity) {
+            // Heads are dropped as -s drops them; the rest is said as asked.
+            (false, _) => Verbosity::Silent,
+            (true, verbosity) => verbosity,
+        };
+        let report = Report {
+            verbosity,
+            heads_to_stderr: false,
+            block: Some(Arc::clone(&block)),
+        };
+        (report, block)
     }
 
     /// Prints the heads of an attempt, each as received: on stdout, or on
@@ -75,6 +107,10 @@ impl Report {
         // it from the next head of a redirect chain.
         let written = match self.heads_go() {
             None => return Ok(()),
+            Some(_) if self.block.is_some() => {
+                self.with_block(|block| block.stdout.extend_from_slice(head));
+                return Ok(());
+            }
             Some(Channel::Stderr) => {
                 let mut stderr = io::stderr().lock();
                 stderr.write_all(head).and_then(|()| stderr.flush())
@@ -99,17 +135,37 @@ impl Report {
     /// Says what the download ended with, in a sentence for the user (not
     /// a log line: it is the outcome), unless `-q` or `-s`.
     pub fn finished(&self, finished: &Finished) {
-        if self.verbosity.is_quiet() {
-            return;
-        }
-        match finished {
+        let line = match finished {
             Finished::Saved { name, bytes } => {
-                eprintln!("saved {} bytes to {name}", thousands(*bytes));
+                format!("saved {} bytes to {name}\n", thousands(*bytes))
             }
-            Finished::Nothing { why } => eprintln!("nothing saved: {why}"),
+            Finished::Nothing { why } => format!("nothing saved: {why}\n"),
+        };
+        if self.block.is_some() {
+            // One of several: its line is kept for its block, where -q and
+            // -s are decided by the writer.
+            self.with_block(|block| block.stderr.extend_from_slice(line.as_bytes()));
+        } else if !self.verbosity.is_quiet() {
+            eprint!("{line}");
+        }
+    }
+
+    fn with_block(&self, write: impl FnOnce(&mut Block)) {
+        if let Some(block) = &self.block {
+            write(&mut lock(block));
         }
     }
 }
+
+/// The block of a URL, locked.
+pub fn lock(block: &Mutex<Block>) -> MutexGuard<'_, Block> {
+    // Bytes appended whole: valid whatever a panicking holder was doing.
+    block
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Report {}
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@
 //! the temporary file before the rename, or finds nothing to remove after
 //! it, never the file the user now has.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -68,6 +69,53 @@ impl PartialFile {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The partial files of the downloads under way in a run of several URLs,
+/// by the index of their URL; clones share the same set.
+#[derive(Debug, Clone, Default)]
+pub struct PartialFiles {
+    files: Arc<Mutex<HashMap<usize, PartialFile>>>,
+}
+
+impl PartialFiles {
+    /// The partial file of the download of URL `index`, from now on
+    /// removed by a signal.
+    pub fn add(&self, index: usize) -> PartialFile {
+        let file = PartialFile::default();
+        self.lock().insert(index, file.clone());
+        file
+    }
+
+    /// Forgets the partial file of URL `index`, whose download has ended.
+    pub fn forget(&self, index: usize) {
+        self.lock().remove(&index);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<usize, PartialFile>> {
+        // A map of paths, valid whatever a panicking holder was doing.
+        self.files
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Starts the thread that, on the first SIGINT, SIGTERM or SIGHUP, removes
+/// the partial file of every download under way, runs `then` (the summary
+/// of the run), and ends the process the way the signal does.
+pub fn remove_all_on_signal(
+    files: &PartialFiles,
+    then: impl Fn() + Send + 'static,
+) -> anyhow::Result<()> {
+    let files = files.clone();
+    signals::watch("signals", &[SIGINT, SIGTERM, SIGHUP], move |signal| {
+        // Held until the process ends: no download may rename its file
+        // once it has been removed, nor start another.
+        let held = files.lock();
+        let _settled: Vec<_> = held.values().map(PartialFile::remove).collect();
+        then();
+        signals::end_as(signal);
+    })
 }
 
 /// Starts the thread that, on the first SIGINT, SIGTERM or SIGHUP, removes

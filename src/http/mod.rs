@@ -10,7 +10,7 @@
 //! | `coding` | content and transfer codings (gzip, deflate, br, zstd) |
 //! | `redirect` | follow or stop, the redirect count, the URLs a fetch can send, fields for the first origin only |
 //! | `range` | `Range` and `If-Range`, and what the answer to them means |
-//! | `persistence` | whether a connection can carry another request (for kept-alive connections: a fetch still sends `Connection: close` and uses none yet) |
+//! | `persistence` | whether a connection can carry another request (the kept-alive connections of a fetch of several URLs) |
 //! | `error` | every way a response can break the protocol |
 //!
 //! A response is read in three steps, each a pure function or state machine:

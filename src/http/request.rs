@@ -179,8 +179,10 @@ impl RequestHeaders {
     }
 
     /// The fields of the request for `url`, in the order sent, for a fetch
-    /// that started at `first`.
-    pub fn for_url(&self, url: &Url, first: &Url) -> Vec<(String, String)> {
+    /// that started at `first`; `close` adds `Connection: close`, which a
+    /// request leaves out only when the connection may carry another one
+    /// (RFC 9112 section 9.3).
+    pub fn for_url(&self, url: &Url, first: &Url, close: bool) -> Vec<(String, String)> {
         let goes = |name: &str| redirect::goes_to(name, url, first);
         let defaults = [
             ("Host", host_header(url)),
@@ -207,7 +209,9 @@ impl RequestHeaders {
                 fields.push((custom.name.clone(), value.clone()));
             }
         }
-        fields.push(("Connection".to_owned(), "close".to_owned()));
+        if close {
+            fields.push(("Connection".to_owned(), "close".to_owned()));
+        }
         fields
     }
 
@@ -318,7 +322,7 @@ mod tests {
     #[test]
     fn defaults_are_sent_in_order() {
         let url = Url::parse("http://example.com:8080/a").unwrap();
-        let fields = RequestHeaders::default().for_url(&url, &url);
+        let fields = RequestHeaders::default().for_url(&url, &url, true);
         assert_eq!(
             names_and_values(&fields),
             [
@@ -338,7 +342,7 @@ mod tests {
             custom(&["host: other.test", "Accept:", "X-One: 1", "X-Two;"]),
         );
         assert_eq!(
-            names_and_values(&headers.for_url(&url, &url)),
+            names_and_values(&headers.for_url(&url, &url, true)),
             [
                 "Host: other.test",
                 "User-Agent: agent/2",
@@ -351,7 +355,8 @@ mod tests {
         let headers = RequestHeaders::new(Some("agent/2".into()), custom(&["User-Agent: h/3"]));
         assert_eq!(headers.user_agent(), "agent/2", "for a proxy: -A, never -H");
         assert!(
-            names_and_values(&headers.for_url(&url, &url)).contains(&"User-Agent: h/3".to_owned())
+            names_and_values(&headers.for_url(&url, &url, true))
+                .contains(&"User-Agent: h/3".to_owned())
         );
     }
 
@@ -368,7 +373,7 @@ mod tests {
             ]),
         );
         let sent =
-            |url: &str| names_and_values(&headers.for_url(&Url::parse(url).unwrap(), &first));
+            |url: &str| names_and_values(&headers.for_url(&Url::parse(url).unwrap(), &first, true));
         let same = sent("https://example.com:443/next");
         assert!(
             same.contains(&"Authorization: Bearer t".to_owned()),
@@ -402,7 +407,7 @@ mod tests {
     #[test]
     fn the_request_head_is_exact() {
         let url = Url::parse("http://h/p?q").unwrap();
-        let fields = RequestHeaders::new(Some("ua".into()), Vec::new()).for_url(&url, &url);
+        let fields = RequestHeaders::new(Some("ua".into()), Vec::new()).for_url(&url, &url, true);
         assert_eq!(
             request_head(Method::Get, "/p?q", &fields),
             "GET /p?q HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\nAccept: */*\r\nConnection: close\r\n\r\n"

@@ -8,6 +8,7 @@
 //! | [`tcp`] | resolving the host, connecting to each address in turn |
 //! | [`proxy`] | which proxy a URL goes through, reaching it, the `CONNECT` tunnel |
 //! | [`tls`] | wrapping a connection in TLS; its settings, what it trusts, its errors in words |
+//! | [`pool`] | connections kept alive between the requests of several URLs |
 //!
 //! [`Connector::connect`] chains the steps: [`tcp::connect`] (or
 //! [`proxy::connect`], then [`proxy::open_tunnel`] for `https`) returns a
@@ -15,6 +16,7 @@
 //!
 //! The tutorial's counterpart is `s.connect((host, 80))`.
 
+pub mod pool;
 pub mod proxy;
 pub mod tcp;
 pub mod time;
@@ -211,6 +213,18 @@ impl Connector {
             inner: Inner::Tls(Box::new(tls)),
             proxy: None,
         })
+    }
+
+    /// The proxy a request to `url` goes through, if any, as
+    /// [`Connector::connect`] chooses it.
+    pub fn route(&self, url: &Url) -> anyhow::Result<Option<Proxy>> {
+        let Proxies {
+            proxy,
+            noproxy,
+            env,
+            ..
+        } = &self.proxies;
+        proxy::choose(url, proxy.as_deref(), noproxy.as_deref(), env)
     }
 
     fn tls(&self) -> anyhow::Result<&Tls> {

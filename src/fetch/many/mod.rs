@@ -1,0 +1,392 @@
+//! A fetch of several URLs: those given as arguments and those of
+//! `--input-file`, each its own download (its own retries, resume and
+//! error-page rule, [`One`]) over connections kept alive between them
+//! ([`Pool`]), one after another or, with `-Z`, in parallel.
+//!
+//! Everything is checked before the first request: every URL, every line
+//! of the list, every file name ([`names`]). Then transfer slots, one
+//! blocking thread each, take URLs from the [`schedule`]; the calling
+//! thread is the one writer, which prints each URL's block of output whole
+//! as it ends, and counts it in the [`summary`].
+//!
+//! | part | owns |
+//! |---|---|
+//! | [`list`] | the URLs of the arguments and of `--input-file`, checked |
+//! | [`names`] | the file of each URL, repeated URLs, names that clash |
+//! | [`schedule`] | which URL a slot takes next: `--parallel-max-host`, hosts not tried again |
+//! | [`summary`] | what became of each URL, the summary line, the exit code |
+//! | [`checksums`] | `--checksum-file` |
+//! | this file | the slots, the writer, Ctrl-C |
+
+pub mod checksums;
+pub mod list;
+pub mod names;
+pub mod schedule;
+pub mod summary;
+
+use std::io::{self, Write};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::attempt::{self, Attempts};
+use super::download::{self, Finished};
+use super::output::Destination;
+use super::report::{self, Block, Report, Verbosity};
+use super::signals::{self, PartialFiles};
+use super::transport::Deadline;
+use super::transport::pool::Pool;
+use super::{Config, One, retry};
+use crate::exit::{Code, fail};
+use crate::http::Method;
+use checksums::Checksums;
+use names::Job;
+use schedule::{Schedule, Task};
+use summary::{Outcome, Summary};
+
+/// `--parallel-max` by default: curl's.
+pub const DEFAULT_PARALLEL_MAX: usize = 50;
+
+/// `--parallel-max-host` by default: six connections to a host, as
+/// browsers open, where curl's default is no limit.
+pub const DEFAULT_PARALLEL_MAX_HOST: usize = 6;
+
+/// What the command line asks of a fetch of several URLs (and, for
+/// `--skip-existing` and `--checksum-file`, of one URL too).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `-Z`: transfers in parallel.
+    pub parallel: bool,
+    /// `--parallel-max`: transfers under way at most.
+    pub parallel_max: usize,
+    /// `--parallel-max-host`: transfers under way to one host at most.
+    pub parallel_max_host: usize,
+    /// `--fail-early`: start no other URL once one has failed.
+    pub fail_early: bool,
+    /// `--skip-existing`: a URL whose file exists is not fetched.
+    pub skip_existing: bool,
+    /// `--checksum-file`: a file or URL of `sha256sum` lines.
+    pub checksum_file: Option<String>,
+    /// `-i`: print the response heads (with several URLs, only then).
+    pub include: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            parallel: false,
+            parallel_max: DEFAULT_PARALLEL_MAX,
+            parallel_max_host: DEFAULT_PARALLEL_MAX_HOST,
+            fail_early: false,
+            skip_existing: false,
+            checksum_file: None,
+            include: false,
+        }
+    }
+}
+
+/// Fetches every URL of `config`: see the module documentation. The exit
+/// code is that of the first URL in input order that failed.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let Config {
+        targets,
+        input_file,
+        output,
+        output_dir,
+        many,
+        request,
+        transport,
+        download,
+        retry,
+        max_time,
+        verbosity,
+    } = config;
+    check_flags(output.is_some(), &download, request.method)?;
+    let mut entries = list::arguments(&targets)?;
+    if let Some(path) = &input_file {
+        let text = list::read(path)?;
+        let listed = list::parse(&text).with_context(|| format!("in {}", path.display()))?;
+        entries.extend(listed);
+    }
+    let heads_only = request.method == Method::Head;
+    let jobs = names::jobs(entries, output_dir.as_deref(), heads_only)?;
+    if let (Some(dir), false) = (&output_dir, heads_only) {
+        names::create_dir(dir)?;
+    }
+    let pool = Pool::new(transport.connector(request.headers.user_agent()));
+    let checksums = match &many.checksum_file {
+        Some(source) => checksums::load(source, &pool, &request)?,
+        None => Checksums::default(),
+    };
+    for job in &jobs {
+        pool.expect(&job.entry.url);
+    }
+    let hosts = jobs
+        .iter()
+        .map(|job| job.entry.url.host_str().unwrap_or_default().to_owned())
+        .collect();
+    let (slots, per_host) = match many.parallel {
+        true => (
+            many.parallel_max.clamp(1, jobs.len().max(1)),
+            many.parallel_max_host,
+        ),
+        false => (1, 1),
+    };
+    let run = Run {
+        jobs: &jobs,
+        pool: &pool,
+        schedule: Schedule::new(hosts, per_host),
+        files: PartialFiles::default(),
+        request,
+        download,
+        checksums,
+        retry,
+        max_time,
+        verbosity,
+        show_heads: many.include || heads_only,
+        skip_existing: many.skip_existing,
+    };
+    let summary = Arc::new(Mutex::new(Summary::new(jobs.len())));
+    let started = Instant::now();
+    let on_signal = Arc::clone(&summary);
+    signals::remove_all_on_signal(&run.files, move || {
+        eprintln!("{}", lock(&on_signal).line(started.elapsed()));
+    })?;
+    thread::scope(|scope| -> anyhow::Result<()> {
+        let (sender, finished) = mpsc::channel();
+        for slot in 0..slots {
+            let (run, sender) = (&run, sender.clone());
+            thread::Builder::new()
+                .name(format!("fetch-{slot}"))
+                .spawn_scoped(scope, move || run.slot(&sender))
+                .context("starting a transfer thread")?;
+        }
+        drop(sender);
+        for done in finished {
+            write_block(&jobs[done.index], &done.block, verbosity);
+            let failed = matches!(done.outcome, Outcome::Failed(..));
+            lock(&summary).record(done.index, &jobs[done.index].entry.url, done.outcome);
+            if failed && many.fail_early {
+                run.schedule.stop();
+            }
+        }
+        Ok(())
+    })?;
+    let summary = lock(&summary);
+    finish(&summary, started.elapsed(), verbosity)
+}
+
+/// The flags that name one file or one size cannot go with several URLs.
+fn check_flags(output: bool, download: &download::Options, method: Method) -> anyhow::Result<()> {
+    let refused = if output {
+        Some(
+            "-o names one file: with several URLs each is saved under its own name (--output-dir DIR puts them in DIR)",
+        )
+    } else if download.checksum.is_some() || download.expect_size.is_some() {
+        Some(
+            "--checksum and --expect-size describe one file: with several URLs use --checksum-file",
+        )
+    } else if download.continue_partial && method == Method::Head {
+        Some("-C continues a file beside the target: it cannot be used with -I")
+    } else {
+        None
+    };
+    refused.map_or(Ok(()), |why| Err(fail(Code::Usage, why)))
+}
+
+/// Prints the summary (unless `-q` or `-s` and nothing failed) and the
+/// failures, and ends with the code of the first failed URL.
+fn finish(summary: &Summary, elapsed: Duration, verbosity: Verbosity) -> anyhow::Result<()> {
+    let Some(code) = summary.code() else {
+        if !verbosity.is_quiet() {
+            eprintln!("{}", summary.line(elapsed));
+        }
+        return Ok(());
+    };
+    eprintln!("{}", summary.line(elapsed));
+    for line in summary.failure_lines() {
+        eprintln!("{line}");
+    }
+    Err(fail(
+        code,
+        format!(
+            "{} URL(s) failed; the exit code is that of the first",
+            summary.failed()
+        ),
+    ))
+}
+
+/// Writes a URL's block whole: its heads after a line naming it, on
+/// stdout; its closing line on stderr unless `-q` or `-s`.
+fn write_block(job: &Job, block: &Block, verbosity: Verbosity) {
+    if !block.stdout.is_empty() {
+        let mut stdout = io::stdout().lock();
+        let written = writeln!(stdout, "==> {} <==", job.entry.url)
+            .and_then(|()| stdout.write_all(&block.stdout))
+            .and_then(|()| stdout.flush());
+        if let Err(err) = written {
+            log::debug!("printing the heads of {}: {err}", job.entry.url);
+        }
+    }
+    if !verbosity.is_quiet() && !block.stderr.is_empty() {
+        let _ = io::stderr().lock().write_all(&block.stderr);
+    }
+}
+
+/// What a slot sends the writer when a URL ends.
+struct Done {
+    index: usize,
+    outcome: Outcome,
+    block: Block,
+}
+
+/// What every slot of a run shares.
+struct Run<'a> {
+    jobs: &'a [Job],
+    pool: &'a Pool,
+    schedule: Schedule,
+    files: PartialFiles,
+    request: attempt::Options,
+    download: download::Options,
+    checksums: Checksums,
+    retry: retry::Policy,
+    max_time: Option<Duration>,
+    verbosity: Verbosity,
+    show_heads: bool,
+    skip_existing: bool,
+}
+
+impl Run<'_> {
+    /// A transfer slot: takes URLs until none is left, telling the writer
+    /// of each as it ends.
+    fn slot(&self, writer: &Sender<Done>) {
+        while let Some(task) = self.schedule.take() {
+            let done = match task {
+                Task::Unreachable(index, code) => {
+                    self.pool.begin(&self.jobs[index].entry.url);
+                    Done {
+                        index,
+                        outcome: Outcome::Unreachable(code),
+                        block: Block::default(),
+                    }
+                }
+                Task::Fetch(index) => {
+                    let (done, unreachable) = self.fetch(index);
+                    self.schedule.done(index, unreachable);
+                    done
+                }
+            };
+            if writer.send(done).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Fetches the URL at `index`; the code as well when its host could
+    /// not be reached at all.
+    fn fetch(&self, index: usize) -> (Done, Option<Code>) {
+        let job = &self.jobs[index];
+        let url = &job.entry.url;
+        self.pool.begin(url);
+        if let (true, Some(path)) = (self.skip_existing, &job.path)
+            && path.exists()
+        {
+            let block = Block {
+                stderr: skipped_line(path).into_bytes(),
+                ..Block::default()
+            };
+            let outcome = Outcome::Skipped;
+            return (
+                Done {
+                    index,
+                    outcome,
+                    block,
+                },
+                None,
+            );
+        }
+        let (report, block) = Report::collecting(self.verbosity, self.show_heads);
+        let attempts = Attempts {
+            options: self.request.clone(),
+            connector: self.pool,
+            total: Deadline::after(self.max_time, "the whole transfer (--max-time)"),
+            first_url: url.clone(),
+            report,
+        };
+        let partial = self.files.add(index);
+        let mut options = self.download.clone();
+        options.checksum = job.path.as_deref().and_then(|path| self.checksums.of(path));
+        let one = One {
+            // -I saves nothing: no file is named.
+            destination: job
+                .path
+                .clone()
+                .map_or(Destination::Stdout, Destination::File),
+            partial: &partial,
+            options,
+            retry: self.retry.clone(),
+            quiet: true,
+        };
+        let result = one.fetch(&attempts);
+        self.files.forget(index);
+        drop(attempts);
+        let block = std::mem::take(&mut *report::lock(&block));
+        let (outcome, unreachable) = match result {
+            Ok(Some(Finished::Saved { bytes, .. })) => (Outcome::Fetched(bytes), None),
+            Ok(_) => (Outcome::Fetched(0), None),
+            Err(gave_up) => {
+                let code = Code::of(&gave_up.err);
+                let unreachable = (!gave_up.connected).then_some(code);
+                (
+                    Outcome::Failed(code, format!("{:#}", gave_up.err)),
+                    unreachable,
+                )
+            }
+        };
+        (
+            Done {
+                index,
+                outcome,
+                block,
+            },
+            unreachable,
+        )
+    }
+}
+
+/// The line of a file `--skip-existing` leaves alone.
+pub fn skipped_line(path: &std::path::Path) -> String {
+    format!("skipped {}: it exists (--skip-existing)\n", path.display())
+}
+
+/// The summary, locked.
+fn lock(summary: &Mutex<Summary>) -> MutexGuard<'_, Summary> {
+    // Counts updated whole: valid whatever a panicking holder was doing.
+    summary
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_of_one_file_are_refused_with_several_urls() {
+        let plain = download::Options::default();
+        assert!(check_flags(false, &plain, Method::Get).is_ok());
+        let err = check_flags(true, &plain, Method::Get).unwrap_err();
+        assert_eq!(Code::of(&err), Code::Usage);
+        let sized = download::Options {
+            expect_size: Some(1),
+            ..download::Options::default()
+        };
+        assert_eq!(
+            Code::of(&check_flags(false, &sized, Method::Get).unwrap_err()),
+            Code::Usage
+        );
+    }
+}
