@@ -31,6 +31,7 @@ mod client;
 mod client_modes;
 mod fetch;
 mod fetch_habits;
+mod fetch_many;
 mod fetch_proxy;
 mod fetch_retry;
 mod fetch_tls;

@@ -124,10 +124,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     for job in &jobs {
         pool.expect(&job.entry.url);
     }
-    let hosts = jobs
-        .iter()
-        .map(|job| job.entry.url.host_str().unwrap_or_default().to_owned())
-        .collect();
+    let hosts = jobs.iter().map(|job| server(&job.entry.url)).collect();
     let (slots, per_host) = match many.parallel {
         true => (
             many.parallel_max.clamp(1, jobs.len().max(1)),
@@ -148,6 +145,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         verbosity,
         show_heads: many.include || heads_only,
         skip_existing: many.skip_existing,
+        fail_early: many.fail_early,
     };
     let summary = Arc::new(Mutex::new(Summary::new(jobs.len())));
     let started = Instant::now();
@@ -167,11 +165,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         drop(sender);
         for done in finished {
             write_block(&jobs[done.index], &done.block, verbosity);
-            let failed = matches!(done.outcome, Outcome::Failed(..));
             lock(&summary).record(done.index, &jobs[done.index].entry.url, done.outcome);
-            if failed && many.fail_early {
-                run.schedule.stop();
-            }
         }
         Ok(())
     })?;
@@ -257,6 +251,7 @@ struct Run<'a> {
     verbosity: Verbosity,
     show_heads: bool,
     skip_existing: bool,
+    fail_early: bool,
 }
 
 impl Run<'_> {
@@ -279,6 +274,10 @@ impl Run<'_> {
                     done
                 }
             };
+            if self.fail_early && matches!(done.outcome, Outcome::Failed(..)) {
+                // Before the slot looks for its next URL.
+                self.schedule.stop();
+            }
             if writer.send(done).is_err() {
                 return;
             }
@@ -355,6 +354,16 @@ impl Run<'_> {
             unreachable,
         )
     }
+}
+
+/// The server a URL is fetched from, `host:port`: the per-host cap counts
+/// its transfers, and one that cannot be reached is not tried again.
+pub(super) fn server(url: &url::Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or_default()
+    )
 }
 
 /// The line of a file `--skip-existing` leaves alone.

@@ -65,7 +65,7 @@ impl Summary {
                 line,
             }),
             Outcome::Unreachable(code) => {
-                let host = url.host_str().unwrap_or_default().to_owned();
+                let host = super::server(url);
                 match self.unreachable.iter_mut().find(|(seen, _)| *seen == host) {
                     Some((_, count)) => *count += 1,
                     None => self.unreachable.push((host, 1)),
@@ -179,7 +179,7 @@ mod tests {
             [
                 "failed: http://g/a: no",
                 "failed: http://h/c: 404",
-                "failed: 1 more URL(s) of g: not tried, g could not be reached"
+                "failed: 1 more URL(s) of g:80: not tried, g:80 could not be reached"
             ]
         );
         assert!(summary.line(Duration::ZERO).ends_with("; 3 failed"));
