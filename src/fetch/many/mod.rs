@@ -16,8 +16,10 @@
 //! | [`schedule`] | which URL a slot takes next: `--parallel-max-host`, hosts not tried again |
 //! | [`summary`] | what became of each URL, the summary line, the exit code |
 //! | [`checksums`] | `--checksum-file` |
+//! | [`bar`] | the one progress bar of the run |
 //! | this file | the slots, the writer, Ctrl-C |
 
+pub mod bar;
 pub mod checksums;
 pub mod list;
 pub mod names;
@@ -42,6 +44,7 @@ use super::transport::pool::Pool;
 use super::{Config, One, retry};
 use crate::exit::{Code, fail};
 use crate::http::Method;
+use bar::RunBar;
 use checksums::Checksums;
 use names::Job;
 use schedule::{Schedule, Task};
@@ -163,8 +166,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 .context("starting a transfer thread")?;
         }
         drop(sender);
+        let mut bar = RunBar::start(jobs.len(), verbosity.is_quiet());
         for done in finished {
-            write_block(&jobs[done.index], &done.block, verbosity);
+            write_block(&jobs[done.index], &done.block, verbosity, &bar);
+            if let Outcome::Fetched(bytes) = done.outcome {
+                bar.done(bytes);
+            }
             lock(&summary).record(done.index, &jobs[done.index].entry.url, done.outcome);
         }
         Ok(())
@@ -215,7 +222,7 @@ fn finish(summary: &Summary, elapsed: Duration, verbosity: Verbosity) -> anyhow:
 
 /// Writes a URL's block whole: its heads after a line naming it, on
 /// stdout; its closing line on stderr unless `-q` or `-s`.
-fn write_block(job: &Job, block: &Block, verbosity: Verbosity) {
+fn write_block(job: &Job, block: &Block, verbosity: Verbosity, bar: &RunBar) {
     if !block.stdout.is_empty() {
         let mut stdout = io::stdout().lock();
         let written = writeln!(stdout, "==> {} <==", job.entry.url)
@@ -226,7 +233,7 @@ fn write_block(job: &Job, block: &Block, verbosity: Verbosity) {
         }
     }
     if !verbosity.is_quiet() && !block.stderr.is_empty() {
-        let _ = io::stderr().lock().write_all(&block.stderr);
+        bar.print(&block.stderr);
     }
 }
 
