@@ -122,7 +122,7 @@ daemon off;
 worker_processes 1;
 pid $WORK/nginx.pid;
 error_log $WORK/logs/error.log;
-events { worker_connections 64; }
+events { worker_connections ${NGINX_CONNECTIONS:-64}; }
 http {
     access_log off;
     client_body_temp_path $WORK/logs;

@@ -240,7 +240,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 /// The examples and exit codes after `sockdemo fetch --help`.
 pub(super) fn fetch_help() -> String {
     format!(
-        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n\n{}",
+        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n  sockdemo fetch -Z --output-dir dl --input-file urls.txt\n\n{}",
         exit_codes_help()
     )
 }

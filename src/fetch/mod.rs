@@ -1,6 +1,7 @@
 //! `sockdemo fetch TARGET`: the tutorial's raw HTTP fetch, done properly.
 //!
-//! One GET per connection (`Connection: close`), following redirects: each
+//! One GET per connection (`Connection: close`; several URLs share kept-alive
+//! connections, [`many`]), following redirects: each
 //! response head is printed as received, the final body is streamed through
 //! a fixed buffer into an output that replaces the user's file only once the
 //! download is complete, and only when the final status is below 400: an

@@ -412,6 +412,12 @@ mod tests {
             request_head(Method::Get, "/p?q", &fields),
             "GET /p?q HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         );
+        let kept = RequestHeaders::new(Some("ua".into()), Vec::new()).for_url(&url, &url, false);
+        assert_eq!(
+            request_head(Method::Get, "/p?q", &kept),
+            "GET /p?q HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\nAccept: */*\r\n\r\n",
+            "a connection kept for another request says nothing: HTTP/1.1 persists by default"
+        );
     }
 
     fn url(text: &str) -> Url {

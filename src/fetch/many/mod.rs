@@ -26,6 +26,7 @@ pub mod names;
 pub mod schedule;
 pub mod summary;
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -127,10 +128,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     for job in &jobs {
         pool.expect(&job.entry.url);
     }
-    let hosts = jobs.iter().map(|job| server(&job.entry.url)).collect();
+    let hosts: Vec<String> = jobs.iter().map(|job| server(&job.entry.url)).collect();
     let (slots, per_host) = match many.parallel {
         true => (
-            many.parallel_max.clamp(1, jobs.len().max(1)),
+            slots(&hosts, many.parallel_max, many.parallel_max_host),
             many.parallel_max_host,
         ),
         false => (1, 1),
@@ -178,6 +179,18 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     })?;
     let summary = lock(&summary);
     finish(&summary, started.elapsed(), verbosity)
+}
+
+/// The transfer slots worth starting: at most `max`, and no more than the
+/// servers' caps let work at once (a slot that could only wait is a thread
+/// for nothing).
+fn slots(servers: &[String], max: usize, per_server: usize) -> usize {
+    let mut urls: HashMap<&str, usize> = HashMap::new();
+    for server in servers {
+        *urls.entry(server).or_default() += 1;
+    }
+    let busy: usize = urls.values().map(|&n| n.min(per_server)).sum();
+    busy.clamp(1, max.max(1))
 }
 
 /// The flags that name one file or one size cannot go with several URLs.
@@ -389,6 +402,18 @@ fn lock(summary: &Mutex<Summary>) -> MutexGuard<'_, Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_more_slots_start_than_the_caps_let_work() {
+        let servers: Vec<String> = ["a:80", "a:80", "a:80", "b:80"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(slots(&servers, 50, 6), 4);
+        assert_eq!(slots(&servers, 50, 1), 2);
+        assert_eq!(slots(&servers, 3, 6), 3);
+        assert_eq!(slots(&[], 50, 6), 1);
+    }
 
     #[test]
     fn flags_of_one_file_are_refused_with_several_urls() {
