@@ -10,7 +10,7 @@ use log::{debug, warn};
 use url::Url;
 
 use super::download::{Body, Download};
-use super::exchange::{Exchange, Response, Wire};
+use super::exchange::{Exchange, RECEIVE_BUFFER, Response, Wire};
 use super::failure::{Failed, exit_code, redirect_failure};
 use super::report::Report;
 use super::retry;
@@ -66,6 +66,11 @@ pub trait Connect {
         self.connect(url, deadline)
     }
 
+    /// The size of the receive buffer of each exchange.
+    fn receive_buffer(&self) -> usize {
+        RECEIVE_BUFFER
+    }
+
     /// Takes back a connection whose response was read to its end and
     /// left it reusable, for the next request to `url`'s origin.
     fn release(&self, _url: &Url, _wire: Self::Wire) {}
@@ -88,6 +93,10 @@ impl<C: Connect> Connect for &C {
 
     fn connect_new(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<C::Wire> {
         (*self).connect_new(url, deadline)
+    }
+
+    fn receive_buffer(&self) -> usize {
+        (*self).receive_buffer()
     }
 
     fn release(&self, url: &Url, wire: C::Wire) {
@@ -290,7 +299,12 @@ fn attempt<C: Connect>(
             request_head(request, shown.as_ref()).escape_debug()
         );
         let reused = stream.reused();
-        let mut exchange = Exchange::new(stream, connector.timeout(), total);
+        let mut exchange = Exchange::with_buffer(
+            stream,
+            connector.receive_buffer(),
+            connector.timeout(),
+            total,
+        );
         match exchange.request(wire.as_bytes()) {
             Ok(head) => break (exchange, head),
             // The server closed a kept connection as it sat idle: the

@@ -22,7 +22,12 @@ use crate::http::{self, BodyDecoder, Framing, HttpError, ResponseHead};
 /// written straight from it. Larger than a response head may be
 /// ([`http::MAX_HEAD_BYTES`]), and large enough that a fast transfer costs
 /// few system calls; it is all the memory a download needs.
-const RECEIVE_BUFFER: usize = 256 * 1024;
+pub const RECEIVE_BUFFER: usize = 256 * 1024;
+
+/// The receive buffer of each slot of a parallel fetch: a quarter of the
+/// above, so that 50 slots hold about 6 MiB; still twice the largest
+/// response head, and large enough that a transfer costs few system calls.
+pub const PARALLEL_RECEIVE_BUFFER: usize = 128 * 1024;
 
 /// A redirect's body is read and thrown away up to this size, then the
 /// connection is simply closed: a redirect page is small, and nothing of it
@@ -111,12 +116,24 @@ enum Received {
 impl<S: Wire> Exchange<S> {
     /// An exchange over `stream`, with the limit on waiting for data, within
     /// the deadline of the whole fetch.
+    #[cfg(test)]
     pub fn new(stream: S, timeout: Option<Duration>, total: Option<Deadline>) -> Exchange<S> {
+        Exchange::with_buffer(stream, RECEIVE_BUFFER, timeout, total)
+    }
+
+    /// An exchange as [`Exchange::new`] makes it, with a receive buffer of
+    /// `size` bytes (at least twice [`http::MAX_HEAD_BYTES`]).
+    pub fn with_buffer(
+        stream: S,
+        size: usize,
+        timeout: Option<Duration>,
+        total: Option<Deadline>,
+    ) -> Exchange<S> {
         Exchange {
             stream,
             timeout,
             total,
-            buf: vec![0; RECEIVE_BUFFER],
+            buf: vec![0; size.max(2 * http::MAX_HEAD_BYTES)],
             start: 0,
             end: 0,
             received_any: false,

@@ -37,6 +37,7 @@ use anyhow::Context;
 
 use super::attempt::{self, Attempts};
 use super::download::{self, Finished};
+use super::exchange::PARALLEL_RECEIVE_BUFFER;
 use super::output::Destination;
 use super::report::{self, Block, Report, Verbosity};
 use super::signals::{self, PartialFiles};
@@ -120,7 +121,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     if let (Some(dir), false) = (&output_dir, heads_only) {
         names::create_dir(dir)?;
     }
-    let pool = Pool::new(transport.connector(request.headers.user_agent()));
+    let mut pool = Pool::new(transport.connector(request.headers.user_agent()));
+    if many.parallel {
+        pool = pool.with_receive_buffer(PARALLEL_RECEIVE_BUFFER);
+    }
     let checksums = match &many.checksum_file {
         Some(source) => checksums::load(source, &pool, &request)?,
         None => Checksums::default(),

@@ -24,7 +24,7 @@ use url::{Host, Url};
 use super::proxy::Proxy;
 use super::{Connector, Deadline, Stream};
 use crate::fetch::attempt::Connect;
-use crate::fetch::exchange::Wire;
+use crate::fetch::exchange::{RECEIVE_BUFFER, Wire};
 
 /// An idle connection is closed after this long: servers close theirs
 /// after a few seconds too (Apache's default is 5 s), and a connection
@@ -161,6 +161,7 @@ impl State {
 pub struct Pool {
     connector: Connector,
     state: Mutex<State>,
+    receive_buffer: usize,
 }
 
 impl Pool {
@@ -169,6 +170,15 @@ impl Pool {
         Pool {
             connector,
             state: Mutex::default(),
+            receive_buffer: RECEIVE_BUFFER,
+        }
+    }
+
+    /// The same pool, its exchanges receiving into buffers of `size` bytes.
+    pub fn with_receive_buffer(self, size: usize) -> Pool {
+        Pool {
+            receive_buffer: size,
+            ..self
         }
     }
 
@@ -240,6 +250,10 @@ impl Connect for Pool {
 
     fn timeout(&self) -> Option<Duration> {
         self.connector.timeout()
+    }
+
+    fn receive_buffer(&self) -> usize {
+        self.receive_buffer
     }
 
     fn keep_alive(&self, url: &Url) -> bool {
