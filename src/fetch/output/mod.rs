@@ -333,7 +333,8 @@ impl Write for Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::FileTypeExt;
+    use std::fs::{self, Permissions};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
     fn file(path: impl Into<PathBuf>) -> Destination {
         Destination::File(path.into())
@@ -360,7 +361,7 @@ mod tests {
         output.write_all(b"hello ").unwrap();
         output.write_all(&vec![b'x'; 3 * WRITE_BLOCK]).unwrap();
         assert!(!path.exists(), "visible before commit");
-        assert_eq!(entries(dir.path()).len(), 1, "one temporary file");
+        assert_eq!(entries(dir.path()).len(), 0, "an unnamed temporary file");
         output.commit().unwrap();
         let mut expected = b"hello ".to_vec();
         expected.extend(vec![b'x'; 3 * WRITE_BLOCK]);
@@ -429,6 +430,30 @@ mod tests {
                 .file_type()
                 .is_char_device()
         );
+    }
+
+    #[test]
+    fn descriptor_paths_are_read_as_a_shell_reads_them() {
+        for (path, fd) in [
+            ("/dev/stdin", Some(0)),
+            ("/dev/stdout", Some(1)),
+            ("/dev/stderr", Some(2)),
+            ("/dev/fd/7", Some(7)),
+            ("/proc/self/fd/12", Some(12)),
+            ("/dev/fd/+1", None),
+            ("/dev/fd/", None),
+            ("/dev/fd/1/x", None),
+            ("/proc/1/fd/1", None),
+            ("dev/stdout", None),
+        ] {
+            assert_eq!(named_descriptor(Path::new(path)), fd, "{path}");
+        }
+        // Not open: a path like any other.
+        assert_eq!(
+            Destination::of_path(Path::new("/dev/fd/999999")),
+            file("/dev/fd/999999")
+        );
+        assert_eq!(Destination::of_path(Path::new("-")), Destination::Stdout);
     }
 
     #[test]
