@@ -30,6 +30,7 @@
 mod client;
 mod client_modes;
 mod fetch;
+mod fetch_files;
 mod fetch_habits;
 mod fetch_proxy;
 mod fetch_retry;
