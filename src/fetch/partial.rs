@@ -174,7 +174,11 @@ fn read_meta(path: &Path, target: &Path) -> Option<Meta> {
     let mut text = String::new();
     if !size.is_file()
         || size.len() > MAX_META_BYTES
-        || file.take(MAX_META_BYTES + 1).read_to_string(&mut text).ok()? as u64 > MAX_META_BYTES
+        || file
+            .take(MAX_META_BYTES + 1)
+            .read_to_string(&mut text)
+            .ok()? as u64
+            > MAX_META_BYTES
     {
         warn!(
             "ignoring {}: not a metadata file of at most {MAX_META_BYTES} bytes",
@@ -401,7 +405,10 @@ mod tests {
         let part = part_path(&target);
         fs::write(meta_path(&part), meta_text(&meta(Some(9)), &target)).unwrap();
         assert_eq!(read_meta(&meta_path(&part), &target), Some(meta(Some(9))));
-        assert_eq!(read_meta(&meta_path(&part), &dir.path().join("other")), None);
+        assert_eq!(
+            read_meta(&meta_path(&part), &dir.path().join("other")),
+            None
+        );
         // Larger than any metadata of ours: not read.
         let big = File::create(meta_path(&part)).unwrap();
         big.set_len(1 << 30).unwrap();

@@ -100,14 +100,8 @@ pub fn may_write(file: &File) -> io::Result<bool> {
         .map_err(io::Error::other)?;
     // SAFETY: the pointer is a NUL-terminated string alive for the whole
     // call; faccessat only reads it.
-    let result = unsafe {
-        libc::faccessat(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::W_OK,
-            libc::AT_EACCESS,
-        )
-    };
+    let result =
+        unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
     if result == 0 {
         return Ok(true);
     }
@@ -157,7 +151,9 @@ pub fn effective_uid() -> u32 {
 /// `/proc/self/status`, Linux 4.7 and later); `None` when it cannot be read.
 pub fn umask() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let mask = status.lines().find_map(|line| line.strip_prefix("Umask:"))?;
+    let mask = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Umask:"))?;
     u32::from_str_radix(mask.trim(), 8).ok()
 }
 

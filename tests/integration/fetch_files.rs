@@ -32,7 +32,13 @@ fn serving(body: &'static [u8]) -> FileServer {
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .expect("read_dir")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
@@ -93,7 +99,12 @@ fn a_link_planted_in_a_sticky_directory_is_not_followed_by_root() {
     assert_eq!(code(&output), 0, "{}", text(&output.stderr));
     assert_eq!(fs::read(&precious).expect("read"), b"the attacker's choice");
     assert_eq!(mode(&precious), 0o600, "the replaced file keeps its mode");
-    assert!(fs::symlink_metadata(&own).expect("lstat").file_type().is_symlink());
+    assert!(
+        fs::symlink_metadata(&own)
+            .expect("lstat")
+            .file_type()
+            .is_symlink()
+    );
 }
 
 /// Plays a download of `secret` by root into `secret.txt` (mode 0600) in a
@@ -189,9 +200,13 @@ fn a_part_of_another_user_is_not_written_into() {
     fs::set_permissions(&part, fs::Permissions::from_mode(0o666)).expect("chmod");
     std::os::unix::fs::chown(&part, Some(NOBODY), Some(NOGROUP)).expect("chown");
     let output = run_bounded(
-        sockdemo()
-            .current_dir(shared.path())
-            .args(["fetch", "-C", &server.url("/x"), "-o", "out.bin"]),
+        sockdemo().current_dir(shared.path()).args([
+            "fetch",
+            "-C",
+            &server.url("/x"),
+            "-o",
+            "out.bin",
+        ]),
         STEP,
     );
     assert_eq!(code(&output), 23, "{}", text(&output.stderr));
@@ -245,10 +260,12 @@ fn a_write_protected_file_is_kept_except_for_root() {
     std::os::unix::fs::chown(&out, Some(NOBODY), Some(NOGROUP)).expect("chown");
     fs::set_permissions(&out, fs::Permissions::from_mode(0o444)).expect("chmod");
     let output = run_bounded(
-        nobody
-            .sockdemo()
-            .current_dir(dir.path())
-            .args(["fetch", &server.url("/x"), "-o", "out.bin"]),
+        nobody.sockdemo().current_dir(dir.path()).args([
+            "fetch",
+            &server.url("/x"),
+            "-o",
+            "out.bin",
+        ]),
         STEP,
     );
     assert_eq!(code(&output), 23, "{}", text(&output.stderr));
@@ -283,10 +300,12 @@ fn a_group_that_cannot_be_kept_takes_its_permissions_with_it() {
     std::os::unix::fs::chown(&out, Some(NOBODY), Some(0)).expect("chown");
     fs::set_permissions(&out, fs::Permissions::from_mode(0o640)).expect("chmod");
     let output = run_bounded(
-        nobody
-            .sockdemo()
-            .current_dir(dir.path())
-            .args(["fetch", &server.url("/x"), "-o", "out.bin"]),
+        nobody.sockdemo().current_dir(dir.path()).args([
+            "fetch",
+            &server.url("/x"),
+            "-o",
+            "out.bin",
+        ]),
         STEP,
     );
     let message = text(&output.stderr);
@@ -294,9 +313,14 @@ fn a_group_that_cannot_be_kept_takes_its_permissions_with_it() {
     assert_eq!(dir.read("out.bin"), b"new contents");
     let meta = fs::metadata(&out).expect("stat");
     assert_eq!((meta.uid(), meta.gid()), (NOBODY, NOGROUP));
-    assert_eq!(mode(&out), 0o600, "the group's read permission went to nogroup");
+    assert_eq!(
+        mode(&out),
+        0o600,
+        "the group's read permission went to nogroup"
+    );
     assert!(
-        message.contains("the group of the replaced file cannot be kept: the new file gets mode 0600"),
+        message
+            .contains("the group of the replaced file cannot be kept: the new file gets mode 0600"),
         "{message}"
     );
 }
@@ -328,10 +352,17 @@ fn names_of_255_bytes_are_saved_and_continued() {
     let dir = Dir::empty();
     // The default name from the URL, 250 bytes.
     let name = "a".repeat(250);
-    let output = dir.fetch(&[&server.url(&format!("/{name}")), "-q", "--retry", "1", "--retry-delay", "0s"]);
+    let output = dir.fetch(&[
+        &server.url(&format!("/{name}")),
+        "-q",
+        "--retry",
+        "1",
+        "--retry-delay",
+        "0s",
+    ]);
     assert_eq!(code(&output), 0, "{}", text(&output.stderr));
     assert!(dir.read(&name) == file);
-    assert_eq!(dir.entries(), [name.clone()]);
+    assert_eq!(dir.entries(), std::slice::from_ref(&name));
 
     // -C into a name of 255 bytes: the part and its metadata fit beside it.
     let long = "b".repeat(255);
@@ -369,7 +400,11 @@ fn dev_stdout_into_a_pipe_is_dash_o_dash() {
     };
     let dash = fetch("-");
     assert_eq!(dash.stdout, b"hello world");
-    assert!(text(&dash.stderr).starts_with(HEAD), "{}", text(&dash.stderr));
+    assert!(
+        text(&dash.stderr).starts_with(HEAD),
+        "{}",
+        text(&dash.stderr)
+    );
     for path in ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"] {
         let output = fetch(path);
         assert_eq!(code(&output), 0, "{path}: {}", text(&output.stderr));

@@ -46,7 +46,7 @@ const TEMP_RANDOM: usize = 12;
 pub(super) struct Atomic {
     /// `None` once committed or removed.
     pub(super) temp: Option<Temp>,
-    pub(super) place: Place,
+    pub(super) place: Box<Place>,
     /// The target's directory, opened before the download so that nothing
     /// can fail once the rename is done; `None` when it cannot be opened
     /// (a directory one may write but not read).

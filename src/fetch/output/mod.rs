@@ -265,13 +265,19 @@ fn open_file(path: &Path, partial: &PartialFile) -> io::Result<Sink> {
     }
     let place = match place::open(path)? {
         Opened::Special(location) => {
-            debug!("{} is not a regular file: writing it in place", path.display());
+            debug!(
+                "{} is not a regular file: writing it in place",
+                path.display()
+            );
             return Ok(Sink::Direct(platform::fs::reopen_for_writing(&location)?));
         }
         Opened::Regular(place) => place,
     };
     let temp = Temp::create(&place.dir, partial)?;
-    debug!("downloading into a temporary file in {}", place.dir.display());
+    debug!(
+        "downloading into a temporary file in {}",
+        place.dir.display()
+    );
     Ok(Sink::Atomic(Box::new(Atomic {
         discard: false,
         temp: Some(temp),

@@ -29,7 +29,7 @@ pub(super) enum Opened {
     /// without `O_PATH`'s access: only its location.
     Special(File),
     /// A regular file to replace, or a new one to create.
-    Regular(Place),
+    Regular(Box<Place>),
 }
 
 /// A regular file replaced (or created) by a rename in its directory.
@@ -67,12 +67,12 @@ pub(super) fn open(path: &Path) -> io::Result<Opened> {
                     Some(parent) if !parent.as_os_str().is_empty() => parent,
                     _ => Path::new("."),
                 };
-                Ok(Opened::Regular(Place {
+                Ok(Opened::Regular(Box::new(Place {
                     dir: dir.to_path_buf(),
                     target: path.to_path_buf(),
                     existing: None,
                     placeholder: false,
-                }))
+                })))
             }
             Ok(_) => Err(err),
             Err(err) => Err(err),
@@ -114,12 +114,12 @@ fn at(location: File, placeholder: bool) -> io::Result<Opened> {
         );
     }
     let dir = target.parent().unwrap_or(Path::new("/")).to_path_buf();
-    Ok(Opened::Regular(Place {
+    Ok(Opened::Regular(Box::new(Place {
         dir,
         target,
         existing: (!placeholder).then_some(meta),
         placeholder,
-    }))
+    })))
 }
 
 impl Place {
@@ -147,7 +147,8 @@ impl Place {
     /// dangling link, if it is still that.
     pub(super) fn remove_placeholder(&self) {
         if self.placeholder
-            && fs::symlink_metadata(&self.target).is_ok_and(|meta| meta.is_file() && meta.len() == 0)
+            && fs::symlink_metadata(&self.target)
+                .is_ok_and(|meta| meta.is_file() && meta.len() == 0)
             && let Err(err) = fs::remove_file(&self.target)
         {
             debug!("removing {}: {err}", self.target.display());

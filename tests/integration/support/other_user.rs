@@ -81,7 +81,9 @@ pub struct ProtectedSymlinks {
 
 impl ProtectedSymlinks {
     pub fn on() -> ProtectedSymlinks {
-        let guard = SYSCTL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let guard = SYSCTL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let lock = File::create("/tmp/sockdemo-tests-protected-symlinks.lock").expect("lock file");
         // SAFETY: flock reads only its integer arguments; the descriptor
         // is valid for the call, borrowed from `lock`.
@@ -155,7 +157,10 @@ impl Watcher {
         let mark = format!("{MARK}{n}");
         fs::write(self.dir.join(&mark), b"").expect("writing a mark");
         loop {
-            let seen = self.marks.recv_timeout(STEP).expect("the watcher to catch up");
+            let seen = self
+                .marks
+                .recv_timeout(STEP)
+                .expect("the watcher to catch up");
             if seen == mark {
                 fs::remove_file(self.dir.join(&mark)).expect("removing the mark");
                 return;
@@ -189,15 +194,28 @@ fn watch(
     // groups of length 0); unlike glibc's wrappers, which change every
     // thread of the process, they change this thread's credentials only.
     unsafe {
-        assert_eq!(libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()), 0);
-        assert_eq!(libc::syscall(libc::SYS_setresgid, NOGROUP, NOGROUP, NOGROUP), 0);
-        assert_eq!(libc::syscall(libc::SYS_setresuid, NOBODY, NOBODY, NOBODY), 0);
+        assert_eq!(
+            libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()),
+            0
+        );
+        assert_eq!(
+            libc::syscall(libc::SYS_setresgid, NOGROUP, NOGROUP, NOGROUP),
+            0
+        );
+        assert_eq!(
+            libc::syscall(libc::SYS_setresuid, NOBODY, NOBODY, NOBODY),
+            0
+        );
     }
     // SAFETY: inotify_init1 takes flags only; the result is a new
     // descriptor owned by `inotify` alone.
     let inotify = unsafe {
         let fd = libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK);
-        assert!(fd >= 0, "inotify_init1: {}", std::io::Error::last_os_error());
+        assert!(
+            fd >= 0,
+            "inotify_init1: {}",
+            std::io::Error::last_os_error()
+        );
         OwnedFd::from_raw_fd(fd)
     };
     let path = CString::new(dir.as_os_str().as_bytes()).expect("path");
@@ -209,7 +227,11 @@ fn watch(
             libc::IN_CREATE | libc::IN_MOVED_TO,
         )
     };
-    assert!(watching >= 0, "inotify_add_watch: {}", std::io::Error::last_os_error());
+    assert!(
+        watching >= 0,
+        "inotify_add_watch: {}",
+        std::io::Error::last_os_error()
+    );
     ready.send(()).expect("the test to wait");
     let mut watched = Watched::default();
     let mut held: Vec<(String, File)> = Vec::new();
@@ -235,7 +257,10 @@ fn watch(
                 unsafe { std::ptr::read_unaligned(buf[at..].as_ptr().cast()) };
             let start = at + std::mem::size_of::<libc::inotify_event>();
             let name_bytes = &buf[start..start + event.len as usize];
-            let end = name_bytes.iter().position(|&b| b == 0).unwrap_or(name_bytes.len());
+            let end = name_bytes
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(name_bytes.len());
             let name = String::from_utf8_lossy(&name_bytes[..end]).into_owned();
             at = start + event.len as usize;
             if name.starts_with(MARK) {
