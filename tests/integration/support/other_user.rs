@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread;
 
-use super::{STEP, command};
+use super::{STEP, command, precondition, tool_runs};
 
 /// `nobody`'s user and group ids (and `nogroup`'s), as Debian and its
 /// descendants number them.
@@ -30,6 +30,16 @@ pub fn is_root() -> bool {
     #[allow(unsafe_code)]
     let euid = unsafe { libc::geteuid() };
     euid == 0
+}
+
+/// Checks that the test runs as root with `setpriv` at hand (opt-out word:
+/// `root`); false when skipped.
+pub fn root() -> bool {
+    precondition(
+        "root",
+        "root and the setpriv tool (util-linux), to act as another user and set fs.protected_symlinks",
+        || is_root() && tool_runs("setpriv"),
+    )
 }
 
 /// A sticky world-writable directory (mode 1777, owned by root) of the
