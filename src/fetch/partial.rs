@@ -182,7 +182,7 @@ fn read_meta(path: &Path, target: &Path) -> Option<Meta> {
     {
         warn!(
             "ignoring {}: not a metadata file of at most {MAX_META_BYTES} bytes",
-            path.display()
+            file_name(path)
         );
         return None;
     }
@@ -228,7 +228,7 @@ impl Partial {
         if found.uid() != platform::fs::effective_uid() {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
-                format!("{} belongs to another user", path.display()),
+                format!("{} belongs to another user", file_name(&path)),
             ));
         }
         if found.mode() & 0o077 != 0 {
@@ -359,6 +359,14 @@ impl Partial {
     pub fn meta_path(&self) -> &Path {
         &self.meta_path
     }
+}
+
+/// The last part of `path`, for messages: the directory may be reached
+/// through `/proc/self/fd`, which says nothing to the user.
+pub fn file_name(path: &Path) -> std::borrow::Cow<'_, str> {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
 }
 
 fn remove_if_present(path: &Path) -> io::Result<()> {

@@ -76,6 +76,26 @@ pub fn open_location(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Opens the directory `path` (`O_PATH`), symbolic links followed by the
+/// kernel's rules, to reach files in it with [`path_in`] from now on.
+pub fn open_directory(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(path)
+}
+
+/// A path to `name` in the open directory `dir` (from [`open_directory`])
+/// that goes through the open directory itself (`/proc/self/fd/N/NAME`),
+/// not through the path it was opened by; an empty `name` is the directory.
+pub fn path_in(dir: &File, name: &std::ffi::OsStr) -> PathBuf {
+    let mut path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    if !name.is_empty() {
+        path.push(name);
+    }
+    path
+}
+
 /// Opens for writing the file that `location` (from [`open_location`])
 /// leads to, with no new look-up of the path: for a FIFO or a device.
 pub fn reopen_for_writing(location: &File) -> io::Result<File> {

@@ -456,3 +456,58 @@ fn dev_stderr_and_other_descriptors_are_written_directly() {
     );
     assert_eq!(code(&output), 2, "{}", text(&output.stderr));
 }
+
+#[test]
+fn a_directory_swapped_during_the_download_does_not_move_the_file() {
+    let root = Dir::empty();
+    for existing in [false, true] {
+        let cue = Cue::default();
+        let server = {
+            let cue = cue.clone();
+            Scripted::start(move |_| {
+                vec![
+                    send("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello"),
+                    Act::Await(cue.clone()),
+                    send(" world"),
+                ]
+            })
+        };
+        for name in ["a", "b", "elsewhere"] {
+            let _ = fs::remove_dir_all(root.path().join(name));
+            let _ = fs::remove_file(root.path().join(name));
+        }
+        fs::create_dir(root.path().join("a")).expect("mkdir");
+        fs::create_dir(root.path().join("elsewhere")).expect("mkdir");
+        if existing {
+            fs::write(root.path().join("a/out.bin"), b"old").expect("write");
+        }
+        let mut fetch = Process::spawn(
+            sockdemo()
+                .current_dir(root.path())
+                .args(["fetch", &server.url("/x"), "-o", "a/out.bin", "-q"])
+                .stdout(Stdio::null()),
+        );
+        let a = root.path().join("a").canonicalize().expect("canonicalize");
+        wait_for("the download to be under way", STEP, || {
+            let fds = fs::read_dir(format!("/proc/{}/fd", fetch.id())).ok()?;
+            fds.filter_map(Result::ok)
+                .filter_map(|fd| fs::read_link(fd.path()).ok())
+                .any(|path| path.parent() == Some(a.as_path()))
+                .then_some(())
+        });
+        // a/ becomes b/, and a is now a link to elsewhere/.
+        fs::rename(root.path().join("a"), root.path().join("b")).expect("rename");
+        std::os::unix::fs::symlink("elsewhere", root.path().join("a")).expect("symlink");
+        cue.give();
+        assert_eq!(fetch.wait(STEP).code(), Some(0));
+        assert_eq!(
+            fs::read(root.path().join("b/out.bin")).expect("read"),
+            b"hello world"
+        );
+        assert_eq!(entries(&root.path().join("b")), ["out.bin"]);
+        assert_eq!(
+            entries(&root.path().join("elsewhere")),
+            Vec::<String>::new()
+        );
+    }
+}

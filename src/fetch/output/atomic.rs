@@ -22,7 +22,7 @@ use std::path::Path;
 use log::{debug, warn};
 
 use super::place::Place;
-use crate::fetch::partial::{Meta, Partial};
+use crate::fetch::partial::{Meta, Partial, file_name};
 use crate::fetch::signals::PartialFile;
 use crate::platform;
 
@@ -77,10 +77,16 @@ impl Temp {
         match platform::fs::create_unnamed(dir, TEMP_MODE) {
             Ok(file) => return Ok(Temp::Unnamed(file)),
             Err(err) if err.kind() == io::ErrorKind::Unsupported => {
-                debug!("{}: {err}, using a named temporary file", dir.display());
+                debug!("{err}: using a named temporary file");
             }
             Err(err) => return Err(err),
         }
+        Temp::named(dir, partial)
+    }
+
+    /// A new temporary file in `dir` with a random name and mode 0600,
+    /// tracked in `partial` from before it exists.
+    fn named(dir: &Path, partial: &PartialFile) -> io::Result<Temp> {
         let named = temp_names().make_in(dir, |path| {
             // Tracked before it exists: a signal between its creation and
             // its tracking would leave it behind.
@@ -119,7 +125,7 @@ impl Temp {
             Temp::Kept(partial) => {
                 std::fs::rename(partial.path(), target)?;
                 if let Err(err) = std::fs::remove_file(partial.meta_path()) {
-                    debug!("removing {}: {err}", partial.meta_path().display());
+                    debug!("removing {}: {err}", file_name(partial.meta_path()));
                 }
                 Ok(())
             }
@@ -210,15 +216,15 @@ impl Atomic {
         // Before the file has a name it shares with the target.
         self.place.settle_permissions(temp.file());
         // No signal removes the file while it is renamed, nor after.
-        let (dir, target) = (&self.place.dir, &self.place.target);
-        self.partial.settle(|| temp.persist(dir, target))?;
+        let (dir, target) = (self.place.dir(), self.place.target());
+        self.partial.settle(|| temp.persist(&dir, &target))?;
         // The rename is done: nothing below may fail.
         if let Some(dir) = &self.dir
             && let Err(err) = dir.sync_all()
         {
             warn!(
                 "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
-                self.place.target.display()
+                self.place.shown.display()
             );
         }
         Ok(())
@@ -240,9 +246,9 @@ impl Drop for Atomic {
                 }
                 Some(Temp::Kept(partial)) => {
                     if let Err(err) = partial.file().sync_all() {
-                        debug!("syncing {}: {err}", partial.path().display());
+                        debug!("syncing {}: {err}", file_name(partial.path()));
                     }
-                    debug!("kept {} for a later run with -C", partial.path().display());
+                    debug!("kept {} for a later run with -C", file_name(partial.path()));
                 }
                 Some(Temp::Unnamed(_) | Temp::Named(_)) | None => drop(temp),
             }
@@ -251,5 +257,48 @@ impl Drop for Atomic {
         if !committed {
             self.place.remove_placeholder();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn names(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_named_temporary_file_is_0600_with_a_fixed_length_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = Temp::named(dir.path(), &PartialFile::default()).unwrap();
+        let found = names(dir.path());
+        assert_eq!(found.len(), 1);
+        assert!(found[0].starts_with(TEMP_PREFIX) && found[0].ends_with(TEMP_SUFFIX));
+        assert_eq!(
+            found[0].len(),
+            TEMP_PREFIX.len() + TEMP_RANDOM + TEMP_SUFFIX.len()
+        );
+        assert_eq!(temp.file().metadata().unwrap().mode() & 0o777, 0o600);
+        let target = dir.path().join("target");
+        temp.persist(dir.path(), &target).unwrap();
+        assert_eq!(names(dir.path()), ["target"]);
+    }
+
+    #[test]
+    fn an_unnamed_temporary_file_gets_a_name_only_when_persisted() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = Temp::create(dir.path(), &PartialFile::default()).unwrap();
+        assert!(matches!(temp, Temp::Unnamed(_)));
+        temp.file().write_all(b"done").unwrap();
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+        let target = dir.path().join("target");
+        temp.persist(dir.path(), &target).unwrap();
+        assert_eq!(names(dir.path()), ["target"]);
+        assert_eq!(std::fs::read(&target).unwrap(), b"done");
     }
 }

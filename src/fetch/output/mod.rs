@@ -273,15 +273,15 @@ fn open_file(path: &Path, partial: &PartialFile) -> io::Result<Sink> {
         }
         Opened::Regular(place) => place,
     };
-    let temp = Temp::create(&place.dir, partial)?;
+    let temp = Temp::create(&place.dir(), partial)?;
     debug!(
         "downloading into a temporary file in {}",
-        place.dir.display()
+        place.shown.display()
     );
     Ok(Sink::Atomic(Box::new(Atomic {
         discard: false,
         temp: Some(temp),
-        dir: open_dir(&place.dir),
+        dir: open_dir(&place.dir()),
         place,
         written: 0,
         writeback_from: 0,
@@ -298,18 +298,22 @@ fn open_kept(path: &Path, url: &str, partial: &PartialFile) -> io::Result<Atomic
             "-C needs a regular file to continue",
         ));
     };
-    let kept = Partial::open(&place.target, url)?;
+    let kept = Partial::open(&place.target(), url)?;
     // Until its metadata is written, the file holds nothing to continue,
     // and a signal removes it.
     if kept.meta().is_none() {
         partial.track(kept.path());
     }
-    debug!("downloading into {}", kept.path().display());
+    debug!(
+        "downloading into {} beside {}",
+        super::partial::file_name(kept.path()),
+        place.shown.display()
+    );
     Ok(Atomic {
         written: kept.kept(),
         writeback_from: kept.kept(),
         temp: Some(Temp::Kept(kept)),
-        dir: open_dir(&place.dir),
+        dir: open_dir(&place.dir()),
         place,
         partial: partial.clone(),
         discard: false,
@@ -319,7 +323,7 @@ fn open_kept(path: &Path, url: &str, partial: &PartialFile) -> io::Result<Atomic
 /// The directory of a download, opened to fsync it after the rename.
 fn open_dir(dir: &Path) -> Option<File> {
     File::open(dir)
-        .inspect_err(|err| debug!("{} will not be fsynced: {err}", dir.display()))
+        .inspect_err(|err| debug!("the directory will not be fsynced: {err}"))
         .ok()
 }
 

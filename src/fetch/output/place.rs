@@ -11,6 +11,7 @@
 //! file takes the replaced one's owner, group and mode; what cannot be kept
 //! narrows the mode rather than widen who may read it.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -33,11 +34,19 @@ pub(super) enum Opened {
 }
 
 /// A regular file replaced (or created) by a rename in its directory.
+///
+/// The directory is held open from the moment the kernel found the file
+/// in it, and every later step (the temporary file, its link, the rename)
+/// goes through that open directory (`/proc/self/fd/N/NAME`), never
+/// through the path again: a directory of the path swapped for a symbolic
+/// link meanwhile cannot send the file elsewhere.
 pub(super) struct Place {
-    /// The directory the file is in: where the temporary file goes.
-    pub(super) dir: PathBuf,
-    /// The file, in `dir`.
-    pub(super) target: PathBuf,
+    /// The directory the file is in, opened with `O_PATH`.
+    dir: File,
+    /// The file's name in `dir`.
+    name: OsString,
+    /// The file as messages name it.
+    pub(super) shown: PathBuf,
     /// The file replaced, when there is one.
     existing: Option<fs::Metadata>,
     /// An empty file this run created through a dangling symbolic link (as
@@ -48,37 +57,48 @@ pub(super) struct Place {
 /// Opens `path` by the kernel's rules and says what it is. A write-protected
 /// file is a [`io::ErrorKind::PermissionDenied`] error.
 pub(super) fn open(path: &Path) -> io::Result<Opened> {
-    match platform::fs::open_location(path) {
-        Ok(location) => at(location, false),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => match fs::symlink_metadata(path) {
-            // A dangling link names the file to create: the kernel creates
-            // it, following the link only where it may.
-            Ok(meta) if meta.file_type().is_symlink() => {
-                OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .mode(NEW_FILE_MODE)
-                    .open(path)?;
-                at(platform::fs::open_location(path)?, true)
-            }
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                let dir = match path.parent() {
-                    Some(parent) if !parent.as_os_str().is_empty() => parent,
-                    _ => Path::new("."),
-                };
-                Ok(Opened::Regular(Box::new(Place {
-                    dir: dir.to_path_buf(),
-                    target: path.to_path_buf(),
-                    existing: None,
-                    placeholder: false,
-                })))
-            }
-            Ok(_) => Err(err),
-            Err(err) => Err(err),
-        },
-        Err(err) => Err(err),
+    let missing = match platform::fs::open_location(path) {
+        Ok(location) => return at(location, false),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => err,
+        Err(err) => return Err(err),
+    };
+    match fs::symlink_metadata(path) {
+        // A dangling link names the file to create: the kernel creates it,
+        // following the link only where it may.
+        Ok(meta) if meta.file_type().is_symlink() => {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(NEW_FILE_MODE)
+                .open(path)?;
+            at(platform::fs::open_location(path)?, true)
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            let (parent, name) = split(path)?;
+            Ok(Opened::Regular(Box::new(Place {
+                dir: platform::fs::open_directory(parent)?,
+                name: name.to_os_string(),
+                shown: path.to_path_buf(),
+                existing: None,
+                placeholder: false,
+            })))
+        }
+        // Something appeared since: the kernel's answer stands.
+        _ => Err(missing),
     }
+}
+
+/// A path's directory (`.` when it has none) and file name.
+fn split(path: &Path) -> io::Result<(&Path, &OsStr)> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    Ok((parent, name))
 }
 
 /// What the opened `location` is, and for a regular file, where it is.
@@ -99,36 +119,48 @@ fn at(location: File, placeholder: bool) -> io::Result<Opened> {
             "it is write-protected",
         ));
     }
-    let target = platform::fs::resolved_path(&location)?;
-    // The name must still be this file when the rename comes; a file that
-    // moved between the open and now is not replaced blindly.
-    let now = fs::symlink_metadata(&target)?;
+    // Where the kernel found the file; its directory is then held open, and
+    // must hold this very file under that name.
+    let shown = platform::fs::resolved_path(&location)?;
+    let (parent, name) = split(&shown)?;
+    let dir = platform::fs::open_directory(parent)?;
+    let now = fs::symlink_metadata(platform::fs::path_in(&dir, name))?;
     if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
         return Err(io::Error::other("it was moved while being opened"));
     }
     if meta.nlink() > 1 && !placeholder {
         warn!(
             "{} has {} other hard link(s): they keep the previous version",
-            target.display(),
+            shown.display(),
             meta.nlink() - 1
         );
     }
-    let dir = target.parent().unwrap_or(Path::new("/")).to_path_buf();
     Ok(Opened::Regular(Box::new(Place {
         dir,
-        target,
+        name: name.to_os_string(),
         existing: (!placeholder).then_some(meta),
         placeholder,
+        shown,
     })))
 }
 
 impl Place {
+    /// The directory, as a path that reaches it through the open directory.
+    pub(super) fn dir(&self) -> PathBuf {
+        platform::fs::path_in(&self.dir, OsStr::new(""))
+    }
+
+    /// The file, as a path that reaches it through the open directory.
+    pub(super) fn target(&self) -> PathBuf {
+        platform::fs::path_in(&self.dir, &self.name)
+    }
+
     /// Gives `file`, which will replace the target, its final owner and
     /// mode: those of the replaced file, or 0644 less the umask for a new
     /// one. Called before the file gets a name in the directory.
     pub(super) fn settle_permissions(&self, file: &File) {
         let mode = match &self.existing {
-            Some(original) => keep_owner(file, original, &self.target),
+            Some(original) => keep_owner(file, original, &self.shown),
             None => match platform::fs::umask() {
                 Some(umask) => NEW_FILE_MODE & !umask,
                 // Unknown: the temporary file's 0600 is the safe side.
@@ -138,7 +170,7 @@ impl Place {
         if let Err(err) = file.set_permissions(Permissions::from_mode(mode)) {
             warn!(
                 "{}: the new file keeps mode 0600, its mode could not be set: {err}",
-                self.target.display()
+                self.shown.display()
             );
         }
     }
@@ -146,12 +178,12 @@ impl Place {
     /// After a failed download: removes the empty file created through a
     /// dangling link, if it is still that.
     pub(super) fn remove_placeholder(&self) {
+        let target = self.target();
         if self.placeholder
-            && fs::symlink_metadata(&self.target)
-                .is_ok_and(|meta| meta.is_file() && meta.len() == 0)
-            && let Err(err) = fs::remove_file(&self.target)
+            && fs::symlink_metadata(&target).is_ok_and(|meta| meta.is_file() && meta.len() == 0)
+            && let Err(err) = fs::remove_file(&target)
         {
-            debug!("removing {}: {err}", self.target.display());
+            debug!("removing {}: {err}", self.shown.display());
         }
     }
 }
