@@ -59,7 +59,7 @@ pub struct FetchArgs {
     #[arg(long)]
     pub retry_connrefused: bool,
 
-    /// Keep what was downloaded in .NAME.part on failure, and continue it
+    /// Keep what was downloaded in a .part beside the file on failure, and continue it
     /// (also spelled `-C -`, as in curl).
     #[arg(short = 'C', long = "continue")]
     pub continue_partial: bool,

@@ -209,7 +209,7 @@ impl Partial {
     /// Fails with [`io::ErrorKind::WouldBlock`] when another run holds the lock.
     pub fn open(target: &Path, url: &str) -> io::Result<Partial> {
         let path = part_path(target);
-        // Never through a symbolic link: one planted at `.NAME.part` would
+        // Never through a symbolic link: one planted at the `.part` would
         // get its target emptied, and then renamed over the user's file.
         let file = OpenOptions::new()
             .read(true)

@@ -11,7 +11,7 @@
 //! | [`limits::limits`] | reads the limits on threads, mappings and files for the capacity rule | `/proc/sys/vm/max_map_count`, `/proc/self/maps`, `kernel.threads-max`, `pid_max`, `/proc/loadavg`, `getrlimit(RLIMIT_NPROC, RLIMIT_NOFILE)`, the cgroup's `pids.max` |
 //! | [`send_queue::unacknowledged`] | bytes sent that the peer has not acknowledged, for the lingering close | `ioctl(SIOCOUTQ)` |
 //! | [`fs::create_unnamed`], [`fs::link_unnamed`] | a download's temporary file, unnamed until complete, then linked in | `open(O_TMPFILE)`, `linkat(AT_SYMLINK_FOLLOW)` through `/proc/self/fd` |
-//! | [`fs::open_location`], [`fs::resolved_path`], [`fs::reopen_for_writing`] | the output path opened by the kernel's rules (`fs.protected_symlinks`), and where it led | `open(O_PATH)`, `/proc/self/fd` |
+//! | [`fs::open_location`], [`fs::resolved_path`], [`fs::open_directory`], [`fs::path_in`], [`fs::reopen_for_writing`] | the output path opened by the kernel's rules (`fs.protected_symlinks`), where it led, and its directory held open | `open(O_PATH)`, `/proc/self/fd` |
 //! | [`fs::may_write`] | whether a replaced file is write-protected for this user | `faccessat(W_OK, AT_EACCESS)` |
 //! | [`fs::duplicate`], [`fs::descriptor_metadata`] | `-o /dev/fd/N`: writing to a descriptor the user named | `fcntl(F_DUPFD_CLOEXEC)`, `/proc/self/fd` |
 //! | [`fs::effective_uid`], [`fs::umask`] | whose a `-C` part is; the mode of a new file | `geteuid`, `/proc/self/status` |

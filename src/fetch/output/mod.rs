@@ -1,12 +1,17 @@
 //! Where the body goes, and the promise that a user's file is never left
 //! half-written: a download to a regular file is written to a temporary
-//! file beside it, fsynced, and renamed over the target only once it is
-//! complete; on any failure the temporary file is removed and the existing
-//! file is untouched. The temporary file is tracked in a [`PartialFile`],
-//! so that a signal removes it too (see [`super::signals`]).
+//! file beside it (unnamed where the file system allows: see [`atomic`]),
+//! fsynced, and renamed over the target only once it is complete; on any
+//! failure the temporary file is gone and the existing file is untouched. A
+//! named temporary file is tracked in a [`PartialFile`], so that a signal
+//! removes it too (see [`super::signals`]). The target is found by the
+//! kernel's rules, symbolic links and write permission included ([`place`]).
 //!
-//! With `-C`, the temporary file is the `.NAME.part` of [`super::partial`]
+//! With `-C`, the temporary file is the `.part` of [`super::partial`]
 //! instead, kept on failure and on a signal so that a later run continues it.
+//!
+//! A path naming an open descriptor (`/dev/stdout`, `/dev/fd/N`) is that
+//! descriptor ([`Destination::of_path`]).
 //!
 //! The tutorial's counterpart is `with open(a.out, 'wb') as f: f.write(html)`,
 //! which truncates the user's file before a single byte has arrived.
