@@ -87,7 +87,9 @@ pub struct Attempts<C = Connector> {
 impl<C: Connect> Attempts<C> {
     /// One attempt at the download: from the URL given, following redirects
     /// again, to the end of the body. A continued download asks for the rest
-    /// (`Range`, `If-Range`); a 416 to that asks once more, for all of it.
+    /// (`Range`, `If-Range`); a 416 to that asks once more, for all of it,
+    /// and so does a 206 that does not fit (another version of the file, a
+    /// range not asked for), once in a run ([`Download::start_over_after`]).
     pub fn download(&self, download: &mut Download) -> Result<(), AttemptFailed<C>> {
         let mut url = self.first_url.clone();
         let mut redirects = Redirects::new(&url, self.options.max_redirects);
@@ -114,15 +116,24 @@ impl<C: Connect> Attempts<C> {
             if retry::is_transient_status(response.head.status) {
                 return Err(Failed::Status(Box::new(response), url, heads));
             }
-            let verdict = match &resume {
-                Some(resume) => resume.judge(&response.head).map_err(|mismatch| {
-                    Failed::connected(fail_with(
-                        Code::BadResponse,
-                        format!("fetching {url}"),
-                        mismatch,
-                    ))
-                })?,
-                None => Verdict::NotARange,
+            let judged = match &resume {
+                Some(resume) => resume.judge(&response.head),
+                // A range the user asked for (`-H Range:`) is theirs to take.
+                None if self.options.method == Method::Head || self.user_asks_range(&url) => {
+                    Ok(Verdict::NotARange)
+                }
+                None => http::judge_unranged(&response.head),
+            };
+            let verdict = match judged {
+                Ok(verdict) => verdict,
+                Err(mismatch) => {
+                    // Its body is not read: the connection goes with it.
+                    download
+                        .start_over_after(mismatch, &url)
+                        .map_err(Failed::connected)?;
+                    heads.clear();
+                    continue;
+                }
             };
             if verdict == Verdict::StartOverWithoutRange {
                 debug!(
@@ -142,6 +153,15 @@ impl<C: Connect> Attempts<C> {
                 .take_final(&mut response, &url, body, download)
                 .map_err(Failed::connected);
         }
+    }
+
+    /// Whether the request for `url` carries a `Range` the user set.
+    fn user_asks_range(&self, url: &Url) -> bool {
+        self.options
+            .headers
+            .for_url(url, &self.first_url)
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("range"))
     }
 
     /// Saves the body of a final response, unless the error-page rule
