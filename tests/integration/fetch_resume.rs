@@ -210,6 +210,22 @@ fn a_second_mismatch_in_a_run_exits_8_and_keeps_nothing() {
 }
 
 #[test]
+fn into_stdout_a_206_of_another_version_fails_with_the_original_error() {
+    let (a, b) = (content(50_000, 43), content(50_000, 44));
+    let served_a = a.clone();
+    let server = FileServer::start(move |request| match request.number {
+        0 => whole(&served_a, "ETag: \"v1\"\r\n").ending(Ending::CutAfter(20_000)),
+        _ => ignoring_if_range(request, &b, "ETag: \"v2\"\r\n"),
+    });
+    let dir = Dir::empty();
+    let output = dir.fetch(&[&server.url("/f"), "-o", "-", "--retry-delay", "1ms"]);
+    // What went out cannot be taken back, nor followed by another version.
+    assert_eq!(code(&output), 18, "{}", text(&output.stderr));
+    assert!(output.stdout == a[..20_000]);
+    assert_eq!(ranges(&server), [None, Some("bytes=20000-".to_owned())]);
+}
+
+#[test]
 fn a_206_to_a_request_without_range_is_saved_only_when_it_holds_the_whole_file() {
     let file = content(1000, 40);
     let piece = |file: &[u8]| {

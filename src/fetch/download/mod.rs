@@ -176,16 +176,16 @@ impl Download {
     /// file, another range; RFC 9110 sections 13.1.5 and 14.4) proves the
     /// saved bytes stale: they go, a kept `.part` with them, and the
     /// download starts over from the first byte in the same output, said in
-    /// one line. Once in a run: a second mismatch is the error (8), and so
-    /// is the first when the output cannot be emptied (stdout).
+    /// one line. Once in a run: a second mismatch is the error (8). An
+    /// output that cannot be emptied (stdout) cannot start over: the run
+    /// fails as with a `200` there ([`CannotStartOver`]).
     pub fn start_over_after(&mut self, mismatch: RangeMismatch, url: &Url) -> anyhow::Result<()> {
-        let failure = |mismatch| fail_with(Code::BadResponse, format!("fetching {url}"), mismatch);
         let stale = self.saved;
         if let Some(output) = &mut self.output
             && (stale > 0 || self.continued)
         {
             if !output.can_restart() {
-                return Err(failure(mismatch));
+                return Err(anyhow::Error::new(CannotStartOver));
             }
             output.restart(None)?;
         }
@@ -193,7 +193,11 @@ impl Download {
         self.source = None;
         self.verifier.restart();
         if std::mem::replace(&mut self.started_over, true) {
-            return Err(failure(mismatch));
+            return Err(fail_with(
+                Code::BadResponse,
+                format!("fetching {url}"),
+                mismatch,
+            ));
         }
         let what = match (stale, &self.output) {
             (0, _) => "asking again for the whole file".to_owned(),
