@@ -35,6 +35,7 @@ mod fetch;
 mod fetch_files;
 mod fetch_habits;
 mod fetch_proxy;
+mod fetch_resume;
 mod fetch_retry;
 mod fetch_tls;
 mod interop;
