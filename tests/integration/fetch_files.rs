@@ -336,6 +336,30 @@ fn a_group_that_cannot_be_kept_takes_its_permissions_with_it() {
             .contains("the group of the replaced file cannot be kept: the new file gets mode 0600"),
         "{message}"
     );
+
+    // root's set-user-ID file that nogroup may write: nobody's copy must not
+    // be set-user-ID nobody.
+    std::os::unix::fs::chown(&out, Some(0), Some(NOGROUP)).expect("chown");
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o4775)).expect("chmod");
+    let output = run_bounded(
+        nobody.sockdemo().current_dir(dir.path()).args([
+            "fetch",
+            &server.url("/x"),
+            "-o",
+            "out.bin",
+        ]),
+        STEP,
+    );
+    let message = text(&output.stderr);
+    assert_eq!(code(&output), 0, "{message}");
+    let meta = fs::metadata(&out).expect("stat");
+    assert_eq!((meta.uid(), meta.gid()), (NOBODY, NOGROUP));
+    assert_eq!(mode(&out), 0o775, "set-user-ID dropped");
+    assert!(
+        message
+            .contains("the owner of the replaced file cannot be kept: the new file gets mode 0775"),
+        "{message}"
+    );
 }
 
 #[test]
