@@ -165,6 +165,7 @@ fn meta_text(meta: &Meta, target: &Path) -> String {
 /// `None` when there is none, or it is larger than [`MAX_META_BYTES`] (with
 /// a warning: it is not ours, and is replaced), or it is for another target.
 fn read_meta(path: &Path, target: &Path) -> Option<Meta> {
+    // Not through a link, and without waiting on a FIFO planted there.
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)

@@ -371,7 +371,7 @@ fn other_hard_links_are_named_in_a_warning() {
     let message = text(&output.stderr);
     assert_eq!(code(&output), 0, "{message}");
     assert!(
-        message.contains("has 1 other hard link(s): they keep the previous version"),
+        message.contains("has 1 other hard link(s): they will keep the previous version"),
         "{message}"
     );
     assert_eq!(dir.read("out.bin"), b"new contents");

@@ -418,6 +418,29 @@ mod tests {
     }
 
     #[test]
+    fn a_dangling_link_names_the_file_to_create_and_only_a_success_creates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink("made.txt", &link).unwrap();
+        let made = dir.path().join("made.txt");
+        let mut output = open(&file(link.clone())).unwrap();
+        output.write_all(b"partial").unwrap();
+        drop(output);
+        assert!(!made.exists(), "a failed download left the file it created");
+        let mut output = open(&file(link.clone())).unwrap();
+        output.write_all(b"new").unwrap();
+        output.commit().unwrap();
+        assert_eq!(fs::read(&made).unwrap(), b"new");
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(entries(dir.path()), ["link.txt", "made.txt"]);
+    }
+
+    #[test]
     fn a_new_file_is_0644_less_the_umask() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.txt");

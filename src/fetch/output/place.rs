@@ -130,7 +130,7 @@ fn at(location: File, placeholder: bool) -> io::Result<Opened> {
     }
     if meta.nlink() > 1 && !placeholder {
         warn!(
-            "{} has {} other hard link(s): they keep the previous version",
+            "{} has {} other hard link(s): they will keep the previous version",
             shown.display(),
             meta.nlink() - 1
         );
