@@ -107,6 +107,37 @@ fn a_link_planted_in_a_sticky_directory_is_not_followed_by_root() {
             .file_type()
             .is_symlink()
     );
+
+    // The same for any user: nobody does not follow daemon's link (uid 1)
+    // to nobody's own file.
+    let nobody = Nobody::new();
+    let mine = tempfile::tempdir().expect("temporary directory");
+    std::os::unix::fs::chown(mine.path(), Some(NOBODY), Some(NOGROUP)).expect("chown");
+    let notes = mine.path().join("notes");
+    fs::write(&notes, b"nobody's notes").expect("write");
+    std::os::unix::fs::chown(&notes, Some(NOBODY), Some(NOGROUP)).expect("chown");
+    let daemons = shared.path().join("daemons.txt");
+    std::os::unix::fs::symlink(&notes, &daemons).expect("symlink");
+    std::os::unix::fs::lchown(&daemons, Some(1), Some(1)).expect("lchown");
+    let output = run_bounded(
+        nobody.sockdemo().current_dir(shared.path()).args([
+            "fetch",
+            &server.url("/x"),
+            "-o",
+            "daemons.txt",
+        ]),
+        STEP,
+    );
+    assert_eq!(code(&output), 23, "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr),
+        "sockdemo: error: writing daemons.txt: Permission denied (os error 13)\n"
+    );
+    assert_eq!(fs::read(&notes).expect("read"), b"nobody's notes");
+    assert_eq!(
+        entries(shared.path()),
+        ["daemons.txt", "file.txt", "new.txt", "own.txt"]
+    );
 }
 
 /// Plays a download of `secret` by root into `secret.txt` (mode 0600) in a
