@@ -128,10 +128,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let destination = destination(output.as_deref(), &first_url);
     let destination = many::names::in_dir(destination, output_dir.as_deref())?;
     let method = request.method;
-    if download.continue_partial && (destination == Destination::Stdout || method == Method::Head) {
+    let into_file = matches!(destination, Destination::File(_));
+    if download.continue_partial && (!into_file || method == Method::Head) {
         return Err(fail(
             Code::Usage,
-            "-C continues a file beside the target: it cannot be used with -o - or -I",
+            "-C continues a file beside the target: it cannot be used with -o -, a descriptor, or -I",
         ));
     }
     let connector = transport.connector(request.headers.user_agent());
@@ -158,7 +159,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         report,
     };
     let partial = PartialFile::default();
-    if let Destination::File(_) = destination {
+    if into_file {
         signals::remove_on_signal(&partial)?;
     }
     let one = One {
@@ -390,8 +391,7 @@ impl Config {
 /// default a name from the URL the user gave, whatever the redirects say.
 fn destination(output: Option<&Path>, first_url: &Url) -> Destination {
     match output {
-        Some(path) if path.as_os_str() == "-" => Destination::Stdout,
-        Some(path) => Destination::File(path.to_path_buf()),
+        Some(path) => Destination::of_path(path),
         None => Destination::File(target::default_file_name(first_url)),
     }
 }
