@@ -228,7 +228,7 @@ impl<C: Connect> Attempts<C> {
     fn user_asks_range(&self, url: &Url) -> bool {
         self.options
             .headers
-            .for_url(url, &self.first_url)
+            .for_url(url, &self.first_url, true)
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("range"))
     }

@@ -114,15 +114,15 @@ enum Received {
 }
 
 impl<S: Wire> Exchange<S> {
-    /// An exchange over `stream`, with the limit on waiting for data, within
-    /// the deadline of the whole fetch.
+    /// An exchange over `stream` with a [`RECEIVE_BUFFER`], for tests.
     #[cfg(test)]
     pub fn new(stream: S, timeout: Option<Duration>, total: Option<Deadline>) -> Exchange<S> {
         Exchange::with_buffer(stream, RECEIVE_BUFFER, timeout, total)
     }
 
-    /// An exchange as [`Exchange::new`] makes it, with a receive buffer of
-    /// `size` bytes (at least twice [`http::MAX_HEAD_BYTES`]).
+    /// An exchange over `stream`, with the limit on waiting for data, within
+    /// the deadline of the whole fetch, receiving into a buffer of `size`
+    /// bytes (at least twice [`http::MAX_HEAD_BYTES`]).
     pub fn with_buffer(
         stream: S,
         size: usize,

@@ -574,10 +574,10 @@ fn ctrl_c_during_a_parallel_run_leaves_no_temporary_file() {
         (server.counts().requests.len() == 4).then_some(())
     });
     // Let the heads and half of each body through, then wait for the
-    // temporary files.
+    // four files being written (named or not: the process holds them open).
     stalled.store(false, Ordering::SeqCst);
-    wait_for("four temporary files", STEP, || {
-        (dir.entries().len() == 4).then_some(())
+    wait_for("four files being written", STEP, || {
+        (files_open_in(child.id(), dir.path()) == 4).then_some(())
     });
     child.signal(libc::SIGINT);
     let status = child.wait(STEP);
@@ -586,4 +586,17 @@ fn ctrl_c_during_a_parallel_run_leaves_no_temporary_file() {
     let stderr = text(&stderr.join().expect("stderr"));
     assert!(stderr.contains("fetched 0 of 4 files"), "{stderr}");
     assert_eq!(dir.entries(), Vec::<String>::new(), "nothing left behind");
+}
+
+/// The files under `dir` that process `pid` holds open (a file not yet
+/// linked into the directory shows as `dir/#N (deleted)`).
+fn files_open_in(pid: u32, dir: &std::path::Path) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    let inside = format!("{}/", dir.display());
+    fds.filter_map(Result::ok)
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with(&inside))
+        .count()
 }
