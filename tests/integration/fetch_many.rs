@@ -600,3 +600,29 @@ fn files_open_in(pid: u32, dir: &std::path::Path) -> usize {
         .filter(|target| target.to_string_lossy().starts_with(&inside))
         .count()
 }
+
+#[test]
+fn plain_http_through_a_proxy_reuses_the_connection_to_the_proxy() {
+    let server = KeepAlive::start(|path| ok(&body_of(path)));
+    let proxy = crate::support::proxy::Proxy::start();
+    let dir = Dir::empty();
+    let output = fetch(
+        &dir,
+        &urls(&server, &["/a", "/b", "/c"]),
+        &["-x", &proxy.url()],
+    );
+    assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
+    // The test proxy forwards a connection's first request and pipes the
+    // rest of it to the same origin: one request head at the proxy, one
+    // connection at the server, three requests in absolute form on it.
+    assert_eq!(proxy.requests().len(), 1, "{:?}", proxy.requests());
+    assert_eq!(server.connection_of_each(), [1, 1, 1]);
+    let lines: Vec<String> = server
+        .counts()
+        .requests
+        .iter()
+        .map(|r| r.1.clone())
+        .collect();
+    assert_eq!(lines[2], format!("GET {} HTTP/1.1", server.url("/c")));
+    assert_eq!(dir.entries(), ["a", "b", "c"]);
+}

@@ -28,7 +28,7 @@ pub mod summary;
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -161,26 +161,36 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     signals::remove_all_on_signal(&run.files, move || {
         eprintln!("{}", lock(&on_signal).line(started.elapsed()));
     })?;
-    thread::scope(|scope| -> anyhow::Result<()> {
-        let (sender, finished) = mpsc::channel();
-        for slot in 0..slots {
-            let (run, sender) = (&run, sender.clone());
-            thread::Builder::new()
-                .name(format!("fetch-{slot}"))
-                .spawn_scoped(scope, move || run.slot(&sender))
-                .context("starting a transfer thread")?;
+    let mut bar = RunBar::start(jobs.len(), verbosity.is_quiet());
+    let mut write = |done: Done| {
+        write_block(&jobs[done.index], &done.block, verbosity, &bar);
+        if let Outcome::Fetched(bytes) = done.outcome {
+            bar.done(bytes);
         }
-        drop(sender);
-        let mut bar = RunBar::start(jobs.len(), verbosity.is_quiet());
-        for done in finished {
-            write_block(&jobs[done.index], &done.block, verbosity, &bar);
-            if let Outcome::Fetched(bytes) = done.outcome {
-                bar.done(bytes);
+        lock(&summary).record(done.index, &jobs[done.index].entry.url, done.outcome);
+    };
+    if slots == 1 {
+        // One after another: the one slot is this thread, and writes too.
+        run.slot(|done| {
+            write(done);
+            true
+        });
+    } else {
+        thread::scope(|scope| -> anyhow::Result<()> {
+            let (sender, finished) = mpsc::channel();
+            for slot in 0..slots {
+                let (run, sender) = (&run, sender.clone());
+                thread::Builder::new()
+                    .name(format!("fetch-{slot}"))
+                    .spawn_scoped(scope, move || run.slot(|done| sender.send(done).is_ok()))
+                    .context("starting a transfer thread")?;
             }
-            lock(&summary).record(done.index, &jobs[done.index].entry.url, done.outcome);
-        }
-        Ok(())
-    })?;
+            drop(sender);
+            finished.into_iter().for_each(&mut write);
+            Ok(())
+        })?;
+    }
+    drop(bar);
     let summary = lock(&summary);
     finish(&summary, started.elapsed(), verbosity)
 }
@@ -279,9 +289,9 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// A transfer slot: takes URLs until none is left, telling the writer
-    /// of each as it ends.
-    fn slot(&self, writer: &Sender<Done>) {
+    /// A transfer slot: takes URLs until none is left, handing each to
+    /// `writer` as it ends (false from it: the writer is gone).
+    fn slot(&self, mut writer: impl FnMut(Done) -> bool) {
         while let Some(task) = self.schedule.take() {
             let done = match task {
                 Task::Unreachable(index, code) => {
@@ -302,7 +312,7 @@ impl Run<'_> {
                 // Before the slot looks for its next URL.
                 self.schedule.stop();
             }
-            if writer.send(done).is_err() {
+            if !writer(done) {
                 return;
             }
         }
