@@ -412,3 +412,58 @@ fn continue_against_nginx_after_sigkill_gets_the_rest_with_a_206() {
     assert!(dir.read("big.bin") == body, "big.bin differs from the file");
     assert_eq!(dir.entries(), ["big.bin"]);
 }
+
+#[test]
+#[ignore = "needs nginx, openssl (apt-get install nginx-light openssl): run by .ci/run"]
+fn several_files_from_nginx_share_kept_alive_connections_over_https() {
+    let certs = tempfile::tempdir().expect("temporary directory");
+    openssl_self_signed(certs.path());
+    let tls_addr = free_addr();
+    let dir = certs.path().display();
+    let names: Vec<String> = (1..=6).map(|n| format!("f{n}.bin")).collect();
+    let bodies: Vec<Vec<u8>> = (1..=6).map(|n| numbered_bytes(1000 * n)).collect();
+    // nginx names each connection in a field of every response.
+    let _nginx = Nginx::start(
+        &format!(
+            "listen {tls_addr} ssl; ssl_certificate {dir}/cert.pem; ssl_certificate_key {dir}/key.pem; add_header X-Connection $connection always;"
+        ),
+        |www| {
+            for (name, body) in names.iter().zip(&bodies) {
+                fs::write(www.join(name), body).expect("write a file");
+            }
+        },
+    );
+    wait_for("nginx to listen for TLS", STEP, || {
+        TcpStream::connect(tls_addr).ok()
+    });
+    let cacert = certs.path().join("cert.pem").display().to_string();
+    let urls: Vec<String> = names
+        .iter()
+        .map(|name| format!("https://127.0.0.1:{}/{name}", tls_addr.port()))
+        .collect();
+    for flags in [&["-i"][..], &["-i", "-Z", "--parallel-max-host", "2"][..]] {
+        let out = Dir::empty();
+        let mut args: Vec<&str> = urls.iter().map(String::as_str).collect();
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--cacert", &cacert]);
+        let output = out.fetch(&args);
+        assert_eq!(code(&output), 0, "{flags:?}: {}", text(&output.stderr));
+        for (name, body) in names.iter().zip(&bodies) {
+            assert!(out.read(name) == *body, "{name} differs from the file");
+        }
+        let mut connections: Vec<String> = text(&output.stdout)
+            .lines()
+            .filter_map(|line| line.strip_prefix("X-Connection: "))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(connections.len(), 6, "{}", text(&output.stdout));
+        connections.sort();
+        connections.dedup();
+        // Sequential: one connection; in parallel: at most the cap of 2.
+        let most = if flags.contains(&"-Z") { 2 } else { 1 };
+        assert!(
+            connections.len() <= most,
+            "{flags:?}: connections {connections:?}"
+        );
+    }
+}
