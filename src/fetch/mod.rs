@@ -136,19 +136,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
     let connector = transport.connector(request.headers.user_agent());
-    let mut download = download;
-    if let Destination::File(path) = &destination {
-        if many.skip_existing && path.exists() {
-            if !verbosity.is_quiet() {
-                eprint!("{}", many::skipped_line(path));
-            }
-            return Ok(());
-        }
-        if let Some(source) = &many.checksum_file {
-            let listed = many::checksums::load(source, &connector, &request)?.of(path);
-            download.checksum = listed.or(download.checksum);
-        }
-    }
+    let one_url = many::OneUrl {
+        options: &many,
+        destination: &destination,
+        quiet: verbosity.is_quiet(),
+    };
+    let Some(download) = one_url.prepare(download, &connector, &request)? else {
+        return Ok(());
+    };
     let report = Report::new(verbosity, destination == Destination::Stdout);
     // --max-time counts from here: opening and checking a kept part is in it.
     let attempts = Attempts {

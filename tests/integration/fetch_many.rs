@@ -626,3 +626,39 @@ fn plain_http_through_a_proxy_reuses_the_connection_to_the_proxy() {
     assert_eq!(lines[2], format!("GET {} HTTP/1.1", server.url("/c")));
     assert_eq!(dir.entries(), ["a", "b", "c"]);
 }
+
+#[test]
+fn flags_of_one_file_are_usage_errors_with_several_urls_and_one_url_skips_too() {
+    let server = KeepAlive::start(|path| ok(&body_of(path)));
+    let dir = Dir::empty();
+    let two = urls(&server, &["/a", "/b"]);
+    for flags in [
+        &["-o", "x"][..],
+        &[
+            "--checksum",
+            "sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ][..],
+        &["--expect-size", "3"][..],
+    ] {
+        let output = fetch(&dir, &two, flags);
+        assert_eq!(code(&output), 2, "{flags:?}: {}", text(&output.stderr));
+    }
+    assert_eq!(server.counts().connections, 0, "no request made");
+    // One URL: --skip-existing and --output-dir work as well.
+    dir.write("a", "mine");
+    let skipped = fetch(&dir, &urls(&server, &["/a"]), &["--skip-existing"]);
+    assert_eq!(code(&skipped), 0, "stderr: {}", text(&skipped.stderr));
+    assert_eq!(
+        text(&skipped.stderr),
+        "skipped a: it exists (--skip-existing)\n"
+    );
+    assert_eq!(server.counts().connections, 0);
+    let into = fetch(
+        &dir,
+        &urls(&server, &["/a"]),
+        &["--output-dir", "sub", "-o", "named"],
+    );
+    assert_eq!(code(&into), 0, "stderr: {}", text(&into.stderr));
+    assert_eq!(dir.read("sub/named"), body_of("/a"));
+    assert_eq!(dir.read("a"), b"mine");
+}

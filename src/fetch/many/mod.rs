@@ -400,8 +400,44 @@ pub(super) fn server(url: &url::Url) -> String {
     )
 }
 
+/// What `--skip-existing` and `--checksum-file` ask of a fetch of one URL.
+pub struct OneUrl<'a> {
+    /// The options of the command line.
+    pub options: &'a Options,
+    /// Where the body goes.
+    pub destination: &'a Destination,
+    /// No line saying the file was skipped.
+    pub quiet: bool,
+}
+
+impl OneUrl<'_> {
+    /// The download's options with the digest `--checksum-file` lists for
+    /// its file; `None` when `--skip-existing` finds the file there.
+    pub fn prepare(
+        &self,
+        mut download: download::Options,
+        connector: impl attempt::Connect,
+        request: &attempt::Options,
+    ) -> anyhow::Result<Option<download::Options>> {
+        let Destination::File(path) = self.destination else {
+            return Ok(Some(download));
+        };
+        if self.options.skip_existing && path.exists() {
+            if !self.quiet {
+                eprint!("{}", skipped_line(path));
+            }
+            return Ok(None);
+        }
+        if let Some(source) = &self.options.checksum_file {
+            let listed = checksums::load(source, connector, request)?.of(path);
+            download.checksum = listed.or(download.checksum);
+        }
+        Ok(Some(download))
+    }
+}
+
 /// The line of a file `--skip-existing` leaves alone.
-pub fn skipped_line(path: &std::path::Path) -> String {
+fn skipped_line(path: &std::path::Path) -> String {
     format!("skipped {}: it exists (--skip-existing)\n", path.display())
 }
 
