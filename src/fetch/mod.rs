@@ -140,6 +140,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         options: &many,
         destination: &destination,
         quiet: verbosity.is_quiet(),
+        retry: &retry,
     };
     let Some(download) = one_url.prepare(download, &connector, &request)? else {
         return Ok(());

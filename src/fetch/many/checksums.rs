@@ -105,16 +105,17 @@ fn unescape(name: &str) -> String {
 }
 
 /// Loads `--checksum-file`: a local file (exit 26 when unreadable), or an
-/// http(s) URL fetched first with `connector`, at most
-/// [`MAX_CHECKSUM_FILE`] bytes.
+/// http(s) URL fetched first with `connector`, retried as `retry` says, at
+/// most [`MAX_CHECKSUM_FILE`] bytes.
 pub fn load<C: Connect>(
     source: &str,
     connector: C,
     request: &attempt::Options,
+    retry: &retry::Policy,
 ) -> anyhow::Result<Checksums> {
     let is_url = source.starts_with("http://") || source.starts_with("https://");
     let text = if is_url {
-        fetch(source, connector, request)?
+        fetch(source, connector, request, retry)?
     } else {
         std::fs::read_to_string(source).with_code(Code::ReadError, || {
             format!("reading the checksum file {source}")
@@ -128,6 +129,7 @@ fn fetch<C: Connect>(
     source: &str,
     connector: C,
     request: &attempt::Options,
+    retry: &retry::Policy,
 ) -> anyhow::Result<String> {
     let url = Url::parse(source).with_code(Code::UrlMalformed, || "the checksum file's URL")?;
     let dir = tempfile::tempdir().with_code(Code::WriteError, || "making a temporary directory")?;
@@ -149,7 +151,7 @@ fn fetch<C: Connect>(
             max_filesize: Some(MAX_CHECKSUM_FILE),
             ..download::Options::default()
         },
-        retry: retry::Policy::default(),
+        retry: retry.clone(),
         quiet: true,
     };
     one.fetch(&attempts).map_err(|gave_up| {
@@ -213,7 +215,13 @@ mod tests {
             content_on_error: false,
             compressed: false,
         };
-        let err = load("/nonexistent/SHA256SUMS", &connector, &request).unwrap_err();
+        let err = load(
+            "/nonexistent/SHA256SUMS",
+            &connector,
+            &request,
+            &retry::Policy::default(),
+        )
+        .unwrap_err();
         assert_eq!(Code::of(&err), Code::ReadError);
     }
 }

@@ -126,7 +126,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         pool = pool.with_receive_buffer(PARALLEL_RECEIVE_BUFFER);
     }
     let checksums = match &many.checksum_file {
-        Some(source) => checksums::load(source, &pool, &request)?,
+        Some(source) => checksums::load(source, &pool, &request, &retry)?,
         None => Checksums::default(),
     };
     for job in &jobs {
@@ -408,6 +408,8 @@ pub struct OneUrl<'a> {
     pub destination: &'a Destination,
     /// No line saying the file was skipped.
     pub quiet: bool,
+    /// How a checksum file at a URL is retried.
+    pub retry: &'a retry::Policy,
 }
 
 impl OneUrl<'_> {
@@ -429,7 +431,7 @@ impl OneUrl<'_> {
             return Ok(None);
         }
         if let Some(source) = &self.options.checksum_file {
-            let listed = checksums::load(source, connector, request)?.of(path);
+            let listed = checksums::load(source, connector, request, self.retry)?.of(path);
             download.checksum = listed.or(download.checksum);
         }
         Ok(Some(download))
