@@ -514,6 +514,71 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_connection_closed_while_idle_is_replaced_at_once() {
+        let script = Script::new(&[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut download = download_into(dir.path(), "http://h/f");
+        let attempts = attempts(
+            script.kept_alive(true),
+            "http://h/f",
+            options(Method::Get, &[]),
+        );
+        let Ok(()) = attempts.download(&mut download) else {
+            panic!("the request was not sent again")
+        };
+        let requests = attempts.connector.requests();
+        assert_eq!(requests.len(), 2, "the kept connection, then a new one");
+        assert_eq!(requests[0], requests[1], "the same request, whole");
+        assert!(!requests[1].1.contains("Connection: close"), "{requests:?}");
+        assert_eq!(attempts.connector.released(), 1, "reusable: handed back");
+    }
+
+    #[test]
+    fn only_a_connection_left_reusable_is_handed_back() {
+        for (answer, kept, released) in [
+            (
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..],
+                true,
+                1,
+            ),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", false, 0),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP/1.1",
+                true,
+                0,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi",
+                true,
+                0,
+            ),
+            (b"HTTP/1.1 200 OK\r\n\r\nhi", true, 0),
+            (
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno",
+                true,
+                0,
+            ),
+        ] {
+            let script = Script::new(&[answer]);
+            let script = if kept {
+                script.kept_alive(false)
+            } else {
+                script
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let mut download = download_into(dir.path(), "http://h/f");
+            let attempts = attempts(script, "http://h/f", options(Method::Get, &[]));
+            let _ = attempts.download(&mut download);
+            let shown = String::from_utf8_lossy(answer);
+            assert_eq!(attempts.connector.released(), released, "{shown:?}");
+            let sent_close = attempts.connector.requests()[0]
+                .1
+                .contains("Connection: close");
+            assert_eq!(sent_close, !kept, "{shown:?}");
+        }
+    }
+
+    #[test]
     fn a_busy_server_is_a_status_to_retry_with_its_body_unread() {
         let script =
             Script::new(&[b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nbusy"]);

@@ -20,6 +20,8 @@ pub struct Scripted {
     pieces: VecDeque<Vec<u8>>,
     /// The script ends as a TLS stream does without close_notify.
     tls: bool,
+    /// The connection plays one kept from an earlier request.
+    reused: bool,
     sent: Sent,
 }
 
@@ -32,6 +34,7 @@ impl Scripted {
         Scripted {
             pieces: pieces.iter().map(|piece| piece.to_vec()).collect(),
             tls: false,
+            reused: false,
             sent: Rc::default(),
         }
     }
@@ -94,6 +97,10 @@ impl Wire for Scripted {
     fn is_tls(&self) -> bool {
         self.tls
     }
+
+    fn reused(&self) -> bool {
+        self.reused
+    }
 }
 
 /// A server's answers, one per connection, in order; and the requests
@@ -102,6 +109,10 @@ impl Wire for Scripted {
 pub struct Script {
     answers: RefCell<VecDeque<Scripted>>,
     connections: RefCell<Vec<(Url, Sent)>>,
+    /// Requests may leave out `Connection: close`.
+    keep_alive: bool,
+    /// The connections handed back for another request.
+    released: RefCell<Vec<Scripted>>,
 }
 
 impl Script {
@@ -113,6 +124,27 @@ impl Script {
             .borrow_mut()
             .extend(answers.iter().map(|answer| Scripted::new(&[answer])));
         script
+    }
+
+    /// The same script, its first connection playing a kept one that the
+    /// server closed while it was idle (it answers nothing), and every
+    /// request leaving out `Connection: close`.
+    pub fn kept_alive(self, first_closed: bool) -> Script {
+        if first_closed {
+            self.answers.borrow_mut().push_front(Scripted {
+                reused: true,
+                ..Scripted::new(&[])
+            });
+        }
+        Script {
+            keep_alive: true,
+            ..self
+        }
+    }
+
+    /// How many connections were handed back for another request.
+    pub fn released(&self) -> usize {
+        self.released.borrow().len()
     }
 
     /// Each connection made: the URL it was for, and what it was sent.
@@ -145,5 +177,13 @@ impl Connect for Script {
 
     fn timeout(&self) -> Option<Duration> {
         None
+    }
+
+    fn keep_alive(&self, _: &Url) -> bool {
+        self.keep_alive
+    }
+
+    fn release(&self, _: &Url, wire: Scripted) {
+        self.released.borrow_mut().push(wire);
     }
 }
