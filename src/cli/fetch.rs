@@ -72,7 +72,7 @@ pub struct FetchArgs {
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "30s", value_parser = duration::parse)]
     pub timeout: Duration,
 
-    /// Give up when the whole fetch, redirects included, takes longer (0: no limit).
+    /// Give up when the whole fetch, redirects included, takes longer (0: no limit; with several URLs, each URL's).
     #[arg(short, long, value_name = "DURATION", allow_hyphen_values = true, default_value = "0", value_parser = duration::parse)]
     pub max_time: Duration,
 
@@ -106,7 +106,7 @@ pub struct FetchArgs {
     #[arg(long, value_name = "N")]
     pub expect_size: Option<u64>,
 
-    /// Give up (exit 63) when the file would be larger than SIZE: bytes, or with K, M or G.
+    /// Give up (exit 63) when the file would be larger than SIZE: bytes, or with K, M or G (with several URLs, each file).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_filesize: Option<u64>,
 
