@@ -8,8 +8,8 @@
 //! handler says, and counts connections, the most open at once, and the
 //! requests of each connection.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,6 +75,14 @@ struct KeepAlive {
 
 impl KeepAlive {
     fn start(handler: impl Fn(&str) -> Reply + Send + Sync + 'static) -> KeepAlive {
+        KeepAlive::start_with(None, handler)
+    }
+
+    /// The server over TLS with this configuration when `tls` is given.
+    fn start_with(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: impl Fn(&str) -> Reply + Send + Sync + 'static,
+    ) -> KeepAlive {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let counts = Arc::new(Mutex::new(Counts::default()));
@@ -88,7 +96,16 @@ impl KeepAlive {
                     counts.most_open = counts.most_open.max(counts.open);
                     counts.connections
                 };
-                serve(stream, stop, number, &counts, &handler);
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+                match &tls {
+                    None => serve(stream, stop, number, &counts, &handler),
+                    Some(config) => {
+                        let connection = rustls::ServerConnection::new(Arc::clone(config))
+                            .expect("a TLS connection");
+                        let stream = rustls::StreamOwned::new(connection, stream);
+                        serve(stream, stop, number, &counts, &handler);
+                    }
+                }
                 counts.lock().expect("counts").open -= 1;
             })
         };
@@ -103,6 +120,10 @@ impl KeepAlive {
         format!("http://{}{path}", self.addr)
     }
 
+    fn https_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
         self.counts.lock().expect("counts")
     }
@@ -115,14 +136,12 @@ impl KeepAlive {
 
 /// Serves requests on one connection until it closes or a reply closes it.
 fn serve(
-    stream: TcpStream,
+    stream: impl Read + Write,
     stop: &AtomicBool,
     number: usize,
     counts: &Mutex<Counts>,
     handler: &(impl Fn(&str) -> Reply + Send + Sync),
 ) {
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
     let mut lifetime = 0;
     loop {
@@ -157,7 +176,9 @@ fn serve(
         let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
         let reply = handler(&path);
         thread::sleep(reply.delay);
-        if writer.write_all(&reply.bytes).is_err() || reply.after == After::Close || close {
+        let writer = reader.get_mut();
+        let sent = writer.write_all(&reply.bytes).and_then(|()| writer.flush());
+        if sent.is_err() || reply.after == After::Close || close {
             return;
         }
     }
@@ -661,4 +682,38 @@ fn flags_of_one_file_are_usage_errors_with_several_urls_and_one_url_skips_too() 
     assert_eq!(code(&into), 0, "stderr: {}", text(&into.stderr));
     assert_eq!(dir.read("sub/named"), body_of("/a"));
     assert_eq!(dir.read("a"), b"mine");
+}
+
+#[test]
+fn a_connect_tunnel_is_reused_for_its_origin_only() {
+    let pki = crate::support::tls::Pki::new(&["localhost"]);
+    let a = KeepAlive::start_with(Some(Arc::clone(&pki.server)), |path| ok(&body_of(path)));
+    let b = KeepAlive::start_with(Some(Arc::clone(&pki.server)), |path| ok(&body_of(path)));
+    let proxy = crate::support::proxy::Proxy::start();
+    let dir = Dir::empty();
+    dir.write("ca.pem", &pki.ca_pem);
+    let urls = [
+        a.https_url("/a"),
+        b.https_url("/b"),
+        a.https_url("/c"),
+        b.https_url("/d"),
+    ];
+    let output = fetch(&dir, &urls, &["-x", &proxy.url(), "--cacert", "ca.pem"]);
+    assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
+    let connects: Vec<String> = proxy
+        .requests()
+        .iter()
+        .map(|head| head.lines().next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        connects,
+        [
+            format!("CONNECT localhost:{} HTTP/1.1", a.addr.port()),
+            format!("CONNECT localhost:{} HTTP/1.1", b.addr.port()),
+        ],
+        "one tunnel for each origin"
+    );
+    assert_eq!(a.connection_of_each(), [1, 1]);
+    assert_eq!(b.connection_of_each(), [1, 1]);
+    assert_eq!(dir.entries(), ["a", "b", "c", "ca.pem", "d"]);
 }
