@@ -47,7 +47,7 @@ pub struct FetchArgs {
     #[arg(long, value_name = "N", default_value_t = fetch::many::DEFAULT_PARALLEL_MAX_HOST, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     pub parallel_max_host: usize,
 
-    /// Several URLs: start no other once one has failed.
+    /// Several URLs: once one has failed, start no other and stop those under way.
     #[arg(long)]
     pub fail_early: bool,
 

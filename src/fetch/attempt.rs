@@ -71,6 +71,11 @@ pub trait Connect {
         RECEIVE_BUFFER
     }
 
+    /// True once the connector was stopped: no attempt is worth making.
+    fn stopped(&self) -> bool {
+        false
+    }
+
     /// Takes back a connection whose response was read to its end and
     /// left it reusable, for the next request to `url`'s origin.
     fn release(&self, _url: &Url, _wire: Self::Wire) {}
@@ -97,6 +102,10 @@ impl<C: Connect> Connect for &C {
 
     fn receive_buffer(&self) -> usize {
         (*self).receive_buffer()
+    }
+
+    fn stopped(&self) -> bool {
+        (*self).stopped()
     }
 
     fn release(&self, url: &Url, wire: C::Wire) {

@@ -232,13 +232,14 @@ impl One<'_> {
             let attempt = as_retried::<C>(&failed, download.saved());
             match retrier.decide(&attempt, started.elapsed()) {
                 Decision::Retry { delay }
-                    if wait_to_retry(
-                        &reason::<C>(&failed),
-                        delay,
-                        attempts.total,
-                        &retrier,
-                        &download,
-                    ) =>
+                    if !attempts.connector.stopped()
+                        && wait_to_retry(
+                            &reason::<C>(&failed),
+                            delay,
+                            attempts.total,
+                            &retrier,
+                            &download,
+                        ) =>
                 {
                     if let Failed::Error { err, .. } = failed {
                         previous = Some(err);

@@ -717,3 +717,39 @@ fn a_connect_tunnel_is_reused_for_its_origin_only() {
     assert_eq!(b.connection_of_each(), [1, 1]);
     assert_eq!(dir.entries(), ["a", "b", "c", "ca.pem", "d"]);
 }
+
+#[test]
+fn fail_early_in_parallel_stops_the_transfers_under_way() {
+    let server = KeepAlive::start(|path| match path {
+        "/bad" => Reply {
+            bytes: b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            after: After::Keep,
+            // The slow one is under way by then.
+            delay: Duration::from_millis(300),
+        },
+        _ => Reply {
+            delay: Duration::from_secs(10),
+            ..ok(&body_of(path))
+        },
+    });
+    let dir = Dir::empty();
+    let started = std::time::Instant::now();
+    let output = fetch(
+        &dir,
+        &urls(&server, &["/slow", "/bad", "/later"]),
+        &["-Z", "--parallel-max-host", "2", "--fail-early"],
+    );
+    let took = started.elapsed();
+    assert_eq!(code(&output), 22, "stderr: {}", text(&output.stderr));
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?}: the slow transfer was not stopped"
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("fetched 0 of 3 files, 0 bytes in ")
+            && stderr.contains("; 1 failed; 1 stopped; 1 not tried"),
+        "{stderr}"
+    );
+    assert_eq!(dir.entries(), Vec::<String>::new());
+}

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::attempt::{self, Attempts};
+use super::attempt::{self, Attempts, Connect};
 use super::download::{self, Finished};
 use super::exchange::PARALLEL_RECEIVE_BUFFER;
 use super::output::Destination;
@@ -308,9 +308,17 @@ impl Run<'_> {
                     done
                 }
             };
+            let mut done = done;
             if self.fail_early && matches!(done.outcome, Outcome::Failed(..)) {
-                // Before the slot looks for its next URL.
-                self.schedule.stop();
+                if self.pool.stopped() {
+                    // Ended by the stop that another failure made.
+                    done.outcome = Outcome::Stopped;
+                } else {
+                    // Before the slot looks for its next URL; the other
+                    // transfers end now.
+                    self.schedule.stop();
+                    self.pool.stop();
+                }
             }
             if !writer(done) {
                 return;

@@ -18,6 +18,8 @@ pub enum Outcome {
     Failed(Code, String),
     /// Not tried: its host could not be reached earlier in the run.
     Unreachable(Code),
+    /// Stopped under way, when another URL failed (`--fail-early`).
+    Stopped,
 }
 
 /// A failure, for the lines after the summary.
@@ -36,6 +38,7 @@ pub struct Summary {
     fetched: usize,
     bytes: u64,
     skipped: usize,
+    stopped: usize,
     failures: Vec<Failure>,
     /// The URLs of unreachable hosts not tried, by host: said once each.
     unreachable: Vec<(String, usize)>,
@@ -58,6 +61,7 @@ impl Summary {
                 self.bytes += bytes;
             }
             Outcome::Skipped => self.skipped += 1,
+            Outcome::Stopped => self.stopped += 1,
             Outcome::Failed(code, line) => self.failures.push(Failure {
                 index,
                 url: url.to_string(),
@@ -102,10 +106,12 @@ impl Summary {
             human::bytes(self.bytes),
             elapsed.as_secs_f64()
         );
-        let not_tried = self.total - self.fetched - self.skipped - self.failures.len();
+        let not_tried =
+            self.total - self.fetched - self.skipped - self.stopped - self.failures.len();
         for (count, what) in [
             (self.failures.len(), "failed"),
             (self.skipped, "skipped"),
+            (self.stopped, "stopped"),
             (not_tried, "not tried"),
         ] {
             if count > 0 {
@@ -151,6 +157,12 @@ mod tests {
         assert_eq!(
             summary.line(Duration::from_millis(3400)),
             "fetched 2 of 4 files, 2.0 MiB in 3.4 s; 1 skipped; 1 not tried"
+        );
+        summary.record(2, &url("http://h/c"), Outcome::Stopped);
+        assert!(
+            summary
+                .line(Duration::ZERO)
+                .ends_with("; 1 skipped; 1 stopped")
         );
         assert_eq!(summary.code(), None);
     }

@@ -269,6 +269,15 @@ impl Stream {
         matches!(self.inner, Inner::Tls(_))
     }
 
+    /// Another handle on the socket, through which another thread can shut
+    /// the connection down, ending a read or write blocked on it.
+    pub fn socket(&self) -> io::Result<std::net::TcpStream> {
+        match &self.inner {
+            Inner::Plain(stream) => stream.socket().try_clone(),
+            Inner::Tls(tls) => tls.sock.socket().try_clone(),
+        }
+    }
+
     /// From now on, every read and write must be done by `deadline` (`None`:
     /// only the timeout applies). A read or write that runs into a limit
     /// fails with [`io::ErrorKind::TimedOut`] and a message naming it.

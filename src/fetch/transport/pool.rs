@@ -15,7 +15,9 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::sync::{Mutex, MutexGuard};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use log::debug;
@@ -23,6 +25,7 @@ use url::{Host, Url};
 
 use super::proxy::Proxy;
 use super::{Connector, Deadline, Stream};
+use crate::exit::{Code, fail};
 use crate::fetch::attempt::Connect;
 use crate::fetch::exchange::{RECEIVE_BUFFER, Wire};
 
@@ -90,6 +93,38 @@ impl Route {
 pub struct Pooled {
     stream: Stream,
     reused: bool,
+    /// Its handle in the pool while in use, for [`Pool::stop`].
+    _in_use: InUse,
+}
+
+/// The sockets of the connections in use, by number, through which
+/// [`Pool::stop`] shuts them down.
+#[derive(Default)]
+struct Sockets {
+    next: u64,
+    open: HashMap<u64, TcpStream>,
+}
+
+/// A connection's place in [`Sockets`], given up when it is dropped (the
+/// connection ended, or went back to the pool).
+struct InUse {
+    number: Option<u64>,
+    sockets: Arc<Mutex<Sockets>>,
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        if let Some(number) = self.number {
+            lock(&self.sockets).open.remove(&number);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Sockets and counts stay consistent whatever a panicking holder did.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Read for Pooled {
@@ -162,6 +197,8 @@ pub struct Pool {
     connector: Connector,
     state: Mutex<State>,
     receive_buffer: usize,
+    in_use: Arc<Mutex<Sockets>>,
+    stopped: AtomicBool,
 }
 
 impl Pool {
@@ -171,6 +208,51 @@ impl Pool {
             connector,
             state: Mutex::default(),
             receive_buffer: RECEIVE_BUFFER,
+            in_use: Arc::default(),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// Stops every transfer: the connections in use are shut down (a read
+    /// or write blocked on one ends at once), the idle ones closed, and no
+    /// new one is made.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.lock().idle.clear();
+        for socket in lock(&self.in_use).open.values() {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// `stream`, in use, registered for [`Pool::stop`].
+    fn in_use(&self, stream: Stream, reused: bool) -> Pooled {
+        let mut sockets = lock(&self.in_use);
+        let number = match stream.socket() {
+            Ok(socket) => {
+                sockets.next += 1;
+                let number = sockets.next;
+                sockets.open.insert(number, socket);
+                Some(number)
+            }
+            Err(err) => {
+                debug!("no second handle on a connection: it cannot be stopped early: {err}");
+                None
+            }
+        };
+        drop(sockets);
+        if self.stopped.load(Ordering::SeqCst) {
+            // Stopped meanwhile: this one ends too.
+            if let Ok(socket) = stream.socket() {
+                let _ = socket.shutdown(Shutdown::Both);
+            }
+        }
+        Pooled {
+            stream,
+            reused,
+            _in_use: InUse {
+                number,
+                sockets: Arc::clone(&self.in_use),
+            },
         }
     }
 
@@ -214,10 +296,7 @@ impl Pool {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Connections and counts stay consistent whatever a panicking holder did.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     /// The number of idle connections kept, for tests.
@@ -227,10 +306,24 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Fails once the pool is stopped.
+    fn check_stopped(&self) -> anyhow::Result<()> {
+        match self.stopped.load(Ordering::SeqCst) {
+            true => Err(fail(
+                Code::Failure,
+                "stopped: another URL failed (--fail-early)",
+            )),
+            false => Ok(()),
+        }
+    }
+}
+
 impl Connect for Pool {
     type Wire = Pooled;
 
     fn connect(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<Pooled> {
+        self.check_stopped()?;
         if let Some(route) = self.route(url) {
             let mut state = self.lock();
             state.close_expired(Instant::now());
@@ -239,10 +332,7 @@ impl Connect for Pool {
                 debug!("reusing a kept connection to {route:?}");
                 let mut stream = kept.stream;
                 stream.set_deadline(deadline);
-                return Ok(Pooled {
-                    stream,
-                    reused: true,
-                });
+                return Ok(self.in_use(stream, true));
             }
         }
         self.connect_new(url, deadline)
@@ -262,17 +352,22 @@ impl Connect for Pool {
     }
 
     fn connect_new(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<Pooled> {
+        self.check_stopped()?;
         let stream = self.connector.connect(url, deadline)?;
-        Ok(Pooled {
-            stream,
-            reused: false,
-        })
+        Ok(self.in_use(stream, false))
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
     }
 
     fn release(&self, url: &Url, wire: Pooled) {
         let Some(route) = self.route(url) else {
             return;
         };
+        if self.stopped() {
+            return;
+        }
         let mut state = self.lock();
         let now = Instant::now();
         state.close_expired(now);

@@ -105,6 +105,11 @@ impl TimedStream {
         }
     }
 
+    /// The socket underneath.
+    pub fn socket(&self) -> &TcpStream {
+        &self.tcp
+    }
+
     /// The deadline every read and write must now meet.
     pub fn deadline(&self) -> Option<Deadline> {
         self.deadline
