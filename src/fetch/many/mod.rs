@@ -16,7 +16,7 @@
 //! | [`schedule`] | which URL a slot takes next: `--parallel-max-host`, hosts not tried again |
 //! | [`summary`] | what became of each URL, the summary line, the exit code |
 //! | [`checksums`] | `--checksum-file` |
-//! | [`bar`] | the one progress bar of the run |
+//! | [`bar`] | the one progress bar of the run: files, bytes received, rate |
 //! | this file | the slots, the writer, Ctrl-C |
 
 pub mod bar;
@@ -161,12 +161,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     signals::remove_all_on_signal(&run.files, move || {
         eprintln!("{}", lock(&on_signal).line(started.elapsed()));
     })?;
-    let mut bar = RunBar::start(jobs.len(), verbosity.is_quiet());
+    let bar = RunBar::start(jobs.len(), verbosity.is_quiet(), pool.received());
     let mut write = |done: Done| {
         write_block(&jobs[done.index], &done.block, verbosity, &bar);
-        if let Outcome::Fetched(bytes) = done.outcome {
-            bar.done(bytes);
-        }
+        bar.done();
         lock(&summary).record(done.index, &jobs[done.index].entry.url, done.outcome);
     };
     if slots == 1 {

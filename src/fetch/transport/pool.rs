@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -93,6 +93,8 @@ impl Route {
 pub struct Pooled {
     stream: Stream,
     reused: bool,
+    /// The bytes received by all the pool's connections, for the progress bar.
+    received: Arc<AtomicU64>,
     /// Its handle in the pool while in use, for [`Pool::stop`].
     _in_use: InUse,
 }
@@ -129,7 +131,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Read for Pooled {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stream.read(buf)
+        let n = self.stream.read(buf)?;
+        self.received.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 
@@ -199,6 +203,7 @@ pub struct Pool {
     receive_buffer: usize,
     in_use: Arc<Mutex<Sockets>>,
     stopped: AtomicBool,
+    received: Arc<AtomicU64>,
 }
 
 impl Pool {
@@ -210,7 +215,14 @@ impl Pool {
             receive_buffer: RECEIVE_BUFFER,
             in_use: Arc::default(),
             stopped: AtomicBool::new(false),
+            received: Arc::default(),
         }
+    }
+
+    /// The count of bytes received by the pool's connections, heads and
+    /// framing included: what the progress bar shows moving.
+    pub fn received(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.received)
     }
 
     /// Stops every transfer: the connections in use are shut down (a read
@@ -249,6 +261,7 @@ impl Pool {
         Pooled {
             stream,
             reused,
+            received: Arc::clone(&self.received),
             _in_use: InUse {
                 number,
                 sockets: Arc::clone(&self.in_use),
