@@ -19,7 +19,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::support::acceptor::Acceptor;
-use crate::support::dir::Dir;
+use crate::support::dir::{Dir, meta_name, part_name};
 use crate::support::{Process, STEP, code, run_bounded_with_input, sockdemo, text, wait_for};
 
 /// What the server does after a response.
@@ -561,52 +561,104 @@ fn a_checksum_file_lets_a_matching_file_in_and_keeps_a_wrong_one_out() {
 
 #[test]
 fn ctrl_c_during_a_parallel_run_leaves_no_temporary_file() {
-    // Each body is half sent, then the server waits: every transfer is
-    // under way, with its temporary file, when Ctrl-C comes.
-    let stalled = Arc::new(AtomicBool::new(true));
+    let dir = interrupted(&["-Z"]);
+    assert_eq!(dir.entries(), Vec::<String>::new(), "nothing left behind");
+}
+
+#[test]
+fn ctrl_c_keeps_the_part_of_each_download_with_c() {
+    for (flags, under_way) in [(&["-C"][..], 1), (&["-Z", "-C"][..], 4)] {
+        let dir = interrupted(flags);
+        let mut expected: Vec<String> = (0..under_way)
+            .flat_map(|n| {
+                let name = format!("f{n}");
+                [part_name(&name), meta_name(&name)]
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(
+            dir.entries(),
+            expected,
+            "{flags:?}: the parts kept, nothing else"
+        );
+    }
+}
+
+/// Runs a fetch of four URLs with `flags`, each body partly sent and then
+/// held, and sends Ctrl-C once the files are being written; checks that
+/// the process ended by the signal after printing its summary, and gives
+/// back the directory as it was left.
+fn interrupted(flags: &[&str]) -> Dir {
+    let held = Arc::new(AtomicBool::new(true));
     let server = {
-        let stalled = Arc::clone(&stalled);
+        let held = Arc::clone(&held);
         KeepAlive::start(move |_| {
-            let mut bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".to_vec();
-            bytes.extend_from_slice(&[b'x'; 50_000]);
-            while stalled.load(Ordering::SeqCst) {
+            let mut bytes =
+                b"HTTP/1.1 200 OK\r\nContent-Length: 400000\r\nETag: \"v1\"\r\n\r\n".to_vec();
+            bytes.extend_from_slice(&[b'x'; 300_000]);
+            while held.load(Ordering::SeqCst) {
                 thread::sleep(Duration::from_millis(10));
             }
+            // Kept open with part of the body sent: the client waits for the rest.
             Reply {
                 bytes,
-                after: After::Close,
+                after: After::Keep,
                 delay: Duration::ZERO,
             }
         })
     };
+    let sequential = !flags.contains(&"-Z");
     let dir = Dir::empty();
     let paths: Vec<String> = (0..4).map(|n| server.url(&format!("/f{n}"))).collect();
     let mut child = Process::spawn(
         sockdemo()
             .current_dir(dir.path())
             .arg("fetch")
-            .arg("-Z")
+            .args(flags)
             .args(&paths)
             .stdout(Stdio::null())
             .stderr(Stdio::piped()),
     );
     let stderr = crate::support::read_all_of(child.stderr());
-    wait_for("four requests", STEP, || {
-        (server.counts().requests.len() == 4).then_some(())
+    // One after another, only the first is under way.
+    let under_way = if sequential { 1 } else { 4 };
+    wait_for("the requests", STEP, || {
+        (server.counts().requests.len() == under_way).then_some(())
     });
-    // Let the heads and half of each body through, then wait for the
-    // four files being written (named or not: the process holds them open).
-    stalled.store(false, Ordering::SeqCst);
-    wait_for("four files being written", STEP, || {
-        (files_open_in(child.id(), dir.path()) == 4).then_some(())
-    });
+    // Let the heads and part of each body through, then wait for the
+    // files being written (named or not: the process holds them open).
+    held.store(false, Ordering::SeqCst);
+    if flags.contains(&"-C") {
+        // A part is kept once it holds something to continue; what is
+        // received is written in blocks of up to 128 KiB.
+        wait_for("the parts to fill up", STEP, || {
+            (0..under_way)
+                .all(|n| {
+                    let part = dir.path().join(part_name(&format!("f{n}")));
+                    let len = std::fs::metadata(part).map_or(0, |meta| meta.len());
+                    len >= 300_000 - 128 * 1024
+                })
+                .then_some(())
+        });
+    } else {
+        wait_for("the files being written", STEP, || {
+            (files_open_in(child.id(), dir.path()) == under_way).then_some(())
+        });
+    }
     child.signal(libc::SIGINT);
     let status = child.wait(STEP);
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(libc::SIGINT), "ends by the signal");
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGINT),
+        "{flags:?}: ends by the signal"
+    );
     let stderr = text(&stderr.join().expect("stderr"));
-    assert!(stderr.contains("fetched 0 of 4 files"), "{stderr}");
-    assert_eq!(dir.entries(), Vec::<String>::new(), "nothing left behind");
+    assert!(
+        stderr.contains("fetched 0 of 4 files"),
+        "{flags:?}: {stderr}"
+    );
+    dir
 }
 
 /// The files under `dir` that process `pid` holds open (a file not yet
