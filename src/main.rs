@@ -7,7 +7,7 @@ use sockdemo::exit::Code;
 
 fn main() -> ExitCode {
     let cli = sockdemo::cli::parse();
-    sockdemo::logging::init(cli.log_level());
+    sockdemo::logging::init(cli.logging());
     match sockdemo::run(cli) {
         Ok(()) => Code::Success.into(),
         Err(err) => {

@@ -24,7 +24,7 @@ use clap_complete::Shell;
 use crate::address::{self, Address};
 use crate::duration::{self, limit};
 use crate::exit::{Code, fail_with};
-use crate::{client, server};
+use crate::{client, logging, server};
 pub use fetch::FetchArgs;
 use fetch::fetch_help;
 pub use manual::{completions, man_page};
@@ -178,6 +178,19 @@ pub struct CompletionsArgs {
 }
 
 impl Cli {
+    /// What the flags ask of the log: the level, and timestamped lines with
+    /// `-v` and for `serve`, whose log is a server's log.
+    pub fn logging(&self) -> logging::Settings {
+        let style = match (&self.command, self.verbose) {
+            (Command::Serve(_), _) | (_, 1..) => logging::Style::Timestamped,
+            _ => logging::Style::Plain,
+        };
+        logging::Settings {
+            level: self.log_level(),
+            style,
+        }
+    }
+
     /// The log level the flags ask for, before `RUST_LOG` has its say.
     pub fn log_level(&self) -> log::LevelFilter {
         match (self.quiet, self.verbose, &self.command) {
