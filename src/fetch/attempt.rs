@@ -18,6 +18,7 @@ use super::retry;
 use super::target;
 use super::transport::proxy::Proxy;
 use super::transport::{Connector, Deadline, Stream};
+use super::verbose;
 use crate::exit::{Code, fail, fail_with};
 use crate::http::{
     self, Framing, Method, Redirects, RequestHeaders, ResponseHead, Resume, Verdict,
@@ -221,10 +222,7 @@ fn attempt<C: Connect>(
     let wire = request_head(request, stream.proxy());
     // As sent, but for the proxy's credentials, which no log shows.
     let shown = stream.proxy().map(Proxy::without_credentials);
-    debug!(
-        "request: {}",
-        request_head(request, shown.as_ref()).escape_debug()
-    );
+    verbose::sent(request_head(request, shown.as_ref()).as_bytes());
     let mut exchange = Exchange::new(stream, connector.timeout(), total);
     let head = exchange
         .request(wire.as_bytes())

@@ -34,6 +34,7 @@
 //! | [`partial`] | `-C`: the `.part` file and its metadata | — |
 //! | [`verify`] | `--checksum`, `--expect-size` | — |
 //! | [`progress`] | the progress bar | — |
+//! | [`verbose`] | `-v`'s `> ` and `< ` lines: the heads as sent and received, credentials hidden | — |
 //! | this file | the steps in order, and the one decision to retry or give up | — |
 
 pub mod attempt;
@@ -50,6 +51,7 @@ mod scripted;
 pub mod signals;
 pub mod target;
 pub mod transport;
+pub mod verbose;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
