@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::exit_codes_help;
+use crate::cli::{exit_codes_help, fetch_codes};
 use crate::duration::{self, limit};
 use crate::fetch::{self, retry, verify::Checksum};
 use crate::http::{self, Method, RequestHeaders};
@@ -196,7 +196,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 pub(super) fn fetch_help() -> String {
     format!(
         "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n\n{}",
-        exit_codes_help()
+        exit_codes_help(&fetch_codes())
     )
 }
 

@@ -129,7 +129,10 @@ fn not_ignored(signals: &[libc::c_int]) -> Vec<libc::c_int> {
         .filter(|&signal| {
             let ignored = is_ignored(signal);
             if ignored {
-                debug!("{} was ignored when sockdemo started: it stays ignored", name(signal));
+                debug!(
+                    "{} was ignored when sockdemo started: it stays ignored",
+                    name(signal)
+                );
             }
             !ignored
         })
@@ -173,7 +176,10 @@ mod tests {
         // harness's main); nothing in this crate's tests touches SIGUSR2.
         assert!(is_ignored(libc::SIGPIPE));
         assert!(!is_ignored(libc::SIGUSR2));
-        assert_eq!(not_ignored(&[libc::SIGPIPE, libc::SIGUSR2]), [libc::SIGUSR2]);
+        assert_eq!(
+            not_ignored(&[libc::SIGPIPE, libc::SIGUSR2]),
+            [libc::SIGUSR2]
+        );
     }
 
     #[test]
