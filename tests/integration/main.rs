@@ -36,6 +36,7 @@ mod fetch_retry;
 mod fetch_tls;
 mod interop;
 mod layout;
+mod messages;
 mod real;
 mod rust_version;
 mod serve;
