@@ -130,7 +130,7 @@ fn proxy_credentials_come_from_the_proxy_url() {
         );
         assert_eq!(code(&output), 0, "{url}: {}", text(&output.stderr));
         let logged = text(&output.stderr);
-        assert!(logged.contains("request: "), "{logged}");
+        assert!(logged.contains("\n> GET "), "{logged}");
         assert!(
             !logged.contains("s3cret") && !logged.contains("YWxAaWNlOnMzY3JldA=="),
             "{logged}"
