@@ -1,6 +1,7 @@
 //! `-v`'s view of an exchange, as curl shows it: each line of the request
 //! head as sent, after `> `, and of each response head as received (1xx
-//! interim heads included), after `< `, on stderr with no log prefix (the
+//! interim heads included), after `< `, a proxy's `CONNECT` exchange
+//! among them, on stderr with no log prefix (the
 //! log target [`WIRE`]). The heads are shown only when that target logs at
 //! debug level: with `-v`, or a `RUST_LOG` that asks for it.
 //!

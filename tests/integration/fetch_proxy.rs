@@ -131,6 +131,15 @@ fn proxy_credentials_come_from_the_proxy_url() {
         assert_eq!(code(&output), 0, "{url}: {}", text(&output.stderr));
         let logged = text(&output.stderr);
         assert!(logged.contains("\n> GET "), "{logged}");
+        if url.starts_with("https") {
+            // The tunnel's own exchange, its credentials hidden.
+            assert!(logged.contains("\n> CONNECT localhost:"), "{logged}");
+            assert!(
+                logged.contains("\n> Proxy-Authorization: Basic [hidden]\n"),
+                "{logged}"
+            );
+            assert!(logged.contains("\n< HTTP/1.1 200"), "{logged}");
+        }
         assert!(
             !logged.contains("s3cret") && !logged.contains("YWxAaWNlOnMzY3JldA=="),
             "{logged}"

@@ -29,6 +29,7 @@ use log::debug;
 use super::tcp;
 use super::time::Deadline;
 use crate::exit::{Code, WithCode, fail, fail_with};
+use crate::fetch::verbose;
 use crate::http::{self, MAX_HEAD_BYTES, ResponseHead};
 
 /// The port of a proxy URL that names none: curl's.
@@ -229,6 +230,7 @@ pub fn open_tunnel(
         proxy.name(),
         authority(url)
     );
+    verbose::sent(request.as_bytes());
     stream
         .write_all(request.as_bytes())
         .and_then(|()| stream.flush())
@@ -285,7 +287,10 @@ fn read_reply(stream: &mut impl Read, proxy: &Proxy) -> anyhow::Result<(Response
         };
         buf.extend_from_slice(&chunk[..read]);
         match http::parse_head(&buf) {
-            Ok(Some((head, used))) => return Ok((head, used < buf.len())),
+            Ok(Some((head, used))) => {
+                verbose::received(&buf[..used]);
+                return Ok((head, used < buf.len()));
+            }
             Ok(None) if buf.len() < MAX_HEAD_BYTES => {}
             Ok(None) => return Err(refused("CONNECT reply head too large".into())),
             Err(err) => {
