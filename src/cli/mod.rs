@@ -68,13 +68,13 @@ pub enum Command {
     Fetch(Box<FetchArgs>),
     /// Print the completion script for a shell.
     #[command(after_help = with_exit_codes(
-        "Examples:\n  sockdemo completions bash > ~/.local/share/bash-completion/completions/sockdemo\n  sockdemo completions zsh > ~/.zfunc/_sockdemo\n  sockdemo completions fish > ~/.config/fish/completions/sockdemo.fish",
+        "Examples (the directories may not exist yet on a new account):\n  mkdir -p ~/.local/share/bash-completion/completions\n  sockdemo completions bash > ~/.local/share/bash-completion/completions/sockdemo\n  mkdir -p ~/.zfunc  # and fpath+=(~/.zfunc) in ~/.zshrc, before compinit\n  sockdemo completions zsh > ~/.zfunc/_sockdemo\n  mkdir -p ~/.config/fish/completions\n  sockdemo completions fish > ~/.config/fish/completions/sockdemo.fish",
         PRINT_CODES,
     ))]
     Completions(CompletionsArgs),
     /// Print the manual page, in roff.
     #[command(after_help = with_exit_codes(
-        "Example:\n  sockdemo man > ~/.local/share/man/man1/sockdemo.1",
+        "Example:\n  mkdir -p ~/.local/share/man/man1\n  sockdemo man > ~/.local/share/man/man1/sockdemo.1",
         PRINT_CODES,
     ))]
     Man,

@@ -456,3 +456,44 @@ fn serve_started_with_sigint_ignored_keeps_serving_and_stops_on_sigterm() {
     server.wait_for_log("SIGTERM", STEP);
     assert_eq!(server.wait_exit(STEP).code(), Some(0));
 }
+
+#[test]
+fn the_readmes_completion_and_manual_lines_work_on_a_new_account() {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let after = &readme[readme.find("For one user:").expect("the install lines")..];
+    let lines: Vec<&str> = after
+        .lines()
+        .skip(1)
+        .skip_while(|line| line.is_empty())
+        .take_while(|line| line.starts_with("    "))
+        .map(str::trim)
+        .collect();
+    assert!(lines.len() >= 4, "{lines:?}");
+    let home = Dir::empty();
+    let binary = Path::new(env!("CARGO_BIN_EXE_sockdemo"));
+    let path = format!(
+        "{}:/usr/bin:/bin",
+        binary.parent().expect("the binary's directory").display()
+    );
+    for line in &lines {
+        let output = run_bounded(
+            crate::support::command("sh")
+                .args(["-ec", line])
+                .env("HOME", home.path())
+                .env("PATH", &path),
+            STEP,
+        );
+        assert_eq!(code(&output), 0, "{line}: {}", text(&output.stderr));
+    }
+    for installed in [
+        ".local/share/bash-completion/completions/sockdemo",
+        ".zfunc/_sockdemo",
+        ".config/fish/completions/sockdemo.fish",
+        ".local/share/man/man1/sockdemo.1",
+    ] {
+        let written = fs::metadata(home.path().join(installed))
+            .unwrap_or_else(|err| panic!("{installed}: {err}"));
+        assert!(written.len() > 100, "{installed} is nearly empty");
+    }
+}
