@@ -13,7 +13,7 @@
 //! | `human` | numbers as people read them in messages: counts `15,900`, sizes `1.5 KiB`, durations `1.5s` | — |
 //! | `duration` | the DURATION syntax of the command line | — |
 //! | `address` | the ADDR syntax of `--listen` and `--connect`: IP, host name, bare port | the scripts' `('127.0.0.1', 9999)` |
-//! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
+//! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG`; a command's plain `sockdemo: warning:` lines or a log's timestamped records | the scripts' `print`s |
 //! | `platform` | the Linux-only calls, and the only `unsafe` code: the open-file limit, early writeback, the limits of the capacity rule, a socket's unacknowledged bytes, file locks, signal handling | — |
 //! | `capacity` | how many connection threads the process can hold (pure rule) | — |
 //!
