@@ -39,7 +39,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log more: -v for debug, -vv for trace (RUST_LOG overrides).
+    /// Log more, timestamped: -v for debug (fetch also shows the heads it sends
+    /// and receives, as "> " and "< " lines), -vv for trace (RUST_LOG overrides).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
