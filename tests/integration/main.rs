@@ -32,6 +32,7 @@ mod client_modes;
 mod fetch;
 mod fetch_habits;
 mod fetch_proxy;
+mod fetch_resume;
 mod fetch_retry;
 mod fetch_tls;
 mod interop;
