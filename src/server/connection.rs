@@ -13,7 +13,9 @@
 //! sending, so the connection closes the way nginx's `lingering_close` does:
 //! it shuts its write side down (the replies, then the end of the stream, go
 //! out), and reads and discards what the client still sends until the
-//! client has acknowledged everything or closes, for at most [`LINGER`].
+//! client has acknowledged everything, closes or resets, for at most
+//! [`LINGER`]: a probe that connects and closes at once frees its place
+//! at once.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -251,8 +253,8 @@ impl End {
 /// The lingering close: shut the write side down, so that the queued
 /// replies and then the end of the stream go out, and read and discard what
 /// the client still sends, until the client has acknowledged every byte
-/// (`SIOCOUTQ` is zero), [`LINGER`] has passed, or the server hurries to
-/// stop. Only then may the socket be closed without a reset destroying
+/// (`SIOCOUTQ` is zero), closes its side or resets, [`LINGER`] has passed,
+/// or the server hurries to stop. Only then may the socket be closed without a reset destroying
 /// replies the client has not received. Stopping after a byte count instead
 /// would bring the reset back for a client that keeps sending.
 fn linger(stream: &TcpStream, slot: &Slot) {
@@ -276,13 +278,14 @@ fn linger(stream: &TcpStream, slot: &Slot) {
             &mut discard
         };
         match (&*stream).read(buffer) {
-            Ok(0) => {
-                // The client sends no more (or the server shut reading down
-                // at the end of the grace): wait for its acknowledgements.
-                thread::sleep(LINGER_POLL);
-            }
+            // The client has closed (or the server shut the socket down to
+            // end the wait): nothing unread is left, so closing sends no
+            // reset, and the kernel still delivers what is queued. A probe
+            // that connects and closes at once frees its place here.
+            Ok(0) => return,
             Ok(_) => discard.resize(DISCARD_BUF, 0),
             Err(err) if is_retry(&err) => {}
+            // A reset: nothing more can be delivered.
             Err(_) => return,
         }
     }

@@ -86,9 +86,18 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(5);
 /// Longest pause after failed accepts: retry at least once a second.
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// After the remaining connections are shut down, how long they get to end
-/// and log their closing line before the server exits.
+/// After a second signal has shut the remaining connections down, how long
+/// they get to end and log their closing line before the server exits.
 const SETTLE: Duration = Duration::from_secs(1);
+
+/// After the lingering close has run its course at the end of the grace
+/// period, how long the connections get to end before the server exits:
+/// with [`LINGER`], the server exits at most 2.5 s after the grace period.
+const LAST_CLOSE: Duration = Duration::from_millis(500);
+
+/// At the end of the grace period, how often the server looks for
+/// connections whose clients have taken their last replies, to close them.
+const IDLE_POLL: Duration = Duration::from_millis(50);
 
 /// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
 pub fn run(config: &Config) -> anyhow::Result<()> {
@@ -338,8 +347,10 @@ fn start_connection(
     }
 }
 
-/// Lets live connections finish for up to `grace`, then closes the rest;
-/// a second signal closes them at once.
+/// Lets live connections finish for up to `grace`, then closes the rest:
+/// idle ones at once, the others by lingering, all within [`LINGER`] and
+/// [`LAST_CLOSE`] of the grace period's end. A second signal closes them at
+/// once.
 fn drain(registry: &Registry, grace: Duration) {
     info!(
         "refusing new connections; live ones may finish within {}",
@@ -349,21 +360,36 @@ fn drain(registry: &Registry, grace: Duration) {
     if registry.stage() == Stage::Hurrying {
         // The signal thread shuts them down, and busy ones end themselves.
         info!("second signal: closing {live} live connections now");
-    } else if live > 0 {
-        info!("grace period over; closing live connections: {live}");
-        registry.advance(Stage::Closing);
-        registry.shut_down_all(Shutdown::Write);
-    } else {
+        let left = registry.wait_until_empty(Instant::now() + SETTLE);
+        if left > 0 {
+            info!("exiting with {left} connections still closing");
+        }
         return;
     }
-    // At the end of the grace, closing connections linger (up to LINGER)
-    // so that clients still sending get every reply; after a second
-    // signal, they close at once.
-    let settle = match registry.stage() {
-        Stage::Hurrying => SETTLE,
-        _ => LINGER + SETTLE,
-    };
-    let left = registry.wait_until_empty(Instant::now() + settle);
+    if live == 0 {
+        return;
+    }
+    info!("grace period over; closing live connections: {live}");
+    registry.advance(Stage::Closing);
+    let lingered = Instant::now() + LINGER;
+    // Idle clients (blocked in a read the client will not end) close now;
+    // the others get their replies and the end of the stream, and linger.
+    registry.shut_down_idle(Some(Shutdown::Write));
+    loop {
+        let next = (Instant::now() + IDLE_POLL).min(lingered);
+        if registry.wait_until_empty(next) == 0 {
+            return;
+        }
+        if Instant::now() >= lingered || registry.stage() == Stage::Hurrying {
+            break;
+        }
+        // A client that has taken its last replies since is idle now.
+        registry.shut_down_idle(None);
+    }
+    // The lingering is over for everyone (a client still sending is cut
+    // off, as in a connection's own lingering close).
+    registry.shut_down_all(Shutdown::Both);
+    let left = registry.wait_until_empty(Instant::now() + LAST_CLOSE);
     if left > 0 {
         info!("exiting with {left} connections still closing");
     }

@@ -22,6 +22,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::platform::send_queue;
+
 /// Where the server stands in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -213,6 +215,34 @@ impl Registry {
             let _ = stream.shutdown(how);
         }
         live.len()
+    }
+
+    /// Shuts down, both ways, every live socket that is idle: nothing unread,
+    /// every byte sent acknowledged (see [`send_queue::idle`]). Its
+    /// connection, blocked in a read, sees the end of the stream at once and
+    /// closes, losing nothing. The others are shut down for writing only,
+    /// when `others` says so, and close by lingering. Returns how many were
+    /// idle.
+    ///
+    /// A client that sends a last message just after its socket was found
+    /// idle gets a reset instead of the end of the stream: the server would
+    /// not have answered it anyway, as the grace period is over.
+    pub fn shut_down_idle(&self, others: Option<Shutdown>) -> usize {
+        let live: Vec<Arc<TcpStream>> = self.lock().live.values().cloned().collect();
+        let mut idle = 0;
+        for stream in &live {
+            let how = if send_queue::idle(stream) {
+                idle += 1;
+                Shutdown::Both
+            } else if let Some(how) = others {
+                how
+            } else {
+                continue;
+            };
+            // A socket the peer already reset cannot be shut down; it is ending anyway.
+            let _ = stream.shutdown(how);
+        }
+        idle
     }
 
     /// The totals so far.

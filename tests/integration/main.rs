@@ -39,6 +39,7 @@ mod layout;
 mod real;
 mod rust_version;
 mod serve;
+mod serve_edges;
 mod serve_faults;
 mod serve_limits;
 mod support;
