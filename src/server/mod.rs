@@ -253,6 +253,8 @@ fn accept_loop(
                 // IPv4 address it is, not as `[::ffff:a.b.c.d]`.
                 let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
                 if failures_in_a_row > 0 {
+                    // Not flushed at the end: the accept that follows each
+                    // one held back is the news, and it was logged.
                     if let Some(held_back) = recovery_log.allow() {
                         info!(
                             "accepting again; failed attempts in a row: {failures_in_a_row}{held_back}"
@@ -274,7 +276,7 @@ fn accept_loop(
                     Started::NoThread(err) => {
                         if let Some(held_back) = thread_log.allow() {
                             warn!(
-                                "cannot start a thread for {peer}, closing its connection: {err}{held_back}"
+                                "cannot start a thread for {peer}, told it the server is busy: {err}{held_back}"
                             );
                         }
                     }
@@ -282,7 +284,7 @@ fn accept_loop(
             }
             // Shutdown shuts the listening socket down, which ends a
             // blocked accept with an error.
-            Err(_) if registry.stage() != Stage::Running => return Ok(()),
+            Err(_) if registry.stage() != Stage::Running => break,
             Err(err) if is_transient(&err) => {
                 failures_in_a_row += 1;
                 if let Some(held_back) = failure_log.allow() {
@@ -297,9 +299,21 @@ fn accept_loop(
             Err(err) => return Err(err).context("accepting connections"),
         }
         if registry.stage() != Stage::Running {
-            return Ok(());
+            break;
         }
     }
+    // Lines held back since the last report of their kind are counted
+    // before the server stops, not lost.
+    if let Some(held_back) = refusal_log.flush() {
+        warn!("refused {held_back} more connections since the last report (--max-connections)");
+    }
+    if let Some(held_back) = thread_log.flush() {
+        warn!("could not start a thread for {held_back} more connections since the last report");
+    }
+    if let Some(held_back) = failure_log.flush() {
+        warn!("{held_back} more failed accepts since the last report");
+    }
+    Ok(())
 }
 
 /// What became of an accepted client.
@@ -308,7 +322,7 @@ enum Started {
     Yes,
     /// The server is full: it got the busy line and was closed.
     Busy,
-    /// No thread could be started for it: it was closed.
+    /// No thread could be started for it: it got the busy line and was closed.
     NoThread(io::Error),
 }
 
@@ -321,14 +335,11 @@ fn start_connection(
 ) -> Started {
     let stream = Arc::new(stream);
     let Some(slot) = registry.admit(Arc::clone(&stream), peer) else {
-        // Non-blocking, so that a client can never hold up the accept loop; a
-        // fresh socket's send buffer takes one short line anyway. The client
-        // is turned away whether or not the line gets through.
-        let _ = stream
-            .set_nonblocking(true)
-            .and_then(|()| (&*stream).write_all(BUSY));
+        turn_away(&stream);
         return Started::Busy;
     };
+    // Kept here too, to tell the client if its thread cannot start.
+    let kept = Arc::clone(&stream);
     let spawned = thread::Builder::new()
         .name(format!("connection {}", slot.id()))
         .stack_size(CONNECTION_STACK)
@@ -338,13 +349,24 @@ fn start_connection(
             registry.started();
             Started::Yes
         }
-        // The closure, with the socket and the slot, is dropped: this one
-        // client is closed and its place freed.
+        // The closure, with the slot, is dropped: the place is freed, and
+        // the client is told, as when the server is full.
         Err(err) => {
             registry.not_started();
+            turn_away(&kept);
             Started::NoThread(err)
         }
     }
+}
+
+/// Sends a client the busy line; it is then closed, when the last handle
+/// on its socket goes. Non-blocking, so that a client can never hold up the
+/// accept loop; a fresh socket's send buffer takes one short line anyway.
+/// The client is turned away whether or not the line gets through.
+fn turn_away(stream: &TcpStream) {
+    let _ = stream
+        .set_nonblocking(true)
+        .and_then(|()| { stream }.write_all(BUSY));
 }
 
 /// Lets live connections finish for up to `grace`, then closes the rest:

@@ -53,7 +53,8 @@ impl Stage {
 pub struct Totals {
     /// Connections admitted and given a thread since the start.
     pub served: u64,
-    /// Connections turned away because the server was full.
+    /// Connections turned away with the busy line: the server was full,
+    /// or no thread could be started for them.
     pub refused: u64,
     /// The most connections alive at once.
     pub peak: usize,
@@ -75,7 +76,7 @@ pub struct Registry {
 struct State {
     live: HashMap<u64, Arc<TcpStream>>,
     next_id: u64,
-    /// Admitted, but closed unserved because no thread could be started.
+    /// Admitted, but turned away because no thread could be started.
     unstarted: u64,
     refused: u64,
     peak: usize,
@@ -126,7 +127,7 @@ impl Registry {
     }
 
     /// Counts an admitted connection whose thread could not be started:
-    /// it was closed, not served.
+    /// it was turned away, not served.
     pub fn not_started(&self) {
         self.lock().unstarted += 1;
     }
@@ -250,7 +251,7 @@ impl Registry {
         let state = self.lock();
         Totals {
             served: state.next_id - state.unstarted,
-            refused: state.refused,
+            refused: state.refused + state.unstarted,
             peak: state.peak,
         }
     }
@@ -337,7 +338,7 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_whose_thread_did_not_start_is_neither_served_nor_at_once() {
+    fn a_connection_whose_thread_did_not_start_is_refused_not_served() {
         let registry = Registry::new(5);
         let (a, _ca) = socket_pair();
         let (b, _cb) = socket_pair();
@@ -350,7 +351,7 @@ mod tests {
             registry.totals(),
             Totals {
                 served: 1,
-                refused: 0,
+                refused: 1,
                 peak: 1
             }
         );

@@ -3,12 +3,15 @@
 //! start, long unfinished lines, the address-space limit and the memory
 //! control group.
 
+use std::fs;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::talk::Client;
-use crate::support::{STEP, Server, wait_for};
+use crate::support::{STEP, Server, precondition, wait_for};
 
 /// Connects until a client is welcomed rather than told `Busy`; returns how
 /// long that took.
@@ -71,4 +74,88 @@ fn idle_clients_close_at_once_at_the_end_of_the_grace_period() {
         !rest.iter().any(|line| line.contains("still closing")),
         "{rest:#?}"
     );
+}
+
+/// A control group of our own in a cgroup v1 hierarchy, removed when
+/// dropped (after the processes in it are gone: declare it before them).
+struct Cgroup {
+    dir: PathBuf,
+}
+
+impl Cgroup {
+    /// Makes `/sys/fs/cgroup/CONTROLLER/sockdemo-test-PID-NAME`. False if
+    /// the test is to be skipped.
+    fn new(controller: &str, name: &str) -> Option<Cgroup> {
+        let root = PathBuf::from(format!("/sys/fs/cgroup/{controller}"));
+        let dir = root.join(format!("sockdemo-test-{}-{name}", std::process::id()));
+        let needs =
+            format!("a cgroup v1 {controller} hierarchy at {root:?} to make groups in (root)");
+        if !precondition("cgroup", &needs, || fs::create_dir(&dir).is_ok()) {
+            return None;
+        }
+        Some(Cgroup { dir })
+    }
+
+    fn write(&self, file: &str, value: &str) {
+        let path = self.dir.join(file);
+        fs::write(&path, value).unwrap_or_else(|err| panic!("writing {value} to {path:?}: {err}"));
+    }
+
+    fn read(&self, file: &str) -> String {
+        let path = self.dir.join(file);
+        fs::read_to_string(&path).unwrap_or_else(|err| panic!("reading {path:?}: {err}"))
+    }
+
+    /// `sockdemo ARGS`, moved into this group before it starts.
+    fn sockdemo(&self, args: &[&str]) -> Command {
+        let mut command = crate::support::command("sh");
+        command
+            .arg("-c")
+            .arg(r#"echo $$ > "$1/cgroup.procs" && shift && exec "$@""#)
+            .arg("sh")
+            .arg(&self.dir)
+            .arg(env!("CARGO_BIN_EXE_sockdemo"))
+            .args(args);
+        command
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // The group is removed once its last process is reaped; the kernel
+        // may take a moment after that.
+        let deadline = Instant::now() + STEP;
+        while fs::remove_dir(&self.dir).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn a_client_whose_thread_cannot_start_is_told_busy_and_counted() {
+    let Some(group) = Cgroup::new("pids", "threads") else {
+        return;
+    };
+    let mut server = Server::start_with(&mut group.sockdemo(&["serve", "--listen", "127.0.0.1:0"]));
+    let mut served = Client::greeted(server.addr);
+    // No thread more: the capacity rule read no limit at start, so only the
+    // failed start can turn the next clients away.
+    let current = group.read("pids.current");
+    group.write("pids.max", current.trim());
+    for _ in 0..3 {
+        let mut turned_away = Client::connect(server.addr);
+        turned_away.expect(b"Busy, try again later\n");
+        turned_away.expect_closed();
+    }
+    server.wait_for_log("cannot start a thread for 127.0.0.1:", STEP);
+    served.ask(b"Ann\n", b"Hello, Ann!\n");
+    group.write("pids.max", "max");
+    drop(served);
+    server.process.signal(libc::SIGTERM);
+    server.wait_for_log(
+        "could not start a thread for 2 more connections since the last report",
+        STEP,
+    );
+    server.wait_for_log("connections served: 1, refused: 3, most at once: 1", STEP);
+    assert!(server.wait_exit(STEP).success());
 }
