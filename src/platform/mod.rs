@@ -37,6 +37,8 @@ pub mod limits;
 #[cfg(target_os = "linux")]
 pub mod lock;
 #[cfg(target_os = "linux")]
+pub mod memory;
+#[cfg(target_os = "linux")]
 pub mod open_files;
 #[cfg(target_os = "linux")]
 pub mod send_queue;

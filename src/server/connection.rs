@@ -23,10 +23,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use log::info;
+use log::{info, warn};
 
 use super::registry::Slot;
-use crate::greeting::{Flow, Framer, RAW_MESSAGE_MAX, WELCOME};
+use crate::greeting::{Flow, Framer, OUT_OF_MEMORY, RAW_MESSAGE_MAX, WELCOME};
 use crate::human;
 
 /// Bytes asked for per read: the tutorial's `recv(1024)`, so that raw mode
@@ -79,6 +79,8 @@ pub enum End {
     Finished,
     /// The client sent a line longer than the framer accepts.
     LineTooLong,
+    /// The memory for the client's line or reply could not be allocated.
+    OutOfMemory,
     /// The client sent nothing for the idle timeout.
     Silent,
     /// The client read none of the replies for the idle timeout.
@@ -125,6 +127,7 @@ pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, slot: Slot, settings: Set
     match end {
         End::Finished => info!("connection from {peer} closed"),
         End::LineTooLong => info!("connection from {peer} closed: line too long"),
+        End::OutOfMemory => warn!("connection from {peer} closed: out of memory for its line"),
         End::Silent => info!("connection from {peer} closed: sent nothing for {idle}"),
         End::NotReading => info!("connection from {peer} closed: read no reply for {idle}"),
         End::Stopping => info!("connection from {peer} closed: the server is stopping"),
@@ -186,13 +189,24 @@ pub fn greet_and_answer(
                 }
                 return write_failure(err);
             }
-            replies.clear();
-            replies.shrink_to(KEEP_REPLY_CAPACITY);
+            // Given back after a burst by letting it go: shrinking in place
+            // is an allocation too, and one that cannot be caught.
+            if replies.capacity() > KEEP_REPLY_CAPACITY {
+                replies = Vec::new();
+            } else {
+                replies.clear();
+            }
         }
         match flow {
             Flow::Continue => {}
             Flow::Close => return End::Finished,
             Flow::LineTooLong => return End::LineTooLong,
+            Flow::OutOfMemory => {
+                return match send(stream, OUT_OF_MEMORY, settings.idle_timeout) {
+                    Ok(()) => End::OutOfMemory,
+                    Err(err) => write_failure(err),
+                };
+            }
         }
     }
 }

@@ -46,6 +46,7 @@ use crate::address::Address;
 use crate::capacity::{self, Capacity};
 use crate::greeting::BUSY;
 use crate::human::{self, thousands};
+use crate::platform::memory;
 use connection::{LINGER, Settings};
 use registry::{Registry, Stage};
 use throttle::Throttle;
@@ -147,7 +148,9 @@ impl Server {
         let addr = listener
             .local_addr()
             .context("reading the listening address")?;
-        let capacity = capacity::connections(&crate::platform::limits::limits());
+        let arenas = memory::limit_malloc_arenas(capacity::malloc_arenas(memory::cores()));
+        let limits = crate::platform::limits::limits(CONNECTION_STACK, arenas);
+        let capacity = capacity::connections(&limits);
         let (max_connections, warning) = connections_allowed(config.max_connections, &capacity);
         if let Some(warning) = warning {
             warn!("{warning}");
@@ -614,6 +617,7 @@ mod tests {
             limit: Some(crate::capacity::Limit::MaxMapCount),
             of: 65_530,
             in_use: 1_000,
+            per: 4,
         };
         let (max, warning) = connections_allowed(30_000, &capacity);
         assert_eq!(max, 15_900);
@@ -631,6 +635,7 @@ mod tests {
             limit: Some(crate::capacity::Limit::OpenFiles),
             of: 5_050,
             in_use: 10,
+            per: 1,
         };
         let (max, warning) = connections_allowed(100, &small);
         assert_eq!(max, 100);

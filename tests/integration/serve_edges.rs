@@ -159,3 +159,115 @@ fn a_client_whose_thread_cannot_start_is_told_busy_and_counted() {
     server.wait_for_log("connections served: 1, refused: 3, most at once: 1", STEP);
     assert!(server.wait_exit(STEP).success());
 }
+
+/// `sockdemo ARGS` under `ulimit -v KIB` (what RLIMIT_AS is set with in a
+/// shell; `prlimit --as` is not used, as the brief for these tests has it).
+fn under_address_space_limit(kib: u64, args: &[&str]) -> Command {
+    let mut command = crate::support::command("sh");
+    command
+        .arg("-c")
+        .arg(format!(r#"ulimit -v {kib} && exec "$@""#))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_sockdemo"))
+        .args(args);
+    command
+}
+
+/// The number a warning says `--max-connections` was lowered to.
+fn lowered_to(warning: &str) -> usize {
+    warning
+        .split("lowered to ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no number in {warning:?}"))
+}
+
+/// About 200 MB: room for a few hundred connection threads, where the
+/// server used to abort after a few hundred (glibc's arenas alone reserved
+/// most of it).
+const LOW_ADDRESS_SPACE_KIB: u64 = 200_000;
+
+#[test]
+fn under_an_address_space_limit_the_server_lowers_its_capacity_and_says_busy() {
+    let server = Server::start_with(&mut under_address_space_limit(
+        LOW_ADDRESS_SPACE_KIB,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-connections",
+            "30000",
+        ],
+    ));
+    let warning = server.wait_for_log("--max-connections 30,000 lowered to ", STEP);
+    assert!(
+        warning.contains(": the address-space limit (ulimit -v) allows about "),
+        "{warning}"
+    );
+    let allowed = lowered_to(&warning);
+    assert!((50..1000).contains(&allowed), "{warning}");
+
+    let mut served: Vec<Client> = (0..allowed).map(|_| Client::greeted(server.addr)).collect();
+    for _ in 0..20 {
+        let mut extra = Client::connect(server.addr);
+        extra.expect(b"Busy, try again later\n");
+        extra.expect_closed();
+    }
+    // Every admitted client has its thread, and each holds a long line of
+    // invalid UTF-8 at once, whose reply is three times as long: each gets
+    // its reply, or, if no memory is left for it, the error line; the
+    // server goes on either way.
+    let line = vec![0xff_u8; 60_000];
+    for client in &mut served {
+        client.send(b"\n");
+        client.send(&line);
+    }
+    let mut reply = b"Hello, !\n".to_vec();
+    for _ in 0..line.len() {
+        reply.splice(7..7, "\u{FFFD}".bytes());
+    }
+    let (mut answered, mut refused) = (0, 0);
+    for client in &mut served {
+        client.expect(b"Hello, !\n");
+        client.send(b"\n");
+        let mut first = [0u8; 7];
+        client.stream.read_exact(&mut first).expect("a reply");
+        if &first == b"Error: " {
+            client.expect(b"out of memory\n");
+            refused += 1;
+        } else {
+            client.expect(&reply[7..]);
+            answered += 1;
+        }
+    }
+    assert!(answered > 0, "answered {answered}, refused {refused}");
+    drop(served);
+    time_until_welcomed(server.addr);
+}
+
+#[test]
+fn load_mode_under_an_address_space_limit_exits_1_naming_it() {
+    let output = crate::support::run_bounded(
+        &mut under_address_space_limit(
+            LOW_ADDRESS_SPACE_KIB,
+            &[
+                "client",
+                "--connect",
+                "127.0.0.1:9",
+                "--connections",
+                "2000",
+            ],
+        ),
+        STEP,
+    );
+    let stderr = crate::support::text(&output.stderr);
+    assert_eq!(crate::support::code(&output), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "sockdemo: error: 2,000 connections need a thread and a socket each, more than this process can hold: the address-space limit (ulimit -v) allows about "
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
