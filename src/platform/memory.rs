@@ -80,8 +80,9 @@ pub fn address_space_in_use() -> u64 {
 
 /// The memory control group's limit, the smallest of the group's and its
 /// ancestors' (`None`: no limit), and the memory the group uses now, in
-/// bytes, less the file cache the kernel can reclaim before it kills
-/// (`inactive_file`: the binary's own pages may be charged to the group). cgroup v2: `memory.max` of each group up to the root, and
+/// bytes, less the file cache, which the kernel reclaims before it kills
+/// (the binary's own pages may be charged to the group; those it runs are
+/// few, and [`crate::capacity::MEMORY_MARGIN`] covers them). cgroup v2: `memory.max` of each group up to the root, and
 /// `memory.current`; v1: `hierarchical_memory_limit` in `memory.stat`,
 /// which already takes the ancestors into account, and
 /// `memory.usage_in_bytes`.
@@ -91,14 +92,17 @@ pub fn memory_cgroup() -> Option<(Option<u64>, u64)> {
         let mut fields = line.splitn(3, ':');
         let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
         if controllers.split(',').any(|c| c == "memory") {
-            return Some(memory_cgroup_v1(&format!("/sys/fs/cgroup/memory{path}")));
+            return Some(memory_cgroup_v1(&format!("{CGROUP_ROOT}/memory{path}")));
         }
     }
     let path = membership
         .lines()
         .find_map(|line| line.strip_prefix("0::"))?;
-    memory_cgroup_v2(path)
+    memory_cgroup_v2(CGROUP_ROOT, path)
 }
+
+/// Where the control groups are mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 fn memory_cgroup_v1(dir: &str) -> (Option<u64>, u64) {
     let stat = fs::read_to_string(format!("{dir}/memory.stat")).unwrap_or_default();
@@ -111,7 +115,7 @@ fn memory_cgroup_v1(dir: &str) -> (Option<u64>, u64) {
     let usage = read_number(&format!("{dir}/memory.usage_in_bytes")).unwrap_or(0);
     (
         limit,
-        usage.saturating_sub(stat_field(&stat, "total_inactive_file")),
+        usage.saturating_sub(stat_field(&stat, "total_cache")),
     )
 }
 
@@ -126,14 +130,14 @@ fn stat_field(stat: &str, name: &str) -> u64 {
 /// cgroup v1 says "no limit" with the largest page-aligned `i64`.
 const UNLIMITED_V1: u64 = 1 << 62;
 
-fn memory_cgroup_v2(path: &str) -> Option<(Option<u64>, u64)> {
-    let own = format!("/sys/fs/cgroup{}", path.trim_end_matches('/'));
+fn memory_cgroup_v2(root: &str, path: &str) -> Option<(Option<u64>, u64)> {
+    let own = format!("{root}{}", path.trim_end_matches('/'));
     let stat = fs::read_to_string(format!("{own}/memory.stat")).unwrap_or_default();
-    let usage = read_number(&format!("{own}/memory.current"))?
-        .saturating_sub(stat_field(&stat, "inactive_file"));
+    let usage =
+        read_number(&format!("{own}/memory.current"))?.saturating_sub(stat_field(&stat, "file"));
     let mut limit: Option<u64> = None;
     let mut dir = own.as_str();
-    while dir.len() > "/sys/fs/cgroup".len() {
+    while dir.len() > root.len() {
         // "max" (no limit) does not parse, and does not lower the limit.
         if let Some(max) = read_number(&format!("{dir}/memory.max")) {
             limit = Some(limit.map_or(max, |limit| limit.min(max)));
@@ -200,6 +204,43 @@ mod tests {
             measured.push((reserved, mappings));
         }
         panic!("no thread reserved what the rule counts: (reserved, counted) {measured:?}");
+    }
+
+    #[test]
+    fn cgroup_v2_takes_the_smallest_limit_of_the_ancestors_and_v1_the_hierarchical_one() {
+        let root = std::env::temp_dir().join(format!("sockdemo-cgroup-{}", std::process::id()));
+        let own = root.join("outer/inner");
+        fs::create_dir_all(&own).expect("dirs");
+        fs::write(root.join("outer/memory.max"), "104857600\n").expect("outer");
+        fs::write(own.join("memory.max"), "max\n").expect("inner");
+        fs::write(own.join("memory.current"), "50000000\n").expect("current");
+        fs::write(own.join("memory.stat"), "anon 1\nfile 20000000\n").expect("stat");
+        let root_text = root.to_str().expect("UTF-8");
+        assert_eq!(
+            memory_cgroup_v2(root_text, "/outer/inner/"),
+            Some((Some(104_857_600), 30_000_000))
+        );
+        fs::write(own.join("memory.max"), "1000\n").expect("inner");
+        assert_eq!(
+            memory_cgroup_v2(root_text, "/outer/inner"),
+            Some((Some(1000), 30_000_000))
+        );
+
+        fs::write(
+            own.join("memory.stat"),
+            "cache 5\nhierarchical_memory_limit 31457280\ntotal_cache 1000000\n",
+        )
+        .expect("v1 stat");
+        fs::write(own.join("memory.usage_in_bytes"), "3000000\n").expect("v1 usage");
+        let own_text = own.to_str().expect("UTF-8");
+        assert_eq!(memory_cgroup_v1(own_text), (Some(31_457_280), 2_000_000));
+        fs::write(
+            own.join("memory.stat"),
+            "hierarchical_memory_limit 9223372036854771712\n",
+        )
+        .expect("v1 stat");
+        assert_eq!(memory_cgroup_v1(own_text), (None, 3_000_000));
+        fs::remove_dir_all(&root).expect("cleaned up");
     }
 
     #[test]

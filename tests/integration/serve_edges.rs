@@ -271,3 +271,47 @@ fn load_mode_under_an_address_space_limit_exits_1_naming_it() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn in_a_memory_group_the_server_says_busy_instead_of_being_killed() {
+    let Some(group) = Cgroup::new("memory", "limit") else {
+        return;
+    };
+    group.write("memory.limit_in_bytes", &(30 << 20).to_string());
+    let server = Server::start_with(&mut group.sockdemo(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-connections",
+        "30000",
+    ]));
+    let warning = server.wait_for_log("--max-connections 30,000 lowered to ", STEP);
+    assert!(
+        warning.contains(": the control group's memory limit allows about "),
+        "{warning}"
+    );
+    let allowed = lowered_to(&warning);
+    assert!((50..1000).contains(&allowed), "{warning}");
+    // About 1,000 clients, where 30 MB used to be enough for some 600
+    // before the kernel killed the server, and every client with it.
+    let mut served = Vec::new();
+    let mut busy = 0;
+    for _ in 0..1000 {
+        let mut client = Client::connect(server.addr);
+        let mut first = [0u8; 8];
+        client.stream.read_exact(&mut first).expect("a first line");
+        match &first {
+            b"Welcome!" => served.push(client),
+            b"Busy, tr" => busy += 1,
+            other => panic!("{:?}", String::from_utf8_lossy(other)),
+        }
+    }
+    assert_eq!((served.len(), busy), (allowed, 1000 - allowed));
+    for client in &mut served {
+        client.ask(b"Ann\n", b"Hello, Ann!\n");
+    }
+    let oom = group.read("memory.oom_control");
+    assert!(oom.lines().any(|line| line == "oom_kill 0"), "{oom}");
+    drop(served);
+    time_until_welcomed(server.addr);
+}
