@@ -32,6 +32,8 @@ compile_error!(
      lock::try_lock_exclusive, flock; signals, SIGINT/SIGTERM/SIGHUP handling)"
 );
 
+#[cfg(test)]
+pub mod alloc_limit;
 #[cfg(target_os = "linux")]
 pub mod limits;
 #[cfg(target_os = "linux")]

@@ -565,6 +565,35 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_allocation_ends_the_connection_with_its_error_line() {
+        // In line mode, a line that arrives a read at a time, while this
+        // thread can allocate no more than 16 KiB at once: the line's
+        // buffer cannot grow past it.
+        let mut reads = vec![b"Ann\n".to_vec()];
+        reads.extend(std::iter::repeat_n(vec![b'a'; READ_BUF], 40));
+        let mut stream = Scripted::new(reads.into_iter().map(Ok));
+        let end = {
+            let _ceiling = crate::platform::alloc_limit::fail_above(16 * 1024);
+            greet_and_answer(&mut stream, PLAIN, || false)
+        };
+        assert!(matches!(end, End::OutOfMemory), "{end:?}");
+        assert_eq!(
+            stream.written.escape_ascii().to_string(),
+            "Welcome!Hello, Ann!\\nError: out of memory\\n"
+        );
+
+        // A reply that cannot be built: raw mode, 1 KiB of invalid UTF-8,
+        // whose reply takes 3 KiB.
+        let mut stream = Scripted::new([Ok(b"Bob".to_vec()), Ok(vec![0xff; READ_BUF])]);
+        let end = {
+            let _ceiling = crate::platform::alloc_limit::fail_above(2 * 1024);
+            greet_and_answer(&mut stream, PLAIN, || false)
+        };
+        assert!(matches!(end, End::OutOfMemory), "{end:?}");
+        assert_eq!(stream.written, b"Welcome!Hello, Bob!Error: out of memory\n");
+    }
+
+    #[test]
     fn a_line_too_long_is_refused() {
         let mut reads = vec![b"\n".to_vec()];
         reads.extend(std::iter::repeat_n(
