@@ -14,6 +14,11 @@
 //! | [`memory::memory_cgroup`] | the memory control group's limit and use, for the capacity rule | v1 `memory.stat` (`hierarchical_memory_limit`, `total_cache`), `memory.usage_in_bytes`; v2 `memory.max` up to the root, `memory.current`, `memory.stat` (`file`) |
 //! | [`send_queue::unacknowledged`] | bytes sent that the peer has not acknowledged, for the lingering close | `ioctl(SIOCOUTQ)` |
 //! | [`send_queue::unread`], [`send_queue::idle`] | bytes received and not read; a socket idle both ways, closed at once at the end of the grace period | `ioctl(FIONREAD)`, `ioctl(SIOCOUTQ)` |
+//! | [`fs::create_unnamed`], [`fs::link_unnamed`] | a download's temporary file, unnamed until complete, then linked in | `open(O_TMPFILE)`, `linkat(AT_SYMLINK_FOLLOW)` through `/proc/self/fd` |
+//! | [`fs::open_location`], [`fs::resolved_path`], [`fs::open_directory`], [`fs::path_in`], [`fs::reopen_for_writing`] | the output path opened by the kernel's rules (`fs.protected_symlinks`), where it led, and its directory held open | `open(O_PATH)`, `/proc/self/fd` |
+//! | [`fs::may_write`] | whether a replaced file is write-protected for this user | `faccessat(W_OK, AT_EACCESS)` |
+//! | [`fs::duplicate`], [`fs::descriptor_metadata`] | `-o /dev/fd/N`: writing to a descriptor the user named | `fcntl(F_DUPFD_CLOEXEC)`, `/proc/self/fd` |
+//! | [`fs::effective_uid`], [`fs::umask`] | whose a `-C` part is; the mode of a new file | `geteuid`, `/proc/self/status` |
 //! | [`lock::try_lock_exclusive`] | locks a partial download so that two runs cannot write into it | `flock(LOCK_EX \| LOCK_NB)` |
 //! | [`signals::watch`] | runs a closure on a thread of its own for each SIGINT, SIGTERM or SIGHUP | `sigaction` (through signal-hook), a self-pipe |
 //! | [`signals::count`] | counts signals in the handler itself, and raises a level on the second | `sigaction` (through signal-hook), atomics |
@@ -38,11 +43,13 @@ compile_error!(
      start_writeback, sync_file_range; limits::limits, the limits on threads, \
      mappings, files and memory; memory, the address space a thread reserves, \
      the malloc arena bound and the memory cgroup; send_queue, SIOCOUTQ and FIONREAD; \
-     lock::try_lock_exclusive, flock; signals, SIGINT/SIGTERM/SIGHUP handling)"
+     lock::try_lock_exclusive, flock; fs, O_TMPFILE, linkat, O_PATH, faccessat; signals, SIGINT/SIGTERM/SIGHUP handling)"
 );
 
 #[cfg(test)]
 pub mod alloc_limit;
+#[cfg(target_os = "linux")]
+pub mod fs;
 #[cfg(target_os = "linux")]
 pub mod limits;
 #[cfg(target_os = "linux")]
