@@ -26,8 +26,8 @@
 //! do; [`MEMORY_MARGIN`] covers some of them. Under `ulimit -v`, a line or a
 //! reply that finds no memory ends its connection with an error line
 //! instead (the buffers are allocated with `try_reserve`); in a control
-//! group, the kernel does not fail an allocation, so the margin is all
-//! there is.
+//! group, the kernel does not fail an allocation, so the server also turns
+//! new clients away while the group is nearly full (`server::pressure`).
 //!
 //! The rule is pure arithmetic over [`Limits`], so that it is tested without
 //! the machine's own numbers; [`crate::platform::limits::limits`] reads them.

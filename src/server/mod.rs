@@ -13,6 +13,7 @@
 //! - `listener`: the socket (backlog, SO_REUSEADDR, dual stack);
 //! - `connection`: one client's conversation, one read and one write per round trip;
 //! - `registry`: the live connections, `--max-connections`, the totals;
+//! - `pressure`: new clients told busy while the memory control group is nearly full;
 //! - `shutdown`: the [`Stopper`], and SIGINT / SIGTERM turned into a graceful stop;
 //! - `throttle`: log lines a flood could repeat, at most one a second.
 //!
@@ -29,6 +30,7 @@
 
 mod connection;
 mod listener;
+mod pressure;
 mod registry;
 mod shutdown;
 mod throttle;
@@ -48,6 +50,7 @@ use crate::greeting::BUSY;
 use crate::human::{self, thousands};
 use crate::platform::memory;
 use connection::{LINGER, Settings};
+use pressure::Pressure;
 use registry::{Registry, Stage};
 use throttle::Throttle;
 
@@ -124,6 +127,8 @@ pub struct Server {
     /// what they know (whether the accept loop was woken already).
     stopper: Stopper,
     max_connections: usize,
+    /// The memory control group's use, watched if it has a limit.
+    pressure: Pressure,
     settings: Settings,
     grace: Duration,
 }
@@ -163,6 +168,7 @@ impl Server {
             registry,
             stopper,
             max_connections,
+            pressure: Pressure::new(limits.memory_max.is_some()),
             settings: Settings {
                 delay: config.delay,
                 idle_timeout: config.idle_timeout,
@@ -193,11 +199,12 @@ impl Server {
             registry,
             stopper: _,
             max_connections,
+            pressure,
             settings,
             grace,
         } = self;
         info!("waiting for connections on {addr}");
-        accept_loop(&listener, &registry, settings, max_connections)?;
+        accept_loop(&listener, &registry, settings, max_connections, pressure)?;
         // Closed now: the port is free again while connections drain.
         drop(listener);
 
@@ -240,6 +247,7 @@ fn accept_loop(
     registry: &Arc<Registry>,
     settings: Settings,
     max_connections: usize,
+    mut pressure: Pressure,
 ) -> anyhow::Result<()> {
     let mut backoff = BACKOFF_FIRST;
     let mut failures_in_a_row = 0u64;
@@ -247,6 +255,7 @@ fn accept_loop(
     let recovery_log = Throttle::new();
     let refusal_log = Throttle::new();
     let thread_log = Throttle::new();
+    let memory_log = Throttle::new();
     loop {
         match listener.accept() {
             // A client accepted just as shutdown begins is served all the
@@ -266,13 +275,22 @@ fn accept_loop(
                     failures_in_a_row = 0;
                     backoff = BACKOFF_FIRST;
                 }
-                match start_connection(stream, peer, registry, settings) {
+                match start_connection(stream, peer, registry, settings, &mut pressure) {
                     Started::Yes => {}
                     Started::Busy => {
                         if let Some(held_back) = refusal_log.allow() {
                             warn!(
                                 "refused a connection from {peer}: {} connections already (--max-connections){held_back}",
                                 thousands(max_connections as u64)
+                            );
+                        }
+                    }
+                    Started::MemoryFull { limit, used } => {
+                        if let Some(held_back) = memory_log.allow() {
+                            warn!(
+                                "refused a connection from {peer}: the control group's memory is nearly used up ({} of {}){held_back}",
+                                human::bytes(used),
+                                human::bytes(limit)
                             );
                         }
                     }
@@ -310,6 +328,9 @@ fn accept_loop(
     if let Some(held_back) = refusal_log.flush() {
         warn!("refused {held_back} more connections since the last report (--max-connections)");
     }
+    if let Some(held_back) = memory_log.flush() {
+        warn!("refused {held_back} more connections since the last report (memory)");
+    }
     if let Some(held_back) = thread_log.flush() {
         warn!("could not start a thread for {held_back} more connections since the last report");
     }
@@ -325,6 +346,14 @@ enum Started {
     Yes,
     /// The server is full: it got the busy line and was closed.
     Busy,
+    /// The memory control group is nearly full: it got the busy line and
+    /// was closed.
+    MemoryFull {
+        /// The group's limit, in bytes.
+        limit: u64,
+        /// What the group uses, in bytes.
+        used: u64,
+    },
     /// No thread could be started for it: it got the busy line and was closed.
     NoThread(io::Error),
 }
@@ -335,7 +364,13 @@ fn start_connection(
     peer: SocketAddr,
     registry: &Arc<Registry>,
     settings: Settings,
+    pressure: &mut Pressure,
 ) -> Started {
+    if let Some((limit, used)) = pressure.full() {
+        registry.refuse();
+        turn_away(&stream);
+        return Started::MemoryFull { limit, used };
+    }
     let stream = Arc::new(stream);
     let Some(slot) = registry.admit(Arc::clone(&stream), peer) else {
         turn_away(&stream);

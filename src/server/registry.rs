@@ -126,6 +126,12 @@ impl Registry {
         })
     }
 
+    /// Counts a connection turned away before it was admitted (the memory
+    /// control group is nearly full).
+    pub fn refuse(&self) {
+        self.lock().refused += 1;
+    }
+
     /// Counts an admitted connection whose thread could not be started:
     /// it was turned away, not served.
     pub fn not_started(&self) {

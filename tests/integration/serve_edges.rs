@@ -315,3 +315,49 @@ fn in_a_memory_group_the_server_says_busy_instead_of_being_killed() {
     drop(served);
     time_until_welcomed(server.addr);
 }
+
+#[test]
+fn in_a_memory_group_nearly_full_of_long_lines_new_clients_are_told_busy() {
+    let Some(group) = Cgroup::new("memory", "pressure") else {
+        return;
+    };
+    group.write("memory.limit_in_bytes", &(30 << 20).to_string());
+    let server = Server::start_with(&mut group.sockdemo(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-connections",
+        "30000",
+    ]));
+    let warning = server.wait_for_log("--max-connections 30,000 lowered to ", STEP);
+    let allowed = lowered_to(&warning);
+    // Clients that each hold an unfinished line of 64,000 bytes, which the
+    // capacity rule does not count, until a new client is told busy.
+    let line = [b"\n".as_slice(), &[b'a'; 64_000]].concat();
+    let mut holding = Vec::new();
+    let turned_away = loop {
+        assert!(
+            holding.len() < allowed,
+            "all {allowed} places taken by long lines, and nobody told busy"
+        );
+        let mut client = Client::connect(server.addr);
+        let mut first = [0u8; 8];
+        client.stream.read_exact(&mut first).expect("a first line");
+        match &first {
+            b"Welcome!" => {
+                client.send(&line);
+                client.expect(b"Hello, !\n");
+                holding.push(client);
+            }
+            b"Busy, tr" => break holding.len(),
+            other => panic!("{:?}", String::from_utf8_lossy(other)),
+        }
+    };
+    assert!(turned_away > 50, "told busy after only {turned_away}");
+    server.wait_for_log("the control group's memory is nearly used up", STEP);
+    let oom = group.read("memory.oom_control");
+    assert!(oom.lines().any(|line| line == "oom_kill 0"), "{oom}");
+    // Once the lines are gone, there is room again.
+    drop(holding);
+    time_until_welcomed(server.addr);
+}
