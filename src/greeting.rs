@@ -194,9 +194,10 @@ impl Framer {
     }
 }
 
-/// Appends [`LINE_TOO_LONG`]; the connection is to close. The line is
-/// short and the reply buffer keeps room for it, so it is not refused for
-/// want of memory.
+/// Appends [`LINE_TOO_LONG`]; the connection is to close. Its 21 bytes are
+/// not asked for with `try_reserve`: a process that cannot allocate that
+/// much fails everywhere, as the capacity rule's margins are there to
+/// prevent.
 fn refuse(replies: &mut Vec<u8>) -> Flow {
     replies.extend_from_slice(LINE_TOO_LONG);
     Flow::LineTooLong
