@@ -106,7 +106,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "5m", value_parser = duration::parse)]
     pub idle_timeout: Duration,
 
-    /// On SIGINT or SIGTERM, let live connections finish for this long, then close them.
+    /// On SIGINT or SIGTERM, let live connections finish for this long, then close them (idle
+    /// ones at once, the others within 2.5 s).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "5s", value_parser = duration::parse)]
     pub grace: Duration,
 }

@@ -24,10 +24,10 @@
 //! a channel, a socket's state.
 //!
 //! A test whose precondition is missing (an IPv6 loopback, python3, the
-//! prlimit tool, a high enough open-file limit, root with setpriv) fails and
-//! says so. To skip such tests instead, name their preconditions in
-//! `SOCKDEMO_TEST_SKIP`, comma-separated: `ipv6`, `python`, `prlimit`,
-//! `nofile`, `root`.
+//! prlimit tool, a high enough open-file limit, root with setpriv, cgroup v1
+//! hierarchies to make groups in) fails and says so. To skip such tests
+//! instead, name their preconditions in `SOCKDEMO_TEST_SKIP`,
+//! comma-separated: `ipv6`, `python`, `prlimit`, `nofile`, `root`, `cgroup`.
 
 mod client;
 mod client_modes;
@@ -44,6 +44,7 @@ mod messages;
 mod real;
 mod rust_version;
 mod serve;
+mod serve_edges;
 mod serve_faults;
 mod serve_limits;
 mod support;
