@@ -6,6 +6,7 @@
 //!
 //! | item | what it does | Linux call |
 //! |---|---|---|
+//! | [`connect::Connecting`], [`connect::wait_any`] | connects without blocking, and waits on several connections at once | `connect` on a non-blocking socket (through socket2), `poll` |
 //! | [`open_files::raise_to_hard_limit`] | raises the open-file limit for many connections | `getrlimit`/`setrlimit(RLIMIT_NOFILE)` |
 //! | [`start_writeback`] | starts writing a downloaded file to disk early | `sync_file_range` |
 //! | [`limits::limits`] | reads the limits on threads, mappings and files for the capacity rule | `/proc/sys/vm/max_map_count`, `/proc/self/maps`, `kernel.threads-max`, `pid_max`, `/proc/loadavg`, `getrlimit(RLIMIT_NPROC, RLIMIT_NOFILE)`, the cgroup's `pids.max` |
@@ -29,9 +30,11 @@ compile_error!(
      (needed: open_files::raise_to_hard_limit, the RLIMIT_NOFILE raise; \
      start_writeback, sync_file_range; limits::limits, the limits on threads, \
      mappings and files; send_queue::unacknowledged, SIOCOUTQ; \
-     lock::try_lock_exclusive, flock; signals, SIGINT/SIGTERM/SIGHUP handling)"
+     lock::try_lock_exclusive, flock; connect, non-blocking connect and poll; signals, SIGINT/SIGTERM/SIGHUP handling)"
 );
 
+#[cfg(target_os = "linux")]
+pub mod connect;
 #[cfg(target_os = "linux")]
 pub mod limits;
 #[cfg(target_os = "linux")]
