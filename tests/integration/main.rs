@@ -23,13 +23,15 @@
 //! a channel, a socket's state.
 //!
 //! A test whose precondition is missing (an IPv6 loopback, python3, the
-//! prlimit tool, a high enough open-file limit) fails and says so. To skip
-//! such tests instead, name their preconditions in `SOCKDEMO_TEST_SKIP`,
-//! comma-separated: `ipv6`, `python`, `prlimit`, `nofile`.
+//! prlimit tool, a high enough open-file limit, root to make a network
+//! namespace) fails and says so. To skip such tests instead, name their
+//! preconditions in `SOCKDEMO_TEST_SKIP`, comma-separated: `ipv6`,
+//! `python`, `prlimit`, `nofile`, `netns`.
 
 mod client;
 mod client_modes;
 mod fetch;
+mod fetch_connect;
 mod fetch_habits;
 mod fetch_proxy;
 mod fetch_retry;
