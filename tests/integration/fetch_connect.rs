@@ -189,7 +189,9 @@ fn inside_namespace(name: &str) -> bool {
         "root, unshare(1) and ip(8) to make a network namespace with a tun device",
         || {
             run_bounded(
-                command("unshare").args(["-nm", "--", "ip", "tuntap", "add", "dev", "t0", "mode", "tun"]),
+                command("unshare").args([
+                    "-nm", "--", "ip", "tuntap", "add", "dev", "t0", "mode", "tun",
+                ]),
                 STEP,
             )
             .status
@@ -216,7 +218,10 @@ fn inside_namespace(name: &str) -> bool {
     );
     let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "inside the namespace: {all}");
-    assert!(all.contains("1 passed"), "the test did not run inside: {all}");
+    assert!(
+        all.contains("1 passed"),
+        "the test did not run inside: {all}"
+    );
     false
 }
 
@@ -259,7 +264,10 @@ fn a_black_holed_ipv6_address_costs_a_quarter_second_not_the_timeout() {
         [format!("[2001:db8::2]:{port}"), format!("127.0.0.1:{port}")],
         "{stderr}"
     );
-    assert!(stderr.contains(&format!("connected to 127.0.0.1:{port}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("connected to 127.0.0.1:{port}")),
+        "{stderr}"
+    );
     eprintln!("fetched past a black-holed IPv6 address in {took:?}");
     assert!(took < Duration::from_secs(3), "took {took:?}: {stderr}");
 }

@@ -70,6 +70,10 @@ pub struct Options {
 impl Options {
     /// The connector these options describe, choosing proxies from the
     /// process environment too; `user_agent` goes with a `CONNECT`.
+    ///
+    /// Make one for a run, and give each connecting thread a clone: a
+    /// second call would start a second resolver and a second TLS session
+    /// cache.
     pub fn connector(self, user_agent: &str) -> Connector {
         Connector::new(
             self.connect_timeout,
@@ -343,6 +347,22 @@ mod tests {
             panic!("connected to a closed port")
         };
         assert_eq!(Code::of(&err), Code::CouldntConnect);
+    }
+
+    #[test]
+    fn clones_share_the_tls_settings_across_threads() {
+        fn shareable<T: Clone + Send + Sync>() {}
+        shareable::<Connector>();
+        let connector = Connector::new(None, None, None, true);
+        let clone = connector.clone();
+        let theirs = std::thread::spawn(move || Arc::clone(&clone.tls().unwrap().config))
+            .join()
+            .unwrap();
+        let ours = &connector.tls().unwrap().config;
+        assert!(
+            Arc::ptr_eq(ours, &theirs),
+            "two TLS settings, two session caches"
+        );
     }
 
     #[test]

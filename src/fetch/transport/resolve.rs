@@ -168,10 +168,7 @@ fn answer(questions: &Receiver<Question>, lookup: Lookup) {
 
 /// The system's resolver: `getaddrinfo`, through the standard library.
 fn system_lookup(name: &str) -> io::Result<Vec<IpAddr>> {
-    Ok((name, 0)
-        .to_socket_addrs()?
-        .map(|addr| addr.ip())
-        .collect())
+    Ok((name, 0).to_socket_addrs()?.map(|addr| addr.ip()).collect())
 }
 
 #[cfg(test)]

@@ -46,7 +46,11 @@ impl Dialer {
         port: u16,
         deadline: Option<Deadline>,
     ) -> anyhow::Result<TcpStream> {
-        let within = Deadline::within(deadline, self.connect_timeout, "connecting (--connect-timeout)");
+        let within = Deadline::within(
+            deadline,
+            self.connect_timeout,
+            "connecting (--connect-timeout)",
+        );
         let ips = self.addresses(host, within)?;
         let addrs: Vec<SocketAddr> = ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect();
         let target = Target {
@@ -58,7 +62,11 @@ impl Dialer {
 
     /// The addresses to try, in order: those of the allowed family,
     /// interleaved by family.
-    fn addresses(&self, host: &Host<&str>, within: Option<Deadline>) -> anyhow::Result<Vec<IpAddr>> {
+    fn addresses(
+        &self,
+        host: &Host<&str>,
+        within: Option<Deadline>,
+    ) -> anyhow::Result<Vec<IpAddr>> {
         let ip = match *host {
             Host::Ipv4(ip) => IpAddr::V4(ip),
             Host::Ipv6(ip) => IpAddr::V6(ip),
@@ -99,7 +107,11 @@ struct Target {
 /// Races connections to `addrs`, tried in this order (RFC 8305 section 5):
 /// the first to connect is returned, the others are closed. Fails when
 /// every attempt has failed, or when `within` passes first.
-fn race(addrs: &[SocketAddr], target: &Target, within: Option<Deadline>) -> anyhow::Result<TcpStream> {
+fn race(
+    addrs: &[SocketAddr],
+    target: &Target,
+    within: Option<Deadline>,
+) -> anyhow::Result<TcpStream> {
     let mut schedule = Schedule::new(addrs, ATTEMPT_DELAY);
     let mut pending: Vec<Connecting> = Vec::new();
     let mut failures = Attempts {
@@ -128,8 +140,9 @@ fn race(addrs: &[SocketAddr], target: &Target, within: Option<Deadline>) -> anyh
             Ok(limit) => limit,
             Err(ran_out) => return Err(failures.timed_out(&target.name, ran_out)),
         };
-        let done = wait_any(&pending, limit)
-            .with_code(Code::CouldntConnect, || format!("connecting to {}", target.name))?;
+        let done = wait_any(&pending, limit).with_code(Code::CouldntConnect, || {
+            format!("connecting to {}", target.name)
+        })?;
         let (finished, still): (Vec<_>, Vec<_>) =
             pending.into_iter().zip(done).partition(|(_, done)| *done);
         pending = still.into_iter().map(|(attempt, _)| attempt).collect();
@@ -258,7 +271,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let host = Host::Ipv4(Ipv4Addr::LOCALHOST);
         let port = listener.local_addr().unwrap().port();
-        let stream = dialer(Duration::from_secs(5)).connect(&host, port, None).unwrap();
+        let stream = dialer(Duration::from_secs(5))
+            .connect(&host, port, None)
+            .unwrap();
         assert!(stream.nodelay().unwrap(), "TCP_NODELAY is not set");
     }
 
