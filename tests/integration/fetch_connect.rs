@@ -12,7 +12,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -208,7 +208,7 @@ fn inside_namespace(name: &str) -> bool {
     );
     let me = std::env::current_exe().expect("the test binary");
     let output = run_bounded(
-        Command::new("unshare")
+        command("unshare")
             .args(["-nm", "--", "sh", "-c", SETUP, "sh"])
             .arg(me)
             .args(["--exact", &format!("fetch_connect::{name}"), "--nocapture"])
