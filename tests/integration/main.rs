@@ -34,6 +34,7 @@ mod fetch;
 mod fetch_connect;
 mod fetch_habits;
 mod fetch_proxy;
+mod fetch_resume;
 mod fetch_retry;
 mod fetch_tls;
 mod interop;
