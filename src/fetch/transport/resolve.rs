@@ -146,7 +146,7 @@ fn answer(questions: &Receiver<Question>, lookup: Lookup) {
             .map(|(_, addrs)| Arc::clone(addrs));
         let addrs = match cached {
             Some(addrs) => {
-                debug!("{name}: cached");
+                debug!("{name}: answered from the cache");
                 Ok(addrs)
             }
             None => lookup(&name).map(Arc::<[IpAddr]>::from),
