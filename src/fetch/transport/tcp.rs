@@ -112,41 +112,65 @@ fn race(
     target: &Target,
     within: Option<Deadline>,
 ) -> anyhow::Result<TcpStream> {
-    let mut schedule = Schedule::new(addrs, ATTEMPT_DELAY);
-    let mut pending: Vec<Connecting> = Vec::new();
-    let mut failures = Attempts {
-        failed: Vec::new(),
-        literal: target.literal,
+    let mut race = Race {
+        schedule: Schedule::new(addrs, ATTEMPT_DELAY),
+        pending: Vec::new(),
+        failures: Attempts {
+            failed: Vec::new(),
+            literal: target.literal,
+        },
     };
     loop {
-        let until = match schedule.next(Instant::now()) {
+        let until = match race.schedule.next(Instant::now()) {
             Next::Start(addr) => {
-                debug!("connecting to {addr}");
-                match Connecting::start(addr) {
-                    Ok(attempt) => pending.push(attempt),
-                    Err(err) => {
-                        debug!("connecting to {addr}: {err}");
-                        schedule.failed();
-                        failures.failed.push((addr, err));
-                    }
-                }
+                race.start(addr);
                 continue;
             }
             Next::Wait(until) => until,
-            Next::Lost => return Err(failures.into_error(&target.name)),
+            Next::Lost => return Err(race.failures.into_error(&target.name)),
         };
         let wait = until.map(|until| until.saturating_duration_since(Instant::now()));
         let limit = match Deadline::cap(within, wait) {
             Ok(limit) => limit,
-            Err(ran_out) => return Err(failures.timed_out(&target.name, ran_out)),
+            Err(ran_out) => return Err(race.failures.timed_out(&target.name, ran_out)),
         };
-        let done = wait_any(&pending, limit).with_code(Code::CouldntConnect, || {
+        let done = wait_any(&race.pending, limit).with_code(Code::CouldntConnect, || {
             format!("connecting to {}", target.name)
         })?;
-        let (finished, still): (Vec<_>, Vec<_>) =
-            pending.into_iter().zip(done).partition(|(_, done)| *done);
-        pending = still.into_iter().map(|(attempt, _)| attempt).collect();
-        // In the order they started: of two done at once, the earlier wins.
+        if let Some(stream) = race.settle(&done)? {
+            // The attempts still pending are dropped with the race: closed.
+            return Ok(stream);
+        }
+    }
+}
+
+/// A race under way: when the next attempt starts, the attempts pending,
+/// and those that failed.
+struct Race {
+    schedule: Schedule,
+    pending: Vec<Connecting>,
+    failures: Attempts,
+}
+
+impl Race {
+    /// Starts an attempt to `addr`.
+    fn start(&mut self, addr: SocketAddr) {
+        debug!("connecting to {addr}");
+        match Connecting::start(addr) {
+            Ok(attempt) => self.pending.push(attempt),
+            Err(err) => self.failed(addr, err),
+        }
+    }
+
+    /// Takes the outcome of each pending attempt that `done` says is done,
+    /// in the order they started, so that of two done at once the earlier
+    /// wins: the first connected stream, if any.
+    fn settle(&mut self, done: &[bool]) -> anyhow::Result<Option<TcpStream>> {
+        let (finished, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .zip(done)
+            .partition(|(_, done)| **done);
+        self.pending = pending.into_iter().map(|(attempt, _)| attempt).collect();
         for (attempt, _) in finished {
             let addr = attempt.addr();
             match attempt.finish() {
@@ -162,16 +186,19 @@ fn race(
                         .with_code(Code::CouldntConnect, || {
                             format!("setting TCP_NODELAY on {addr}")
                         })?;
-                    // The attempts still pending are dropped here: closed.
-                    return Ok(stream);
+                    return Ok(Some(stream));
                 }
-                Err(err) => {
-                    debug!("connecting to {addr}: {err}");
-                    schedule.failed();
-                    failures.failed.push((addr, err));
-                }
+                Err(err) => self.failed(addr, err),
             }
         }
+        Ok(None)
+    }
+
+    /// The attempt to `addr` failed: the next may start at once.
+    fn failed(&mut self, addr: SocketAddr, err: io::Error) {
+        debug!("connecting to {addr}: {err}");
+        self.schedule.failed();
+        self.failures.failed.push((addr, err));
     }
 }
 
