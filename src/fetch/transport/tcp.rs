@@ -46,6 +46,18 @@ impl Dialer {
         port: u16,
         deadline: Option<Deadline>,
     ) -> anyhow::Result<TcpStream> {
+        self.connect_named(host, port, format!("{host} port {port}"), deadline)
+    }
+
+    /// As [`Dialer::connect`], with messages that call the host `name`
+    /// (`proxy HOST:PORT`, say).
+    pub fn connect_named(
+        &self,
+        host: &Host<&str>,
+        port: u16,
+        name: String,
+        deadline: Option<Deadline>,
+    ) -> anyhow::Result<TcpStream> {
         let within = Deadline::within(
             deadline,
             self.connect_timeout,
@@ -54,7 +66,7 @@ impl Dialer {
         let ips = self.addresses(host, within)?;
         let addrs: Vec<SocketAddr> = ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect();
         let target = Target {
-            name: format!("{host} port {port}"),
+            name,
             literal: !matches!(host, Host::Domain(_)),
         };
         race(&addrs, &target, within)
@@ -98,7 +110,7 @@ impl Dialer {
 
 /// What is being connected to, for messages.
 struct Target {
-    /// `HOST port PORT`.
+    /// `HOST port PORT`, or what the caller calls it.
     name: String,
     /// The host is an IP address: a message need not name it again.
     literal: bool,

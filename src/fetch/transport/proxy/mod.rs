@@ -180,9 +180,9 @@ pub fn check_tunnel_reply(head: &ResponseHead, proxy: &Proxy, url: &Url) -> anyh
     ))
 }
 
-/// Connects to the proxy, as [`tcp::Dialer::connect`] connects to a host, with
-/// curl's codes for a proxy: one that cannot be resolved exits 5, one that
-/// cannot be reached 7.
+/// Connects to the proxy, as [`tcp::Dialer::connect`] connects to a host,
+/// with messages that call it the proxy and curl's codes for a proxy: one
+/// that cannot be resolved exits 5, one that cannot be reached 7.
 pub fn connect(
     proxy: &Proxy,
     dialer: &tcp::Dialer,
@@ -194,19 +194,24 @@ pub fn connect(
         Host::Ipv4(ip) => Host::Ipv4(*ip),
         Host::Ipv6(ip) => Host::Ipv6(*ip),
     };
+    let name = format!("proxy {}", proxy.name());
     dialer
-        .connect(&host, proxy.port, deadline)
+        .connect_named(&host, proxy.port, name, deadline)
         .map_err(|err| proxy_failure(proxy, err))
 }
 
-/// A failure to reach the proxy, named so, and with curl's code for a
-/// proxy that cannot be resolved (5) in place of a host's (6).
+/// A failure to resolve the proxy, named so, with curl's code for a proxy
+/// that cannot be resolved (5) in place of a host's (6). Other failures
+/// name the proxy already.
 fn proxy_failure(proxy: &Proxy, err: anyhow::Error) -> anyhow::Error {
-    let code = match Code::of(&err) {
-        Code::CouldntResolve => Code::CouldntResolveProxy,
-        code => code,
-    };
-    fail_with(code, format!("proxy {}", proxy.name()), err)
+    match Code::of(&err) {
+        Code::CouldntResolve => fail_with(
+            Code::CouldntResolveProxy,
+            format!("proxy {}", proxy.name()),
+            err,
+        ),
+        _ => err,
+    }
 }
 
 /// Opens a tunnel through the proxy at the other end of `stream` to `url`'s
@@ -472,10 +477,7 @@ mod tests {
         assert_eq!(Code::of(&err), Code::CouldntConnect);
         assert_eq!(
             format!("{err:#}"),
-            format!(
-                "proxy {closed}: could not connect to 127.0.0.1 port {}: Connection refused",
-                closed.port()
-            )
+            format!("could not connect to proxy {closed}: Connection refused")
         );
         let stream = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
