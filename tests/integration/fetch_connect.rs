@@ -155,6 +155,16 @@ fn a_second_connection_to_a_host_resumes_the_tls_session() {
     }
     assert!(first.ends_with("; new session"), "{first}");
     assert!(second.ends_with("; session resumed"), "{second}");
+    // The name too was resolved once for the run.
+    assert_eq!(
+        stderr.matches("localhost resolves to ").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("localhost: answered from the cache"),
+        "{stderr}"
+    );
 }
 
 // --- In a network namespace of the test's own ---

@@ -144,18 +144,18 @@ fn answer(questions: &Receiver<Question>, lookup: Lookup) {
             .get(&name)
             .filter(|(at, _)| at.elapsed() < CACHE_TIME)
             .map(|(_, addrs)| Arc::clone(addrs));
+        let looked_up = cached.is_none();
         let addrs = match cached {
             Some(addrs) => {
-                debug!("{name}: answered from the cache");
+                debug!("{name}: answered from the cache ({})", list(&addrs));
                 Ok(addrs)
             }
             None => lookup(&name).map(Arc::<[IpAddr]>::from),
         };
         match &addrs {
-            Ok(addrs) if !addrs.is_empty() => {
-                let list: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
-                debug!("{name} resolves to {}", list.join(", "));
-                cache.insert(name, (Instant::now(), Arc::clone(addrs)));
+            Ok(fresh) if looked_up && !fresh.is_empty() => {
+                debug!("{name} resolves to {}", list(fresh));
+                cache.insert(name, (Instant::now(), Arc::clone(fresh)));
             }
             // A failure is not kept: the next attempt asks again, as a
             // resolver that was busy may answer then.
@@ -164,6 +164,12 @@ fn answer(questions: &Receiver<Question>, lookup: Lookup) {
         // No one waits any more when the caller gave up: the answer is cached.
         let _ = answer.send(addrs);
     }
+}
+
+/// Addresses as a list for a log line: `::1, 127.0.0.1`.
+fn list(addrs: &[IpAddr]) -> String {
+    let addrs: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+    addrs.join(", ")
 }
 
 /// The system's resolver: `getaddrinfo`, through the standard library.
@@ -207,24 +213,35 @@ mod tests {
 
     #[test]
     fn a_slow_answer_times_out_and_is_cached_for_the_next_caller() {
-        static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
-        fn slow(_: &str) -> io::Result<Vec<IpAddr>> {
-            LOOKUPS.fetch_add(1, Ordering::SeqCst);
+        static THREADS: Mutex<Vec<thread::ThreadId>> = Mutex::new(Vec::new());
+        fn slow(name: &str) -> io::Result<Vec<IpAddr>> {
+            THREADS.lock().unwrap().push(thread::current().id());
             thread::sleep(Duration::from_millis(300));
-            Ok(vec!["192.0.2.7".parse().unwrap()])
+            match name {
+                "slow.test" => Ok(vec!["192.0.2.7".parse().unwrap()]),
+                _ => Ok(vec!["192.0.2.8".parse().unwrap()]),
+            }
         }
         let resolver = Resolver::with_lookup(slow);
-        let soon = Deadline::after(Some(Duration::from_millis(20)), "the step");
-        let err = resolver.resolve("slow.test", soon).unwrap_err();
+        let soon = || Deadline::after(Some(Duration::from_millis(20)), "the step");
+        let err = resolver.resolve("slow.test", soon()).unwrap_err();
         assert_eq!(Code::of(&err), Code::Timeout);
         assert_eq!(
             format!("{err:#}"),
             "timed out resolving slow.test: the step did not complete within 20ms"
         );
-        // The thread went on with the lookup; the next caller gets its answer.
+        let err = resolver.resolve("other.test", soon()).unwrap_err();
+        assert_eq!(Code::of(&err), Code::Timeout);
+        // The thread went on with the lookups; the next callers get their answers.
         let addrs = resolver.resolve("slow.test", None).unwrap();
         assert_eq!(&*addrs, &["192.0.2.7".parse::<IpAddr>().unwrap()]);
-        assert_eq!(LOOKUPS.load(Ordering::SeqCst), 1);
+        let addrs = resolver.resolve("other.test", None).unwrap();
+        assert_eq!(&*addrs, &["192.0.2.8".parse::<IpAddr>().unwrap()]);
+        // Two lookups given up on, one thread: none left behind per lookup.
+        let threads = THREADS.lock().unwrap();
+        assert_eq!(threads.len(), 2);
+        assert_eq!(threads[0], threads[1]);
+        assert_ne!(threads[0], thread::current().id());
     }
 
     #[test]
