@@ -18,7 +18,8 @@
 //! One [`Connector`] serves a whole run: its clones share the resolver
 //! (one thread, one cache of answers) and the TLS settings, whose session
 //! cache lets a new connection to a host already met resume its TLS
-//! session. Several threads connecting at once each use a clone.
+//! session. Several threads connecting at once share it, by reference or
+//! by clones.
 //!
 //! The tutorial's counterpart is `s.connect((host, 80))`.
 
@@ -94,10 +95,11 @@ impl Options {
 /// How to connect: the resolver, the address families, the time limits,
 /// the TLS trust settings and the proxy.
 ///
-/// Made once for a run. Its clones share the resolver (one thread and its
-/// cache) and the TLS settings (built once, with one cache of TLS
-/// sessions), so each thread of a run that connects in parallel takes a
-/// clone, and every connection resumes what an earlier one established.
+/// Made once for a run, and `Send + Sync`: the threads of a run that
+/// connects in parallel share it by reference, or each take a clone. Clones
+/// share the resolver (one thread and its cache) and the TLS settings
+/// (built once, with one cache of TLS sessions), so every connection of the
+/// run resumes what an earlier one to its host established.
 #[derive(Debug, Clone)]
 pub struct Connector {
     dialer: Dialer,
