@@ -111,10 +111,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let first_url = target::parse(&target)?;
     let destination = destination(output.as_deref(), &first_url);
     let method = request.method;
-    if download.continue_partial && (destination == Destination::Stdout || method == Method::Head) {
+    let into_file = matches!(destination, Destination::File(_));
+    if download.continue_partial && (!into_file || method == Method::Head) {
         return Err(fail(
             Code::Usage,
-            "-C continues a file beside the target: it cannot be used with -o - or -I",
+            "-C continues a file beside the target: it cannot be used with -o -, a descriptor, or -I",
         ));
     }
     let report = Report::new(verbosity, destination == Destination::Stdout);
@@ -127,7 +128,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         report,
     };
     let partial = PartialFile::default();
-    if let Destination::File(_) = destination {
+    if into_file {
         signals::remove_on_signal(&partial)?;
     }
     let mut download = Download::new(
@@ -292,8 +293,7 @@ fn abandon(download: Download, err: anyhow::Error) -> anyhow::Error {
 /// default a name from the URL the user gave, whatever the redirects say.
 fn destination(output: Option<&Path>, first_url: &Url) -> Destination {
     match output {
-        Some(path) if path.as_os_str() == "-" => Destination::Stdout,
-        Some(path) => Destination::File(path.to_path_buf()),
+        Some(path) => Destination::of_path(path),
         None => Destination::File(target::default_file_name(first_url)),
     }
 }

@@ -14,7 +14,8 @@
 //!   absolute-form requests), `support::ranged` (a file server honouring
 //!   `Range` and `If-Range` that cuts, resets or stalls on cue),
 //!   `support::tls` (a private CA), `support::dir` (a working directory for
-//!   downloads).
+//!   downloads), `support::other_user` (`nobody`, a watcher acting as
+//!   `nobody`, `fs.protected_symlinks` turned on for a test).
 //! - One module per area below. To add one, create `tests/integration/NAME.rs`,
 //!   declare it here with `mod NAME;`, and `use crate::support::...`.
 //!
@@ -23,15 +24,16 @@
 //! a channel, a socket's state.
 //!
 //! A test whose precondition is missing (an IPv6 loopback, python3, the
-//! prlimit tool, a high enough open-file limit, root to make a network
-//! namespace) fails and says so. To skip such tests instead, name their
-//! preconditions in `SOCKDEMO_TEST_SKIP`, comma-separated: `ipv6`,
-//! `python`, `prlimit`, `nofile`, `netns`.
+//! prlimit tool, a high enough open-file limit, root with setpriv, root to
+//! make a network namespace) fails and says so. To skip such tests instead,
+//! name their preconditions in `SOCKDEMO_TEST_SKIP`, comma-separated:
+//! `ipv6`, `python`, `prlimit`, `nofile`, `root`, `netns`.
 
 mod client;
 mod client_modes;
 mod fetch;
 mod fetch_connect;
+mod fetch_files;
 mod fetch_habits;
 mod fetch_proxy;
 mod fetch_resume;
