@@ -96,9 +96,15 @@ impl Certificate {
     pub fn read(der: &[u8]) -> Option<Certificate> {
         let (_, cert) = X509Certificate::from_der(der).ok()?;
         let not_after = u64::try_from(cert.validity().not_after.timestamp()).ok()?;
+        // A name may be empty (a certificate that names its hosts only in
+        // subjectAltName): said so, rather than left blank.
+        let name = |name: String| match name.is_empty() {
+            true => "(no name)".to_owned(),
+            false => name,
+        };
         Some(Certificate {
-            subject: cert.subject().to_string(),
-            issuer: cert.issuer().to_string(),
+            subject: name(cert.subject().to_string()),
+            issuer: name(cert.issuer().to_string()),
             expires: date(UnixTime::since_unix_epoch(Duration::from_secs(not_after))),
         })
     }
@@ -130,6 +136,10 @@ mod tests {
             })
         );
         assert_eq!(Certificate::read(b"not a certificate"), None);
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        let unnamed = params.self_signed(&key).unwrap();
+        let read = Certificate::read(unnamed.der()).unwrap();
+        assert_eq!((&*read.subject, &*read.issuer), ("(no name)", "(no name)"));
     }
 
     #[test]
