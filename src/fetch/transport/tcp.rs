@@ -389,6 +389,37 @@ mod tests {
         // waiting for the first to time out.
         assert!(took >= ATTEMPT_DELAY, "{took:?}");
         assert!(took < Duration::from_secs(3), "{took:?}");
+        // The loser was closed, not left sending SYNs.
+        assert_eq!(syns_sent_to(hole.port()), 0);
+    }
+
+    /// How many of the system's IPv4 sockets are waiting for an answer to
+    /// their SYN (state SYN_SENT, 02 in /proc/net/tcp) from `port`.
+    fn syns_sent_to(port: u16) -> usize {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        table
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                // sl, local_address, rem_address, st, ...
+                let mut fields = line.split_ascii_whitespace().skip(2);
+                let (Some(remote), Some(state)) = (fields.next(), fields.next()) else {
+                    return false;
+                };
+                state == "02" && remote.ends_with(&format!(":{port:04X}"))
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_pending_attempt_is_seen_as_a_syn_sent() {
+        // The check above must be able to see what it checks.
+        let (hole, _filling) = black_hole();
+        let hole = hole.local_addr().unwrap().as_socket().unwrap();
+        let attempt = Connecting::start(hole).unwrap();
+        assert_eq!(syns_sent_to(hole.port()), 1);
+        drop(attempt);
+        assert_eq!(syns_sent_to(hole.port()), 0);
     }
 
     #[test]
