@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::cli::{exit_codes_help, fetch_codes};
 use crate::duration::{self, limit};
+use crate::fetch::transport::Family;
 use crate::fetch::{self, retry, verify::Checksum};
 use crate::http::{self, Method, RequestHeaders};
 
@@ -29,9 +30,18 @@ pub struct FetchArgs {
     #[arg(short = 'O', long, conflicts_with = "output")]
     pub remote_name: bool,
 
-    /// Give up on connecting to an address after this long (0: no limit).
+    /// Give up when resolving the host and connecting to it (all its
+    /// addresses together) take longer than this (0: no limit).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10s", value_parser = duration::parse)]
     pub connect_timeout: Duration,
+
+    /// Connect over IPv4 only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Connect over IPv6 only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
 
     /// Give up when nothing arrives for this long, or when a TLS handshake or
     /// a response head takes longer (0: no limit).
@@ -153,6 +163,11 @@ impl FetchArgs {
             },
             transport: fetch::transport::Options {
                 connect_timeout: limit(self.connect_timeout),
+                family: match (self.ipv4, self.ipv6) {
+                    (true, _) => Family::V4,
+                    (_, true) => Family::V6,
+                    _ => Family::Any,
+                },
                 timeout: limit(self.timeout),
                 cacert: self.cacert.clone(),
                 insecure: self.insecure,
@@ -231,6 +246,7 @@ mod tests {
             ["-O", "-o=x"],
             ["-L", "--no-follow"],
             ["-I", "-o=x"],
+            ["-4", "-6"],
         ] {
             let mut argv = vec!["sockdemo", "fetch", "example.com"];
             argv.extend(pair);
@@ -285,5 +301,19 @@ mod tests {
             panic!("not fetch")
         };
         assert_eq!(args.config(false).request.method, Method::Head);
+        for (flags, family) in [
+            (&[][..], Family::Any),
+            (&["-4"], Family::V4),
+            (&["--ipv4"], Family::V4),
+            (&["-6"], Family::V6),
+            (&["--ipv6"], Family::V6),
+        ] {
+            let mut argv = vec!["sockdemo", "fetch", "example.com"];
+            argv.extend(flags);
+            let Command::Fetch(args) = Cli::parse_from(&argv).command else {
+                panic!("not fetch")
+            };
+            assert_eq!(args.config(false).transport.family, family, "{flags:?}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! | item | what it does | Linux call |
 //! |---|---|---|
+//! | [`connect::Connecting`], [`connect::wait_any`] | connects without blocking, and waits on several connections at once | `connect` on a non-blocking socket (through socket2), `poll` |
 //! | [`open_files::raise_to_hard_limit`] | raises the open-file limit for many connections | `getrlimit`/`setrlimit(RLIMIT_NOFILE)` |
 //! | [`start_writeback`] | starts writing a downloaded file to disk early | `sync_file_range` |
 //! | [`limits::limits`] | reads the limits on threads, mappings, files and memory for the capacity rule | `/proc/sys/vm/max_map_count`, `/proc/self/maps`, `kernel.threads-max`, `pid_max`, `/proc/loadavg`, `getrlimit(RLIMIT_NPROC, RLIMIT_NOFILE, RLIMIT_AS)`, the cgroup's `pids.max`, and [`memory`]'s |
@@ -44,11 +45,14 @@ compile_error!(
      start_writeback, sync_file_range; limits::limits, the limits on threads, \
      mappings, files and memory; memory, the address space a thread reserves, \
      the malloc arena bound and the memory cgroup; send_queue, SIOCOUTQ and FIONREAD; \
-     lock::try_lock_exclusive, flock; fs, O_TMPFILE, linkat, O_PATH, faccessat; signals, SIGINT/SIGTERM/SIGHUP handling)"
+     lock::try_lock_exclusive, flock; fs, O_TMPFILE, linkat, O_PATH, faccessat; \
+     connect, non-blocking connect and poll; signals, SIGINT/SIGTERM/SIGHUP handling)"
 );
 
 #[cfg(test)]
 pub mod alloc_limit;
+#[cfg(target_os = "linux")]
+pub mod connect;
 #[cfg(target_os = "linux")]
 pub mod fs;
 #[cfg(target_os = "linux")]

@@ -164,8 +164,8 @@ fn a_dead_proxy_exits_7_and_is_named() {
     assert_eq!(code(&output), 7, "{}", text(&output.stderr));
     let message = text(&output.stderr);
     assert!(
-        message.starts_with(&format!(
-            "sockdemo: error: proxy {}: could not connect to",
+        message.ends_with(&format!(
+            "could not connect to proxy {}: Connection refused\n",
             dead.trim_start_matches("http://")
         )),
         "{message}"

@@ -25,13 +25,15 @@
 //!
 //! A test whose precondition is missing (an IPv6 loopback, python3, the
 //! prlimit tool, a high enough open-file limit, root with setpriv, cgroup v1
-//! hierarchies to make groups in) fails and says so. To skip such tests
-//! instead, name their preconditions in `SOCKDEMO_TEST_SKIP`,
-//! comma-separated: `ipv6`, `python`, `prlimit`, `nofile`, `root`, `cgroup`.
+//! hierarchies to make groups in, root to make a network namespace) fails and
+//! says so. To skip such tests instead, name their preconditions in
+//! `SOCKDEMO_TEST_SKIP`, comma-separated: `ipv6`, `python`, `prlimit`, `nofile`,
+//! `root`, `cgroup`, `netns`.
 
 mod client;
 mod client_modes;
 mod fetch;
+mod fetch_connect;
 mod fetch_files;
 mod fetch_habits;
 mod fetch_proxy;

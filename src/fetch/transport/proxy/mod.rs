@@ -17,7 +17,6 @@ pub use choice::{choose, process_env};
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -182,12 +181,12 @@ pub fn check_tunnel_reply(head: &ResponseHead, proxy: &Proxy, url: &Url) -> anyh
     ))
 }
 
-/// Connects to the proxy, as [`tcp::connect`] connects to a host, with
-/// curl's codes for a proxy: one that cannot be resolved exits 5, one that
-/// cannot be reached 7.
+/// Connects to the proxy, as [`tcp::Dialer::connect`] connects to a host,
+/// with messages that call it the proxy and curl's codes for a proxy: one
+/// that cannot be resolved exits 5, one that cannot be reached 7.
 pub fn connect(
     proxy: &Proxy,
-    connect_timeout: Option<Duration>,
+    dialer: &tcp::Dialer,
     deadline: Option<Deadline>,
 ) -> anyhow::Result<TcpStream> {
     debug!("going through proxy {}", proxy.name());
@@ -196,18 +195,24 @@ pub fn connect(
         Host::Ipv4(ip) => Host::Ipv4(*ip),
         Host::Ipv6(ip) => Host::Ipv6(*ip),
     };
-    tcp::connect(&host, proxy.port, connect_timeout, deadline)
+    let name = format!("proxy {}", proxy.name());
+    dialer
+        .connect_named(&host, proxy.port, name, deadline)
         .map_err(|err| proxy_failure(proxy, err))
 }
 
-/// A failure to reach the proxy, named so, and with curl's code for a
-/// proxy that cannot be resolved (5) in place of a host's (6).
+/// A failure to resolve the proxy, named so, with curl's code for a proxy
+/// that cannot be resolved (5) in place of a host's (6). Other failures
+/// name the proxy already.
 fn proxy_failure(proxy: &Proxy, err: anyhow::Error) -> anyhow::Error {
-    let code = match Code::of(&err) {
-        Code::CouldntResolve => Code::CouldntResolveProxy,
-        code => code,
-    };
-    fail_with(code, format!("proxy {}", proxy.name()), err)
+    match Code::of(&err) {
+        Code::CouldntResolve => fail_with(
+            Code::CouldntResolveProxy,
+            format!("proxy {}", proxy.name()),
+            err,
+        ),
+        _ => err,
+    }
 }
 
 /// Opens a tunnel through the proxy at the other end of `stream` to `url`'s
@@ -469,19 +474,20 @@ mod tests {
             .and_then(|listener| listener.local_addr())
             .unwrap();
         let proxy = Proxy::parse(&closed.to_string()).unwrap();
-        let err = connect(&proxy, Some(std::time::Duration::from_secs(5)), None).unwrap_err();
+        let dialer = tcp::Dialer {
+            connect_timeout: Some(std::time::Duration::from_secs(5)),
+            ..tcp::Dialer::default()
+        };
+        let err = connect(&proxy, &dialer, None).unwrap_err();
         assert_eq!(Code::of(&err), Code::CouldntConnect);
-        assert!(
-            format!("{err:#}").starts_with(&format!(
-                "proxy {closed}: could not connect to 127.0.0.1 port {}",
-                closed.port()
-            )),
-            "{err:#}"
+        assert_eq!(
+            format!("{err:#}"),
+            format!("could not connect to proxy {closed}: Connection refused")
         );
         let stream = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let proxy = Proxy::parse(&listener.local_addr().unwrap().to_string()).unwrap();
-            connect(&proxy, None, None).unwrap()
+            connect(&proxy, &tcp::Dialer::default(), None).unwrap()
         };
         assert!(stream.nodelay().unwrap());
     }
