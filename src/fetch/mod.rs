@@ -34,12 +34,19 @@
 //! | [`partial`] | `-C`: the `.part` file and its metadata | — |
 //! | [`verify`] | `--checksum`, `--expect-size` | — |
 //! | [`progress`] | the progress bar | — |
+//! | [`credentials`] | `-u`, the URL's user and password, `-U`: which apply, Basic | — |
+//! | [`netrc`] | the `.netrc` file (pure) | — |
+//! | [`write_out`] | `-w/--write-out`: the format and its variables (pure) | — |
+//! | [`observed`] | what `--write-out` reports, noted on the way | — |
 //! | this file | the steps in order, and the one decision to retry or give up | — |
 
 pub mod attempt;
+pub mod credentials;
 pub mod download;
 pub mod exchange;
 pub mod failure;
+pub mod netrc;
+pub mod observed;
 pub mod output;
 pub mod partial;
 pub mod progress;
@@ -51,6 +58,7 @@ pub mod signals;
 pub mod target;
 pub mod transport;
 pub mod verify;
+pub mod write_out;
 
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -65,6 +73,7 @@ use crate::human::{self, thousands};
 use attempt::{AttemptFailed, Attempts};
 use download::{Body, Download};
 use failure::{Failed, cannot_start_over, classify};
+use observed::Observed;
 use output::Destination;
 use report::Report;
 pub use report::Verbosity;
@@ -92,12 +101,41 @@ pub struct Config {
     pub max_time: Option<Duration>,
     /// How much is said.
     pub verbosity: Verbosity,
+    /// Who the fetch says it is: `-u`, `-U`, the `.netrc`.
+    pub credentials: credentials::Options,
+    /// `-w/--write-out`: the format, or `@FILE` to read it from.
+    pub write_out: Option<String>,
+}
+
+/// Fetches `config.target` ([`fetch`]), then writes what `--write-out`
+/// asks, whatever the outcome, after the body and before the error line.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let format = config
+        .write_out
+        .as_deref()
+        .map(report::load_format)
+        .transpose()?;
+    let observed = Observed::new(Instant::now());
+    let outcome = fetch(config, &observed);
+    if let Some(format) = format {
+        let (code, message) = match &outcome {
+            Ok(()) => (Code::Success, String::new()),
+            Err(err) => (Code::of(err), format!("{err:#}")),
+        };
+        let written = report::write_out(&format.render(&observed.record(code as u8, message)));
+        // The fetch's own error comes first.
+        outcome?;
+        written?;
+        return Ok(());
+    }
+    outcome
 }
 
 /// Fetches `config.target`: prints the response heads, and saves the final
 /// body unless its status is 400 or more (the error-page rule) or `-I` asked
-/// for heads only; after a transient failure, tries again.
-pub fn run(config: Config) -> anyhow::Result<()> {
+/// for heads only; after a transient failure, tries again. What it sees
+/// goes into `observed`.
+fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
     let Config {
         target,
         output,
@@ -107,9 +145,18 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         retry,
         max_time,
         verbosity,
+        credentials,
+        write_out: _,
     } = config;
-    let first_url = target::parse(&target)?;
+    let (first_url, url_user) = target::parse_with_user(&target)?;
+    let mut request = request;
+    let mut transport = transport;
+    request.credentials = credentials::resolve(&credentials, url_user.as_ref(), &first_url)?;
+    transport.proxy_authorization = credentials::resolve_proxy(&credentials)?;
     let destination = destination(output.as_deref(), &first_url);
+    if let Destination::File(path) = &destination {
+        observed.file(path.to_string_lossy().into_owned());
+    }
     let method = request.method;
     if download.continue_partial && (destination == Destination::Stdout || method == Method::Head) {
         return Err(fail(
@@ -125,6 +172,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         total: Deadline::after(max_time, "the whole transfer (--max-time)"),
         first_url,
         report,
+        observed: observed.clone(),
     };
     let partial = PartialFile::default();
     if let Destination::File(_) = destination {
@@ -142,10 +190,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let mut previous: Option<anyhow::Error> = None;
     loop {
         let failed = match attempts.download(&mut download) {
-            Ok(()) => return finish(download, method, &report),
+            Ok(()) => return finish(download, method, &report, observed),
             Err(Failed::Error { err, .. }) if cannot_start_over(&err) && previous.is_some() => {
                 // The output could not take a new version: the error is
                 // the one that made this attempt necessary.
+                observed.saved(download.saved());
                 return Err(abandon(download, previous.take().unwrap_or(err)));
             }
             Err(failed) => failed,
@@ -156,12 +205,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             Decision::Retry { delay }
                 if wait_to_retry(&reason(&failed), delay, attempts.total, &retrier, &download) =>
             {
+                observed.retried();
                 if let Failed::Error { err, .. } = failed {
                     previous = Some(err);
                 }
             }
             _ => {
                 gave_up(&retrier, &download);
+                observed.saved(download.saved());
                 return give_up(failed, &attempts, download);
             }
         }
@@ -216,7 +267,12 @@ fn give_up(
                 attempts.take_final(&mut response, &url, Body::Whole, &mut download)
             });
             match saved {
-                Ok(()) => finish(download, attempts.options.method, &attempts.report),
+                Ok(()) => finish(
+                    download,
+                    attempts.options.method,
+                    &attempts.report,
+                    &attempts.observed,
+                ),
                 Err(err) => Err(abandon(download, err)),
             }
         }
@@ -225,7 +281,13 @@ fn give_up(
 }
 
 /// Completes the download and says so; `-I` saves nothing.
-fn finish(download: Download, method: Method, report: &Report) -> anyhow::Result<()> {
+fn finish(
+    download: Download,
+    method: Method,
+    report: &Report,
+    observed: &Observed,
+) -> anyhow::Result<()> {
+    observed.saved(download.saved());
     if method == Method::Head {
         return Ok(());
     }
