@@ -196,13 +196,14 @@ fn dash_o_dash_streams_the_body_to_stdout_and_the_head_to_stderr() {
 }
 
 #[test]
-fn quiet_prints_nothing_on_stderr() {
+fn quiet_prints_nothing_on_stderr_nor_stdout() {
     let server = serving(vec![send(OK_HEAD), send("hello world")]);
     let dir = Dir::new();
     let output = dir.fetch(&[&server.url("/x"), "-o", "out.bin", "-q"]);
     assert_eq!(code(&output), 0);
     assert_eq!(text(&output.stderr), "");
-    assert_eq!(output.stdout, OK_HEAD.as_bytes());
+    assert_eq!(text(&output.stdout), "", "-q: errors only, no heads");
+    assert_eq!(dir.read("out.bin"), b"hello world");
 }
 
 #[test]

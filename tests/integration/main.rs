@@ -30,10 +30,12 @@
 mod client;
 mod client_modes;
 mod fetch;
+mod fetch_auth;
 mod fetch_habits;
 mod fetch_proxy;
 mod fetch_retry;
 mod fetch_tls;
+mod fetch_write_out;
 mod interop;
 mod layout;
 mod real;
