@@ -37,8 +37,9 @@ impl Drop for EchoOff<'_> {
 /// echo, the line end removed.
 pub fn read_password(prompt: &str) -> io::Result<String> {
     let tty = OpenOptions::new().read(true).write(true).open("/dev/tty")?;
-    (&tty).write_all(prompt.as_bytes())?;
+    // Echo off before the prompt: nothing typed after it can show.
     let echo_off = EchoOff::new(&tty)?;
+    (&tty).write_all(prompt.as_bytes())?;
     let mut line = String::new();
     BufReader::new(&tty).read_line(&mut line)?;
     drop(echo_off);

@@ -811,7 +811,7 @@ fn interrupting_a_download_leaves_the_old_file_and_no_temporary() {
 /// A pseudo-terminal: `(controller, terminal)`; what is written to the
 /// terminal side is read from the controller side.
 #[allow(unsafe_code)]
-fn pseudo_terminal() -> (fs::File, fs::File) {
+pub(crate) fn pseudo_terminal() -> (fs::File, fs::File) {
     use std::os::fd::FromRawFd;
     let (mut controller, mut terminal) = (0, 0);
     // SAFETY: openpty writes two new file descriptors, which are then owned

@@ -295,3 +295,73 @@ fn proxy_user_sends_the_proxys_credentials_and_not_the_origins() {
     );
     assert_no_secret("-v", &output.stderr);
 }
+
+#[test]
+fn u_without_a_password_asks_on_the_terminal_without_echo() {
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    use std::sync::mpsc;
+
+    use crate::fetch::pseudo_terminal;
+    use crate::support::{Process, STEP, read_all_of, sockdemo};
+
+    let server = serving_ok();
+    let dir = Dir::empty();
+    let (mut controller, terminal) = pseudo_terminal();
+    let mut command = sockdemo();
+    command
+        .current_dir(dir.path())
+        .args(["fetch", &server.url("/f"), "-o", "out", "-u", "alice"])
+        .stdin(terminal)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // The terminal becomes the child's controlling terminal, its /dev/tty.
+    #[allow(unsafe_code)]
+    // SAFETY: setsid and ioctl are async-signal-safe, and the closure
+    // allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut fetch = Process::spawn(&mut command);
+    // The parent's copy of the terminal side goes with the command, so that
+    // reading the controller ends (EIO) once the child is gone.
+    drop(command);
+    let stderr = read_all_of(fetch.stderr());
+    let mut typing = controller.try_clone().expect("controller");
+    let (chunks, arrived) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        while let Ok(n @ 1..) = controller.read(&mut buf) {
+            let _ = chunks.send(buf[..n].to_vec());
+        }
+    });
+    let prompt = "Enter password for user 'alice': ";
+    let mut shown = Vec::new();
+    while !text(&shown).contains(prompt) {
+        match arrived.recv_timeout(STEP) {
+            Ok(chunk) => shown.extend(chunk),
+            Err(_) => panic!("no prompt on the terminal: {:?}", text(&shown)),
+        }
+    }
+    typing.write_all(b"s3cret\n").expect("type the password");
+    let status = fetch.wait(STEP);
+    let stderr = stderr.join().expect("stderr");
+    assert!(status.success(), "{status:?}: {}", text(&stderr));
+    assert_eq!(authorizations(&server), [ALICE]);
+    drop(typing);
+    reader.join().expect("terminal reader");
+    shown.extend(arrived.try_iter().flatten());
+    assert!(
+        shown.ends_with(b"\r\n"),
+        "the newline shows: {:?}",
+        text(&shown)
+    );
+    assert_no_secret("the terminal", &shown);
+    assert_no_secret("stderr", &stderr);
+}
