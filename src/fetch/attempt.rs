@@ -227,11 +227,12 @@ fn attempt<C: Connect>(
     observed: &Observed,
 ) -> Result<Response<C::Wire>, AttemptFailed<C>> {
     let url = request.url;
+    observed.request(url);
     let stream = connector.connect(url, total).map_err(|err| Failed::Error {
         err,
         connected: false,
     })?;
-    observed.connected(url);
+    observed.connected();
     let wire = request_head(request, stream.proxy());
     // As sent, but for the credentials, which no log shows.
     let shown = stream.proxy().map(Proxy::without_credentials);

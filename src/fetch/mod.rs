@@ -164,7 +164,8 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
             "-C continues a file beside the target: it cannot be used with -o - or -I",
         ));
     }
-    let report = Report::new(verbosity, destination == Destination::Stdout);
+    let report = Report::new(verbosity, destination == Destination::Stdout)
+        .heads_asked(method == Method::Head);
     // --max-time counts from here: opening and checking a kept part is in it.
     let attempts = Attempts {
         connector: transport.connector(request.headers.user_agent()),

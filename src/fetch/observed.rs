@@ -57,11 +57,14 @@ impl Observed {
         self.0.borrow_mut().redirects = 0;
     }
 
-    /// A request to `url` has its connection.
-    pub fn connected(&self, url: &Url) {
-        let mut seen = self.0.borrow_mut();
-        seen.connected = Some(Instant::now());
-        seen.url = Some(url.clone());
+    /// A request to `url` starts: it is the effective URL from now on.
+    pub fn request(&self, url: &Url) {
+        self.0.borrow_mut().url = Some(url.clone());
+    }
+
+    /// The request has its connection.
+    pub fn connected(&self) {
+        self.0.borrow_mut().connected = Some(Instant::now());
     }
 
     /// The response head to the last request arrived.
@@ -145,9 +148,11 @@ mod tests {
         assert_eq!(observed.record(7, "no".into()).http_code, 0);
         let shared = observed.clone();
         shared.attempt_started();
-        shared.connected(&Url::parse("http://h/a").unwrap());
+        shared.request(&Url::parse("http://h/a").unwrap());
+        shared.connected();
         shared.redirected();
-        shared.connected(&Url::parse("http://h/b").unwrap());
+        shared.request(&Url::parse("http://h/b").unwrap());
+        shared.connected();
         let (head, _) =
             http::parse_head(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-A: 1\r\n\r\n")
                 .unwrap()

@@ -10,6 +10,9 @@
 //! | `-s` | no | no | no | yes | yes |
 //! | `-s -S` | no | no | yes | yes | yes |
 //!
+//! With `-I` the heads are the output asked for, as a body is: printed at
+//! every level.
+//!
 //! The error line itself is printed by `main`; the log level follows the
 //! same rule ([`crate::cli::Cli::log_level`]).
 
@@ -62,6 +65,8 @@ pub struct Report {
     verbosity: Verbosity,
     /// The body goes to stdout: the heads go to stderr.
     heads_to_stderr: bool,
+    /// `-I`: the heads are what was asked for, printed at every level.
+    heads_asked: bool,
 }
 
 impl Report {
@@ -71,6 +76,17 @@ impl Report {
         Report {
             verbosity,
             heads_to_stderr,
+            heads_asked: false,
+        }
+    }
+
+    /// The same report, for `-I` when `asked`: the heads are then the
+    /// output, as a body is, and printed even with `-q` or `-s` (as `curl
+    /// -sI` prints them).
+    pub fn heads_asked(self, asked: bool) -> Report {
+        Report {
+            heads_asked: asked,
+            ..self
         }
     }
 
@@ -100,7 +116,7 @@ impl Report {
     /// Where the heads go, if anywhere.
     fn heads_go(&self) -> Option<Channel> {
         match (self.verbosity, self.heads_to_stderr) {
-            (Verbosity::Silent | Verbosity::Quiet, _) => None,
+            (Verbosity::Silent | Verbosity::Quiet, _) if !self.heads_asked => None,
             (_, true) => Some(Channel::Stderr),
             (_, false) => Some(Channel::Stdout),
         }
@@ -191,6 +207,8 @@ mod tests {
         );
         assert_eq!(go(Verbosity::Silent, false), None);
         assert_eq!(go(Verbosity::Silent, true), None);
+        let asked = Report::new(Verbosity::Silent, false).heads_asked(true);
+        assert_eq!(asked.heads_go(), Some(Channel::Stdout), "-I -s");
     }
 
     #[test]

@@ -69,6 +69,13 @@ fn quiet_drops_the_heads_and_the_success_line_but_not_the_error() {
         "{}",
         text(&output.stderr)
     );
+    // With -I the heads are the output asked for, as curl -sI prints them.
+    for level in ["-q", "-s"] {
+        let output = dir.fetch(&[&server.url("/f"), "-I", level]);
+        assert_eq!(code(&output), 0, "{level}");
+        assert_eq!(output.stdout, OK_HEAD.as_bytes(), "{level}");
+        assert_eq!(text(&output.stderr), "", "{level}");
+    }
 }
 
 #[test]

@@ -109,6 +109,19 @@ fn a_failure_is_written_out_with_its_code_and_message() {
     ]);
     assert_eq!(code(&output), 7);
     assert_eq!(text(&output.stdout), "000 7");
+    let output = dir.fetch(&[
+        &format!("http://{gone}/f"),
+        "-o",
+        "out",
+        "-s",
+        "-w",
+        "%{url_effective}",
+    ]);
+    assert_eq!(
+        text(&output.stdout),
+        format!("http://{gone}/f"),
+        "the URL tried"
+    );
 }
 
 #[test]
