@@ -33,6 +33,7 @@ mod fetch;
 mod fetch_auth;
 mod fetch_habits;
 mod fetch_proxy;
+mod fetch_resume;
 mod fetch_retry;
 mod fetch_tls;
 mod fetch_write_out;
