@@ -155,7 +155,8 @@ pub struct FetchArgs {
     #[arg(long, conflicts_with = "netrc")]
     pub netrc_optional: bool,
 
-    /// After the transfer, write FORMAT to stdout, with curl's variables:
+    /// After the transfer and its body, in every mode (-s too), write FORMAT
+    /// to stdout, with curl's variables:
     /// %{http_code}, %{size_download}, %{time_total}, %{time_connect},
     /// %{time_starttransfer}, %{speed_download}, %{url_effective},
     /// %{filename_effective}, %{num_redirects}, %{num_retries}, %{exitcode},

@@ -123,7 +123,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             Err(err) => (Code::of(err), format!("{err:#}")),
         };
         let written = report::write_out(&format.render(&observed.record(code as u8, message)));
-        // The fetch's own error comes first.
+        // When both failed, the fetch's error is the one to tell.
         outcome?;
         written?;
         return Ok(());
@@ -139,8 +139,8 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
     let Config {
         target,
         output,
-        request,
-        transport,
+        mut request,
+        mut transport,
         download,
         retry,
         max_time,
@@ -149,10 +149,6 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
         write_out: _,
     } = config;
     let (first_url, url_user) = target::parse_with_user(&target)?;
-    let mut request = request;
-    let mut transport = transport;
-    request.credentials = credentials::resolve(&credentials, url_user.as_ref(), &first_url)?;
-    transport.proxy_authorization = credentials::resolve_proxy(&credentials)?;
     let destination = destination(output.as_deref(), &first_url);
     if let Destination::File(path) = &destination {
         observed.file(path.to_string_lossy().into_owned());
@@ -164,6 +160,9 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
             "-C continues a file beside the target: it cannot be used with -o - or -I",
         ));
     }
+    // Before --max-time starts: a password may be asked for.
+    request.credentials = credentials::resolve(&credentials, url_user.as_ref(), &first_url)?;
+    transport.proxy_authorization = credentials::resolve_proxy(&credentials)?;
     let report = Report::new(verbosity, destination == Destination::Stdout)
         .heads_asked(method == Method::Head);
     // --max-time counts from here: opening and checking a kept part is in it.
