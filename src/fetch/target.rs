@@ -44,7 +44,10 @@ pub fn parse_with_user(target: &str) -> anyhow::Result<(Url, Option<User>)> {
         format!("http://{target}")
     };
     let url = Url::parse(&text).with_code(Code::UrlMalformed, || {
-        format!("invalid URL \"{}\"", target.escape_debug())
+        format!(
+            "invalid URL \"{}\"",
+            without_userinfo(target).escape_debug()
+        )
     })?;
     let decode = |part: &str| percent_decode_str(part).decode_utf8_lossy().into_owned();
     let user = (!url.username().is_empty() || url.password().is_some()).then(|| User {
@@ -53,6 +56,19 @@ pub fn parse_with_user(target: &str) -> anyhow::Result<(Url, Option<User>)> {
     });
     let (url, _) = http::sendable(url).map_err(|err| url_failure(&err))?;
     Ok((url, user))
+}
+
+/// A TARGET as a message may quote it: a user name and password before
+/// the host are replaced by `***`.
+fn without_userinfo(target: &str) -> String {
+    let start = target.find("://").map_or(0, |at| at + 3);
+    let end = target[start..]
+        .find(['/', '?', '#'])
+        .map_or(target.len(), |at| start + at);
+    match target[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &target[..start], &target[start + at..]),
+        None => target.to_owned(),
+    }
 }
 
 /// Says that the user name and password of a redirect's `Location` are not
@@ -137,6 +153,17 @@ mod tests {
         let (_, user) = parse_with_user("bob@h").unwrap();
         assert_eq!(user.unwrap().password, None);
         assert!(parse_with_user("h/p").unwrap().1.is_none());
+        for malformed in [
+            "http://u:s3cret@h:99999/",
+            "u:s3cret@h:99999",
+            "u:s3c@ret@[::1",
+        ] {
+            let err = parse(malformed).unwrap_err();
+            assert_eq!(Code::of(&err), Code::UrlMalformed);
+            assert!(!format!("{err:#}").contains("s3c"), "{err:#}");
+        }
+        assert_eq!(without_userinfo("http://u:p@h/a@b"), "http://***@h/a@b");
+        assert_eq!(without_userinfo("h:1/x"), "h:1/x");
         let err = parse("ftp://u:secret@h/").unwrap_err();
         assert!(!format!("{err:#}").contains("secret"), "{err:#}");
     }

@@ -226,7 +226,7 @@ fn an_openssl_self_signed_certificate_on_nginx_is_trusted_with_cacert() {
 fn an_error_page_from_nginx_leaves_the_file_alone() {
     let nginx = Nginx::start("", |_| {});
     let dir = Dir::new();
-    let output = dir.fetch(&[&nginx.url("/release.tar.gz"), "-o", "out.bin", "-q"]);
+    let output = dir.fetch(&[&nginx.url("/release.tar.gz"), "-o", "out.bin"]);
     assert_eq!(code(&output), 22, "{}", text(&output.stderr));
     assert!(
         text(&output.stdout).starts_with("HTTP/1.1 404 Not Found\r\n"),
