@@ -223,6 +223,41 @@ fn an_openssl_self_signed_certificate_on_nginx_is_trusted_with_cacert() {
 
 #[test]
 #[ignore = "needs nginx (apt-get install nginx-light): run by .ci/run"]
+fn nginx_basic_auth_takes_u_the_url_and_the_netrc() {
+    let nginx = Nginx::start(
+        "location /private/ { auth_basic \"sockdemo\"; auth_basic_user_file www/htpasswd; }",
+        |www| {
+            fs::write(www.join("htpasswd"), "alice:{PLAIN}s3cret\n").expect("write htpasswd");
+            fs::create_dir(www.join("private")).expect("create private");
+            fs::write(www.join("private/f.txt"), "secret file\n").expect("write f.txt");
+        },
+    );
+    let dir = Dir::empty();
+    let url = nginx.url("/private/f.txt");
+    let output = dir.fetch(&[&url, "-o", "out", "-s", "-w", "%{http_code}"]);
+    assert_eq!(code(&output), 22);
+    assert_eq!(text(&output.stdout), "401");
+    let output = dir.fetch(&[&url, "-o", "out", "-u", "alice:wrong", "-q"]);
+    assert_eq!(code(&output), 22, "{}", text(&output.stderr));
+    let with_user = format!("http://alice:s3cret@{}/private/f.txt", nginx.addr);
+    dir.write(
+        "rc",
+        format!("machine {} login alice password s3cret\n", nginx.addr.ip()),
+    );
+    for args in [
+        vec![url.as_str(), "-u", "alice:s3cret"],
+        vec![with_user.as_str()],
+        vec![url.as_str(), "--netrc-file", "rc"],
+    ] {
+        let output = dir.fetch(&[&args[..], &["-o", "out", "-s", "-w", "%{http_code}"]].concat());
+        assert_eq!(code(&output), 0, "{args:?}: {}", text(&output.stderr));
+        assert_eq!(text(&output.stdout), "200", "{args:?}");
+        assert_eq!(dir.read("out"), b"secret file\n", "{args:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs nginx (apt-get install nginx-light): run by .ci/run"]
 fn an_error_page_from_nginx_leaves_the_file_alone() {
     let nginx = Nginx::start("", |_| {});
     let dir = Dir::new();
