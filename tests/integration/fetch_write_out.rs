@@ -184,3 +184,34 @@ fn the_heads_come_before_and_the_format_after_in_the_default_mode() {
     assert_eq!(text(&output.stdout), format!("{head}[200]"));
     assert_eq!(text(&output.stderr), "saved 5 bytes to out\n");
 }
+
+#[test]
+fn retries_and_redirects_are_counted() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let served = AtomicUsize::new(0);
+    let server = Scripted::start(move |target| match target {
+        "/start" => vec![send(
+            "HTTP/1.1 301 Moved\r\nLocation: /f\r\nContent-Length: 0\r\n\r\n",
+        )],
+        _ if served.fetch_add(1, Ordering::SeqCst) == 0 => {
+            vec![send("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")]
+        }
+        _ => vec![send(OK)],
+    });
+    let dir = Dir::empty();
+    let output = dir.fetch(&[
+        &server.url("/start"),
+        "-o",
+        "out",
+        "-s",
+        "--retry-delay",
+        "1ms",
+        "-w",
+        "%{num_redirects} %{num_retries} %{http_code} %{url_effective}",
+    ]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        format!("1 1 200 {}", server.url("/f"))
+    );
+}
