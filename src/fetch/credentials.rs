@@ -181,7 +181,7 @@ pub fn resolve(
     first_url: &Url,
 ) -> anyhow::Result<Option<Credentials>> {
     if let Some(user) = &options.user {
-        return complete(user, "-u").map(Some);
+        return complete(user, "-u", "host").map(Some);
     }
     let netrc = read_netrc(&options.netrc, |name| std::env::var(name).ok())?;
     let netrc_first = matches!(
@@ -201,14 +201,15 @@ pub fn resolve_proxy(options: &Options) -> anyhow::Result<Option<String>> {
     options
         .proxy_user
         .as_ref()
-        .map(|user| complete(user, "-U").map(|credentials| credentials.basic()))
+        .map(|user| complete(user, "-U", "proxy").map(|credentials| credentials.basic()))
         .transpose()
 }
 
-/// Completes a `-u`/`-U` argument: with its password as given, or, when
-/// it has none, the password typed at the terminal, without echo. Without
-/// a terminal on stdin it is a usage error, since nothing could be typed.
-pub fn complete(user: &User, flag: &str) -> anyhow::Result<Credentials> {
+/// Completes a `-u`/`-U` argument (`flag`): with its password as given,
+/// or, when it has none, the password of the `whose` ("host", "proxy")
+/// typed at the terminal, without echo. Without a terminal on stdin it is
+/// a usage error, since nothing could be typed.
+pub fn complete(user: &User, flag: &str, whose: &str) -> anyhow::Result<Credentials> {
     if let Some(credentials) = user.complete() {
         return Ok(credentials);
     }
@@ -221,13 +222,13 @@ pub fn complete(user: &User, flag: &str) -> anyhow::Result<Credentials> {
             ),
         ));
     }
-    ask_password(&user.name).map(|password| Credentials::new(&user.name, password))
+    ask_password(&user.name, whose).map(|password| Credentials::new(&user.name, password))
 }
 
 /// Asks for the password of `user` on the terminal (`/dev/tty`, never
-/// stdin, which may be the input of something else).
-fn ask_password(user: &str) -> anyhow::Result<String> {
-    tty::read_password(&format!("Enter password for user '{user}': "))
+/// stdin, which may be the input of something else), as curl asks.
+fn ask_password(user: &str, whose: &str) -> anyhow::Result<String> {
+    tty::read_password(&format!("Enter {whose} password for user '{user}': "))
         .map_err(|err| fail_with(Code::Usage, "asking for a password on /dev/tty", err))
 }
 

@@ -341,7 +341,7 @@ fn u_without_a_password_asks_on_the_terminal_without_echo() {
             let _ = chunks.send(buf[..n].to_vec());
         }
     });
-    let prompt = "Enter password for user 'alice': ";
+    let prompt = "Enter host password for user 'alice': ";
     let mut shown = Vec::new();
     while !text(&shown).contains(prompt) {
         match arrived.recv_timeout(STEP) {
