@@ -154,10 +154,11 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
         observed.file(path.to_string_lossy().into_owned());
     }
     let method = request.method;
-    if download.continue_partial && (destination == Destination::Stdout || method == Method::Head) {
+    let into_file = matches!(destination, Destination::File(_));
+    if download.continue_partial && (!into_file || method == Method::Head) {
         return Err(fail(
             Code::Usage,
-            "-C continues a file beside the target: it cannot be used with -o - or -I",
+            "-C continues a file beside the target: it cannot be used with -o -, a descriptor, or -I",
         ));
     }
     // Before --max-time starts: a password may be asked for.
@@ -175,7 +176,7 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
         observed: observed.clone(),
     };
     let partial = PartialFile::default();
-    if let Destination::File(_) = destination {
+    if into_file {
         signals::remove_on_signal(&partial)?;
     }
     let mut download = Download::new(
@@ -354,8 +355,7 @@ fn abandon(download: Download, err: anyhow::Error) -> anyhow::Error {
 /// default a name from the URL the user gave, whatever the redirects say.
 fn destination(output: Option<&Path>, first_url: &Url) -> Destination {
     match output {
-        Some(path) if path.as_os_str() == "-" => Destination::Stdout,
-        Some(path) => Destination::File(path.to_path_buf()),
+        Some(path) => Destination::of_path(path),
         None => Destination::File(target::default_file_name(first_url)),
     }
 }
