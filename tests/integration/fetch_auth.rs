@@ -264,7 +264,12 @@ fn credentials_are_not_in_the_part_meta_file() {
     let output = dir.fetch(&[&url, "-o", "out", "-C", "--retry", "0"]);
     assert_eq!(code(&output), 18, "{}", text(&output.stderr));
     assert_eq!(authorizations(&server), [ALICE]);
-    let meta = dir.read(".out.part.meta");
+    let meta_name = dir
+        .entries()
+        .into_iter()
+        .find(|name| name.ends_with(".part.meta"))
+        .unwrap_or_else(|| panic!("no .part.meta: {:?}", dir.entries()));
+    let meta = dir.read(&meta_name);
     assert!(text(&meta).contains(&server.url("/f")), "{}", text(&meta));
     assert_no_secret(".part.meta", &meta);
     assert_no_secret("stderr", &output.stderr);

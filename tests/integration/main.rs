@@ -32,11 +32,8 @@
 mod client;
 mod client_modes;
 mod fetch;
-<<<<<<< HEAD
 mod fetch_auth;
-=======
 mod fetch_files;
->>>>>>> main
 mod fetch_habits;
 mod fetch_proxy;
 mod fetch_resume;
