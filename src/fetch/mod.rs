@@ -115,20 +115,28 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .as_deref()
         .map(report::load_format)
         .transpose()?;
-    let observed = Observed::new(Instant::now());
-    let outcome = fetch(config, &observed);
+    let (outcome, record) = run_recorded(config);
     if let Some(format) = format {
-        let (code, message) = match &outcome {
-            Ok(()) => (Code::Success, String::new()),
-            Err(err) => (Code::of(err), format!("{err:#}")),
-        };
-        let written = report::write_out(&format.render(&observed.record(code as u8, message)));
+        let written = report::write_out(&format.render(&record));
         // When both failed, the fetch's error is the one to tell.
         outcome?;
-        written?;
-        return Ok(());
+        return written;
     }
     outcome
+}
+
+/// Fetches `config.target` ([`fetch`]), and returns with the outcome the
+/// record `--write-out` renders: a caller fetching several URLs renders
+/// its format once for each.
+pub fn run_recorded(config: Config) -> (anyhow::Result<()>, write_out::Record) {
+    let observed = Observed::new(Instant::now());
+    let outcome = fetch(config, &observed);
+    let (code, message) = match &outcome {
+        Ok(()) => (Code::Success, String::new()),
+        Err(err) => (Code::of(err), format!("{err:#}")),
+    };
+    let record = observed.record(code as u8, message);
+    (outcome, record)
 }
 
 /// Fetches `config.target`: prints the response heads, and saves the final
