@@ -181,11 +181,12 @@ impl Cli {
     /// The log level the flags ask for, before `RUST_LOG` has its say.
     pub fn log_level(&self) -> log::LevelFilter {
         match (self.quiet, self.verbose, &self.command) {
-            (_, _, Command::Fetch(args)) if args.silent && !args.show_error => {
+            // -v asks for the logs, -s for no messages: -sv logs, as curl -sv does.
+            (_, 0, Command::Fetch(args)) if args.silent && !args.show_error => {
                 log::LevelFilter::Off
             }
             (true, _, Command::Fetch(_)) => log::LevelFilter::Error,
-            (_, _, Command::Fetch(args)) if args.silent => log::LevelFilter::Error,
+            (_, 0, Command::Fetch(args)) if args.silent => log::LevelFilter::Error,
             (true, _, _) => log::LevelFilter::Warn,
             (false, 0, _) => log::LevelFilter::Info,
             (false, 1, _) => log::LevelFilter::Debug,
@@ -355,6 +356,8 @@ mod tests {
         assert!(!cli.shows_errors());
         let cli = Cli::parse_from(["sockdemo", "fetch", "-sS", "example.com"]);
         assert_eq!(cli.log_level(), log::LevelFilter::Error);
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-sv", "example.com"]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Debug, "as curl -sv");
         assert!(cli.shows_errors());
     }
 }
