@@ -359,6 +359,9 @@ mod tests {
         assert!(cli.shows_errors());
         let cli = Cli::parse_from(["sockdemo", "fetch", "-sv", "example.com"]);
         assert_eq!(cli.log_level(), log::LevelFilter::Debug, "as curl -sv");
-        assert!(!cli.shows_errors(), "the log tells, the error line does not");
+        assert!(
+            !cli.shows_errors(),
+            "the log tells, the error line does not"
+        );
     }
 }

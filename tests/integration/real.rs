@@ -287,6 +287,11 @@ struct Tinyproxy {
 
 impl Tinyproxy {
     fn start(connect_ports: &[u16]) -> Tinyproxy {
+        Tinyproxy::start_with(connect_ports, "")
+    }
+
+    /// Starts tinyproxy with `extra` lines added to its configuration.
+    fn start_with(connect_ports: &[u16], extra: &str) -> Tinyproxy {
         require("tinyproxy", "-v");
         let dir = tempfile::tempdir().expect("temporary directory");
         let addr = free_addr();
@@ -298,6 +303,7 @@ impl Tinyproxy {
         for port in connect_ports {
             config.push_str(&format!("ConnectPort {port}\n"));
         }
+        config.push_str(extra);
         let path = dir.path().join("tinyproxy.conf");
         fs::write(&path, config).expect("write tinyproxy.conf");
         let process = Process::spawn(
@@ -321,6 +327,48 @@ impl Tinyproxy {
     fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+#[test]
+#[ignore = "needs nginx and tinyproxy (apt-get install nginx-light tinyproxy-bin): run by .ci/run"]
+fn tinyproxy_basic_auth_takes_proxy_user() {
+    let nginx = Nginx::start("", |www| {
+        fs::write(www.join("f.txt"), "through\n").expect("write f.txt")
+    });
+    let proxy = Tinyproxy::start_with(&[], "BasicAuth alice s3cret\n");
+    let dir = Dir::empty();
+    let url = nginx.url("/f.txt");
+    let output = dir.fetch(&[
+        &url,
+        "-x",
+        &proxy.url(),
+        "-o",
+        "out",
+        "-s",
+        "-w",
+        "%{http_code}",
+    ]);
+    assert_eq!(code(&output), 22);
+    assert_eq!(
+        text(&output.stdout),
+        "407",
+        "tinyproxy asks for credentials"
+    );
+    let output = dir.fetch(&[
+        &url,
+        "-x",
+        &proxy.url(),
+        "-U",
+        "alice:s3cret",
+        "-o",
+        "out",
+        "-s",
+        "-w",
+        "%{http_code}",
+    ]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "200");
+    assert_eq!(dir.read("out"), b"through\n");
 }
 
 #[test]
