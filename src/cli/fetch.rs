@@ -189,7 +189,7 @@ impl FetchArgs {
                 max_redirects: (!self.no_follow).then_some(self.max_redirects),
                 content_on_error: self.content_on_error,
                 compressed: self.compressed,
-                credentials: None,
+                credentials: credentials::PerOrigin::default(),
             },
             transport: fetch::transport::Options {
                 connect_timeout: limit(self.connect_timeout),

@@ -10,7 +10,7 @@ use anyhow::Context;
 use log::{debug, warn};
 use url::Url;
 
-use super::credentials::Credentials;
+use super::credentials::{Credentials, PerOrigin};
 use super::download::{Body, Download};
 use super::exchange::{Exchange, Response, Wire};
 use super::failure::{Failed, exit_code, redirect_failure};
@@ -41,8 +41,9 @@ pub struct Options {
     /// `--compressed`: ask for a compressed body.
     pub compressed: bool,
     /// The credentials for the origin the fetch starts at (`-u`, the
-    /// URL's, the `.netrc`'s), sent as Basic `Authorization` to it alone.
-    pub credentials: Option<Credentials>,
+    /// URL's, the `.netrc`'s), sent as Basic `Authorization` to it alone,
+    /// and the `.netrc` for the hosts redirects lead to.
+    pub credentials: PerOrigin,
 }
 
 /// Where an attempt gets its connections: a [`Connector`] in a fetch; a
@@ -112,7 +113,7 @@ impl<C: Connect> Attempts<C> {
                 url: &url,
                 first_url: &self.first_url,
                 headers: &self.options.headers,
-                credentials: self.options.credentials.as_ref(),
+                credentials: self.options.credentials.for_url(&url, &self.first_url),
                 extra: &extra,
             };
             let mut response = attempt(&self.connector, &request, self.total, &self.observed)?;
@@ -232,8 +233,8 @@ struct Request<'a> {
     url: &'a Url,
     first_url: &'a Url,
     headers: &'a RequestHeaders,
-    /// The credentials for `first_url`'s origin.
-    credentials: Option<&'a Credentials>,
+    /// The credentials for `url`.
+    credentials: Option<Credentials>,
     /// Fields of this attempt: `Range` and `If-Range`, `Accept-Encoding`.
     extra: &'a [(&'static str, String)],
 }
@@ -282,8 +283,7 @@ fn attempt<C: Connect>(
 fn request_head(request: &Request<'_>, proxy: Option<&Proxy>) -> String {
     let mut fields = request.headers.for_url(request.url, request.first_url);
     // Credentials go to the origin they were given for, and give way to -H.
-    if let Some(credentials) = request.credentials
-        && http::same_origin(request.url, request.first_url)
+    if let Some(credentials) = &request.credentials
         && !request.headers.sets("authorization")
     {
         fields.insert(1, ("Authorization".to_owned(), credentials.basic()));
@@ -392,7 +392,7 @@ mod tests {
             max_redirects: Some(10),
             content_on_error: false,
             compressed: false,
-            credentials: None,
+            credentials: PerOrigin::default(),
         }
     }
 
@@ -456,7 +456,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut download = download_into(dir.path(), "http://h/a");
         let mut options = options(Method::Get, &[]);
-        options.credentials = Some(Credentials::new("Aladdin", "open sesame"));
+        options.credentials.first = Some(Credentials::new("Aladdin", "open sesame"));
         let attempts = attempts(script, "http://h/a", options);
         assert!(attempts.download(&mut download).is_ok());
         let basic = "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n";
@@ -479,9 +479,8 @@ mod tests {
             None,
             vec![http::parse_custom("Authorization: Bearer t").unwrap()],
         );
-        let credentials = Credentials::new("u", "p");
         let request = Request {
-            credentials: Some(&credentials),
+            credentials: Some(Credentials::new("u", "p")),
             ..get(&url, &headers)
         };
         let head = request_head(&request, None);

@@ -4,8 +4,10 @@
 //! from a `.netrc` ([`netrc`](super::netrc)), and are sent with HTTP Basic
 //! authentication (RFC 7617), the only scheme sockdemo speaks: the
 //! `Authorization` field of every request to the origin the fetch started
-//! at, and to no other (the redirect rule, [`crate::http::goes_to`]). A
-//! `-H Authorization` the user writes wins over them, as in curl.
+//! at, and to no other (the redirect rule, [`crate::http::goes_to`]); after
+//! a redirect to another host, only that host's own `.netrc` `machine`
+//! entry ([`PerOrigin`]). A `-H Authorization` the user writes wins over
+//! them, as in curl.
 //!
 //! Which one applies ([`choose`]), as curl decides it:
 //!
@@ -34,6 +36,7 @@ use url::Url;
 
 use super::netrc::Netrc;
 use crate::exit::{Code, fail, fail_with};
+use crate::http::same_origin;
 use crate::platform::tty;
 
 /// A user name and password.
@@ -112,6 +115,35 @@ impl User {
     }
 }
 
+/// The credentials each request of a fetch sends: those chosen for the
+/// origin it started at, and, after a redirect to another origin, the
+/// `.netrc` `machine` entry of that host if the file was read (its
+/// credentials are given for that host), else none.
+#[derive(Debug, Clone, Default)]
+pub struct PerOrigin {
+    /// For the origin the fetch started at.
+    pub first: Option<Credentials>,
+    /// The `.netrc` (`-n`, `--netrc-file`, `--netrc-optional`), for other hosts.
+    pub netrc: Option<Netrc>,
+}
+
+impl PerOrigin {
+    /// The credentials for a request to `url`, in a fetch that started at
+    /// `first_url`.
+    pub fn for_url(&self, url: &Url, first_url: &Url) -> Option<Credentials> {
+        if same_origin(url, first_url) {
+            return self.first.clone();
+        }
+        // A machine entry only: `default` serves the hosts the user named,
+        // not every host a server redirects to.
+        let entry = self.netrc.as_ref()?.machine(url.host_str()?, None)?;
+        Some(Credentials::new(
+            entry.login.clone()?,
+            entry.password.clone().unwrap_or_default(),
+        ))
+    }
+}
+
 /// Whether and how the `.netrc` is read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum NetrcUse {
@@ -174,14 +206,18 @@ pub fn choose(
 
 /// The credentials a fetch of `first_url` sends, with `url` the user name
 /// and password its TARGET held: [`choose`] over `-u` (its password asked
-/// for if missing) and the `.netrc` the options name.
+/// for if missing) and the `.netrc` the options name, which also serves the
+/// hosts redirects lead to.
 pub fn resolve(
     options: &Options,
     url: Option<&User>,
     first_url: &Url,
-) -> anyhow::Result<Option<Credentials>> {
+) -> anyhow::Result<PerOrigin> {
     if let Some(user) = &options.user {
-        return complete(user, "-u", "host").map(Some);
+        return Ok(PerOrigin {
+            first: Some(complete(user, "-u", "host")?),
+            netrc: None,
+        });
     }
     let netrc = read_netrc(&options.netrc, |name| std::env::var(name).ok())?;
     let netrc_first = matches!(
@@ -192,7 +228,10 @@ pub fn resolve(
         }
     );
     let host = first_url.host_str().unwrap_or_default();
-    Ok(choose(None, url, netrc.as_ref(), netrc_first, host))
+    Ok(PerOrigin {
+        first: choose(None, url, netrc.as_ref(), netrc_first, host),
+        netrc,
+    })
 }
 
 /// The `Proxy-Authorization` value of `-U/--proxy-user`, if given: it
@@ -360,6 +399,43 @@ mod tests {
         );
         assert_eq!(pick(None, None, None, false), None);
         assert_eq!(choose(None, None, Some(&netrc), true, "other"), None);
+    }
+
+    #[test]
+    fn another_origin_gets_its_own_netrc_entry_or_nothing() {
+        let url = |text: &str| Url::parse(text).unwrap();
+        let netrc =
+            Netrc::parse("machine cdn login c password cp\nmachine first login f password fp")
+                .unwrap();
+        let per = PerOrigin {
+            first: Some(Credentials::new("u", "p")),
+            netrc: Some(netrc),
+        };
+        let first = url("http://first/a");
+        assert_eq!(
+            per.for_url(&url("http://first/b"), &first),
+            Some(Credentials::new("u", "p"))
+        );
+        assert_eq!(
+            per.for_url(&url("https://cdn/x"), &first),
+            Some(Credentials::new("c", "cp"))
+        );
+        assert_eq!(
+            per.for_url(&url("http://first:8080/"), &first),
+            Some(Credentials::new("f", "fp")),
+            "the file names hosts, not ports"
+        );
+        assert_eq!(
+            per.for_url(&url("http://other/"), &first),
+            None,
+            "no default entry"
+        );
+        let without = PerOrigin { netrc: None, ..per };
+        assert_eq!(
+            without.for_url(&url("https://cdn/x"), &first),
+            None,
+            "-u goes to its origin alone"
+        );
     }
 
     #[test]

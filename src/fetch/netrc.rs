@@ -146,16 +146,26 @@ impl Netrc {
     /// or else `default`. With `login` (a user name given in the URL) only
     /// an entry with that login, or none, will do.
     pub fn lookup(&self, host: &str, login: Option<&str>) -> Option<&Entry> {
-        let fits = |entry: &&Entry| match (login, &entry.login) {
-            (Some(wanted), Some(has)) => wanted == has,
-            _ => true,
-        };
+        self.machine(host, login)
+            .or(self.default.as_ref().filter(|entry| fits(entry, login)))
+    }
+
+    /// The first `machine` entry for `host` (any case), never `default`:
+    /// with `login`, only one with that login, or none, will do.
+    pub fn machine(&self, host: &str, login: Option<&str>) -> Option<&Entry> {
         self.machines
             .iter()
             .filter(|(name, _)| name.eq_ignore_ascii_case(host))
             .map(|(_, entry)| entry)
-            .find(fits)
-            .or(self.default.as_ref().filter(fits))
+            .find(|entry| fits(entry, login))
+    }
+}
+
+/// Whether an entry may serve a URL that names `login`.
+fn fits(entry: &Entry, login: Option<&str>) -> bool {
+    match (login, &entry.login) {
+        (Some(wanted), Some(has)) => wanted == has,
+        _ => true,
     }
 }
 
@@ -289,6 +299,11 @@ mod tests {
         assert_eq!(
             Netrc::parse("machine a login b").unwrap().lookup("c", None),
             None
+        );
+        assert_eq!(netrc.machine("elsewhere", None), None, "never the default");
+        assert_eq!(
+            netrc.machine("other.test", None),
+            Some(&entry("bob", "two words"))
         );
     }
 

@@ -370,3 +370,33 @@ fn u_without_a_password_asks_on_the_terminal_without_echo() {
     assert_no_secret("the terminal", &shown);
     assert_no_secret("stderr", &stderr);
 }
+
+#[test]
+fn after_a_redirect_another_host_gets_its_own_netrc_machine_entry_only() {
+    let other = serving_ok();
+    let elsewhere = format!("http://localhost:{}/there", other.addr.port());
+    let first = Scripted::start(move |_| {
+        vec![send(format!(
+            "HTTP/1.1 302 Found\r\nLocation: {elsewhere}\r\nContent-Length: 0\r\n\r\n"
+        ))]
+    });
+    let dir = Dir::empty();
+    dir.write(
+        "default-only",
+        "machine 127.0.0.1 login alice password s3cret\ndefault login any password body\n",
+    );
+    dir.write(
+        "with-machine",
+        "machine 127.0.0.1 login alice password s3cret\nmachine localhost login bob password b0b\n",
+    );
+    for rc in ["default-only", "with-machine"] {
+        let output = dir.fetch(&[&first.url("/"), "-o", "out", "--netrc-file", rc]);
+        assert_eq!(code(&output), 0, "{rc}: {}", text(&output.stderr));
+    }
+    assert_eq!(authorizations(&first), [ALICE, ALICE]);
+    assert_eq!(
+        authorizations(&other),
+        ["", "Authorization: Basic Ym9iOmIwYg==\r\n"],
+        "a default entry never follows a redirect; a machine entry for the host does"
+    );
+}
