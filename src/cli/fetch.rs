@@ -150,7 +150,7 @@ pub struct FetchArgs {
     pub netrc: bool,
 
     /// Use this .netrc file instead of ~/.netrc (as -n does).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "netrc")]
     pub netrc_file: Option<PathBuf>,
 
     /// Read the .netrc if there is one; the URL's credentials win over it.
@@ -264,7 +264,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 /// The examples and exit codes after `sockdemo fetch --help`.
 pub(super) fn fetch_help() -> String {
     format!(
-        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n  sockdemo fetch -u alice https://example.com/private.txt\n  sockdemo fetch -s -o /dev/null -w '%{{http_code}} %{{time_total}}\\n' example.com\n\nAuthentication is HTTP Basic only.\n\n{}",
+        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n  sockdemo fetch -u alice https://example.com/private.txt\n  sockdemo fetch -s -o /dev/null -w '%{{http_code}} %{{time_total}}\\n' example.com\n\nOutput: the response heads on stdout and a saved line on stderr; -q: errors only, nothing on stdout;\n-s: nothing at all (-sS: the error line); with -I the heads, with -o - the body, and -w write at every level.\nAuthentication is HTTP Basic only.\n\n{}",
         exit_codes_help()
     )
 }
@@ -298,6 +298,8 @@ mod tests {
             ["-O", "-o=x"],
             ["-L", "--no-follow"],
             ["-I", "-o=x"],
+            ["-n", "--netrc-file=x"],
+            ["-n", "--netrc-optional"],
         ] {
             let mut argv = vec!["sockdemo", "fetch", "example.com"];
             argv.extend(pair);
