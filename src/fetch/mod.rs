@@ -203,7 +203,7 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
             Err(Failed::Error { err, .. }) if cannot_start_over(&err) && previous.is_some() => {
                 // The output could not take a new version: the error is
                 // the one that made this attempt necessary.
-                observed.saved(download.saved());
+                observed.received(download.received());
                 return Err(abandon(download, previous.take().unwrap_or(err)));
             }
             Err(failed) => failed,
@@ -221,7 +221,7 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
             }
             _ => {
                 gave_up(&retrier, &download);
-                observed.saved(download.saved());
+                observed.received(download.received());
                 return give_up(failed, &attempts, download);
             }
         }
@@ -296,7 +296,7 @@ fn finish(
     report: &Report,
     observed: &Observed,
 ) -> anyhow::Result<()> {
-    observed.saved(download.saved());
+    observed.received(download.received());
     if method == Method::Head {
         return Ok(());
     }

@@ -1,6 +1,6 @@
 //! What a fetch saw on its way, for `--write-out`: when the final
 //! request's connection was made and its head arrived, the final URL and
-//! response, the redirects and retries, the bytes saved. The attempts note
+//! response, the redirects and retries, the bytes received. The attempts note
 //! it as they go; at the end it becomes a [`Record`].
 
 use std::cell::RefCell;
@@ -27,7 +27,7 @@ struct Seen {
     redirects: usize,
     retries: u32,
     file: String,
-    saved: u64,
+    received: u64,
 }
 
 impl Default for Observed {
@@ -48,7 +48,7 @@ impl Observed {
             redirects: 0,
             retries: 0,
             file: String::new(),
-            saved: 0,
+            received: 0,
         })))
     }
 
@@ -89,9 +89,9 @@ impl Observed {
         self.0.borrow_mut().file = file;
     }
 
-    /// The body saved has `bytes`.
-    pub fn saved(&self, bytes: u64) {
-        self.0.borrow_mut().saved = bytes;
+    /// The bodies received came to `bytes`.
+    pub fn received(&self, bytes: u64) {
+        self.0.borrow_mut().received = bytes;
     }
 
     /// The record of the fetch, which ends now with `exitcode` and
@@ -121,7 +121,7 @@ impl Observed {
             .unwrap_or_default();
         Record {
             http_code: head.map_or(0, |head| head.status),
-            size_download: seen.saved,
+            size_download: seen.received,
             time_total: seen.started.elapsed(),
             time_connect: since(seen.connected),
             time_starttransfer: since(seen.head_arrived),
@@ -160,7 +160,7 @@ mod tests {
         shared.head(&head);
         shared.retried();
         shared.file("b".into());
-        shared.saved(5);
+        shared.received(5);
         let record = observed.record(0, String::new());
         assert_eq!(record.http_code, 200);
         assert_eq!(record.url_effective, "http://h/b");

@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 pub struct Record {
     /// The final response's status; 0 when none came.
     pub http_code: u16,
-    /// Bytes of the body saved.
+    /// Bytes of bodies received, as sent (before a content coding is undone).
     pub size_download: u64,
     /// From the start to the end of the transfer.
     pub time_total: Duration,

@@ -215,3 +215,39 @@ fn retries_and_redirects_are_counted() {
         format!("1 1 200 {}", server.url("/f"))
     );
 }
+
+#[test]
+fn size_download_counts_what_this_run_received() {
+    use crate::support::ranged::{Ending, FileServer, answer, content};
+    let file = content(10_000, 7);
+    let served = file.clone();
+    let server = FileServer::start(move |request| match request.number {
+        0 => answer(request, &served, "\"v1\"").ending(Ending::CutAfter(4_000)),
+        _ => answer(request, &served, "\"v1\""),
+    });
+    let dir = Dir::empty();
+    let first = dir.fetch(&[
+        &server.url("/f"),
+        "-o",
+        "out",
+        "-C",
+        "--retry",
+        "0",
+        "-s",
+        "-w",
+        "%{size_download} %{exitcode}",
+    ]);
+    assert_eq!(text(&first.stdout), "4000 18", "{}", text(&first.stderr));
+    let rest = dir.fetch(&[
+        &server.url("/f"),
+        "-o",
+        "out",
+        "-C",
+        "-s",
+        "-w",
+        "%{size_download} %{http_code}",
+    ]);
+    assert_eq!(code(&rest), 0, "{}", text(&rest.stderr));
+    assert_eq!(text(&rest.stdout), "6000 206", "the rest only");
+    assert_eq!(dir.read("out"), file);
+}
