@@ -162,7 +162,7 @@ pub struct FetchArgs {
     /// %{http_code}, %{size_download}, %{time_total}, %{time_connect},
     /// %{time_starttransfer}, %{speed_download}, %{url_effective},
     /// %{filename_effective}, %{num_redirects}, %{num_retries}, %{exitcode},
-    /// %{errormsg}, %{content_type}, %{header{NAME}}, %{json}; %{stderr} and
+    /// %{errormsg}, %{content_type}, %header{NAME}, %{json}; %{stderr} and
     /// %{stdout} switch the stream; \n, %%. @FILE reads FORMAT from FILE.
     #[arg(short = 'w', long, value_name = "FORMAT")]
     pub write_out: Option<String>,

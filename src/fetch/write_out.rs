@@ -1,8 +1,8 @@
 //! `-w/--write-out FORMAT`: a line for scripts after a transfer, in curl's
 //! syntax.
 //!
-//! The format is text with `%{variable}` in it, `%{header{NAME}}` for a
-//! field of the final response, `%{json}` for every variable as one JSON
+//! The format is text with `%{variable}` in it, `%header{NAME}` (curl's
+//! spelling) or `%{header{NAME}}` for a field of the final response, `%{json}` for every variable as one JSON
 //! object, `%%` for a `%`, and the escapes `\n`, `\r`, `\t` and `\\`.
 //! `%{stdout}` and `%{stderr}` send what follows to that stream (stdout at
 //! first). An unknown variable is refused when the format is parsed, so a
@@ -153,6 +153,18 @@ impl Format {
                 ('%', Some(b'%')) => {
                     literal.push('%');
                     rest = &rest[2..];
+                }
+                ('%', Some(b'h')) if rest.starts_with("%header{") => {
+                    // curl's own spelling of a field of the final response.
+                    let inner = &rest["%header{".len()..];
+                    let end = inner
+                        .find('}')
+                        .ok_or("--write-out: %header{ is not closed with }")?;
+                    if !literal.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut literal)));
+                    }
+                    pieces.push(Piece::Header(inner[..end].to_owned()));
+                    rest = &inner[end + 1..];
                 }
                 ('%', Some(b'{')) => {
                     let (piece, after) = variable(&rest[2..])?;
@@ -307,6 +319,11 @@ mod tests {
             "http://h/f f text/plain [] 0"
         );
         assert_eq!(stdout("%{header{etag}}|%{header{missing}}|"), "\"x\"||");
+        assert_eq!(
+            stdout("%header{ETag}|%headers|"),
+            "\"x\"|%headers|",
+            "curl's spelling"
+        );
         assert_eq!(stdout("100%% \\t\\\\ 50% x"), "100% \t\\ 50% x");
     }
 
@@ -357,6 +374,7 @@ mod tests {
         assert!(err.contains("http_code"), "{err}");
         assert!(Format::parse("%{http_code").is_err());
         assert!(Format::parse("%{header{x}").is_err());
+        assert!(Format::parse("%header{x").is_err());
         assert_eq!(Format::parse("").unwrap().render(&record()), []);
     }
 }

@@ -23,13 +23,13 @@ fn the_variables_follow_the_body_even_with_s() {
         "-",
         "-s",
         "-w",
-        "\\n%{http_code} %{size_download} %{content_type} %{header{x-id}} %{num_redirects} %{num_retries} %{exitcode} [%{errormsg}] [%{filename_effective}] %{url_effective}\\n",
+        "\\n%{http_code} %{size_download} %{content_type} %{header{x-id}}/%header{X-ID} %{num_redirects} %{num_retries} %{exitcode} [%{errormsg}] [%{filename_effective}] %{url_effective}\\n",
     ]);
     assert_eq!(code(&output), 0, "{}", text(&output.stderr));
     assert_eq!(
         text(&output.stdout),
         format!(
-            "hello\n200 5 text/plain 42 0 0 0 [] [] {}\n",
+            "hello\n200 5 text/plain 42/42 0 0 0 [] [] {}\n",
             server.url("/f")
         )
     );
