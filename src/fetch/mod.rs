@@ -16,8 +16,11 @@
 //!
 //! The command line is turned once into the parts of [`Config`], and each
 //! part goes only where it is used: the request's [`attempt::Options`],
-//! [`transport::Options`], [`download::Options`], [`retry::Policy`] and the
-//! [`Verbosity`].
+//! [`transport::Options`], [`download::Options`], [`retry::Policy`], the
+//! [`Verbosity`], and the [`credentials::Options`], which become the
+//! request's and the proxy's credentials once the URL is known. What
+//! `--write-out` reports is noted on the way ([`observed`]) and rendered
+//! at the end ([`write_out`]).
 //!
 //! | part | owns | tutorial |
 //! |---|---|---|
