@@ -160,6 +160,7 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
         write_out: _,
     } = config;
     let (first_url, url_user) = target::parse_with_user(&target)?;
+    observed.request(&first_url);
     let destination = destination(output.as_deref(), &first_url);
     if let Destination::File(path) = &destination {
         observed.file(path.to_string_lossy().into_owned());

@@ -122,6 +122,16 @@ fn a_failure_is_written_out_with_its_code_and_message() {
         format!("http://{gone}/f"),
         "the URL tried"
     );
+    let output = dir.fetch(&[
+        &format!("http://{gone}/f"),
+        "-o",
+        "-",
+        "-C",
+        "-w",
+        "%{exitcode} %{url_effective}",
+    ]);
+    assert_eq!(code(&output), 2, "-C with -o -");
+    assert_eq!(text(&output.stdout), format!("2 http://{gone}/f"));
 }
 
 #[test]
