@@ -37,6 +37,8 @@ pub enum Code {
     HttpError = 22,
     /// The output could not be written (curl: WRITE_ERROR).
     WriteError = 23,
+    /// A file to read could not be read, such as a `.netrc` (curl: READ_ERROR).
+    ReadError = 26,
     /// An operation timed out (curl: OPERATION_TIMEDOUT).
     Timeout = 28,
     /// The download is not what `--checksum` or `--expect-size` said. curl
@@ -69,7 +71,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and tests.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 24] = [
         Code::Success,
         Code::Failure,
         Code::Usage,
@@ -81,6 +83,7 @@ impl Code {
         Code::PartialBody,
         Code::HttpError,
         Code::WriteError,
+        Code::ReadError,
         Code::Timeout,
         Code::Mismatch,
         Code::TlsHandshake,
@@ -109,6 +112,7 @@ impl Code {
             Code::PartialBody => "partial body: the transfer ended early",
             Code::HttpError => "HTTP status 400 or more: nothing saved",
             Code::WriteError => "could not write the output",
+            Code::ReadError => "a file to read could not be read or parsed (a .netrc, a -w @FILE)",
             Code::Timeout => "timed out",
             Code::Mismatch => "the download does not match --checksum or --expect-size",
             Code::TlsHandshake => "TLS handshake failed",

@@ -9,7 +9,7 @@ use clap::Args;
 use crate::cli::{exit_codes_help, fetch_codes};
 use crate::duration::{self, limit};
 use crate::fetch::transport::Family;
-use crate::fetch::{self, retry, verify::Checksum};
+use crate::fetch::{self, credentials, retry, verify::Checksum};
 use crate::http::{self, Method, RequestHeaders};
 
 /// `sockdemo fetch`
@@ -134,9 +134,48 @@ pub struct FetchArgs {
     #[arg(long, value_name = "LIST")]
     pub noproxy: Option<String>,
 
-    /// No response heads, no progress, no line saying what was saved: errors only.
+    /// Say nothing at all, not even the error line (-S brings it back); the
+    /// exit code tells. -o - and -w still write.
     #[arg(short, long)]
     pub silent: bool,
+
+    /// With -s: print the one error line when the fetch fails.
+    #[arg(short = 'S', long)]
+    pub show_error: bool,
+
+    /// Send Basic authentication to the origin of TARGET (never elsewhere)
+    /// as USER with PASSWORD; without ":PASSWORD" it is asked for on the
+    /// terminal. Wins over the URL's and the .netrc's; -H Authorization wins over it.
+    #[arg(short = 'u', long = "user", value_name = "USER[:PASSWORD]", value_parser = parse_user)]
+    pub user: Option<credentials::User>,
+
+    /// Send Basic authentication to the proxy as USER (over the proxy URL's
+    /// own); without ":PASSWORD" it is asked for on the terminal.
+    #[arg(short = 'U', long = "proxy-user", value_name = "USER[:PASSWORD]", value_parser = parse_user)]
+    pub proxy_user: Option<credentials::User>,
+
+    /// Take the login and password for the host from ~/.netrc ($NETRC if set);
+    /// its entry wins over the URL's credentials.
+    #[arg(short = 'n', long)]
+    pub netrc: bool,
+
+    /// Use this .netrc file instead of ~/.netrc (as -n does).
+    #[arg(long, value_name = "FILE", conflicts_with = "netrc")]
+    pub netrc_file: Option<PathBuf>,
+
+    /// Read the .netrc if there is one; the URL's credentials win over it.
+    #[arg(long, conflicts_with = "netrc")]
+    pub netrc_optional: bool,
+
+    /// After the transfer and its body, in every mode (-s too), write FORMAT
+    /// to stdout, with curl's variables:
+    /// %{http_code}, %{size_download}, %{time_total}, %{time_connect},
+    /// %{time_starttransfer}, %{speed_download}, %{url_effective},
+    /// %{filename_effective}, %{num_redirects}, %{num_retries}, %{exitcode},
+    /// %{errormsg}, %{content_type}, %header{NAME}, %{json}; %{stderr} and
+    /// %{stdout} switch the stream; \n, %%. @FILE reads FORMAT from FILE.
+    #[arg(short = 'w', long, value_name = "FORMAT")]
+    pub write_out: Option<String>,
 
     /// Trust the CA certificates in this PEM file (instead of the system's).
     #[arg(long, value_name = "FILE")]
@@ -160,6 +199,7 @@ impl FetchArgs {
                 max_redirects: (!self.no_follow).then_some(self.max_redirects),
                 content_on_error: self.content_on_error,
                 compressed: self.compressed,
+                credentials: credentials::PerOrigin::default(),
             },
             transport: fetch::transport::Options {
                 connect_timeout: limit(self.connect_timeout),
@@ -173,6 +213,7 @@ impl FetchArgs {
                 insecure: self.insecure,
                 proxy: self.proxy.clone(),
                 noproxy: self.noproxy.clone(),
+                proxy_authorization: None,
             },
             download: fetch::download::Options {
                 continue_partial: self.continue_partial,
@@ -189,8 +230,34 @@ impl FetchArgs {
             },
             max_time: limit(self.max_time),
             verbosity: fetch::Verbosity::new(quiet, self.silent),
+            credentials: credentials::Options {
+                user: self.user.clone(),
+                proxy_user: self.proxy_user.clone(),
+                netrc: self.netrc_use(),
+            },
+            write_out: self.write_out.clone(),
         }
     }
+
+    /// Whether and which `.netrc` is read: `--netrc-file` names it, and it
+    /// is required unless `--netrc-optional`.
+    fn netrc_use(&self) -> credentials::NetrcUse {
+        if self.netrc || self.netrc_optional || self.netrc_file.is_some() {
+            credentials::NetrcUse::On {
+                file: self.netrc_file.clone(),
+                optional: self.netrc_optional,
+            }
+        } else {
+            credentials::NetrcUse::Off
+        }
+    }
+}
+
+/// Parses a `-u`/`-U` argument: a user name, then `:` and the password.
+/// It never fails: a refusal would quote the password in clap's message,
+/// and anything is sendable once encoded in base64, as curl sends it.
+fn parse_user(text: &str) -> Result<credentials::User, std::convert::Infallible> {
+    Ok(credentials::User::parse(text))
 }
 
 /// Parses a SIZE: bytes, or a number followed by K, M or G (powers of 1024, as curl).
@@ -212,7 +279,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 /// The examples and exit codes after `sockdemo fetch --help`.
 pub(super) fn fetch_help() -> String {
     format!(
-        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n\n{}",
+        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n  sockdemo fetch -u alice https://example.com/private.txt\n  sockdemo fetch -s -o /dev/null -w '%{{http_code}} %{{time_total}}\\n' example.com\n\nOutput: the response heads on stdout and a saved line on stderr; -q: errors only, nothing on stdout;\n-s: nothing at all (-sS: the error line); with -I the heads, with -o - the body, and -w write at every level.\nAuthentication is HTTP Basic only.\n\n{}",
         exit_codes_help(&fetch_codes())
     )
 }
@@ -247,6 +314,8 @@ mod tests {
             ["-L", "--no-follow"],
             ["-I", "-o=x"],
             ["-4", "-6"],
+            ["-n", "--netrc-file=x"],
+            ["-n", "--netrc-optional"],
         ] {
             let mut argv = vec!["sockdemo", "fetch", "example.com"];
             argv.extend(pair);
@@ -286,7 +355,7 @@ mod tests {
             "h",
             "example.com",
         ]);
-        assert_eq!(cli.log_level(), log::LevelFilter::Error);
+        assert_eq!(cli.log_level(), log::LevelFilter::Off);
         let Command::Fetch(args) = &cli.command else {
             panic!("not fetch")
         };

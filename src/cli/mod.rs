@@ -44,7 +44,7 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Log less: warnings and errors only (for fetch: errors only, no progress).
+    /// Log less: warnings and errors only (for fetch: errors only, nothing on stdout).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 }
@@ -266,13 +266,25 @@ impl Cli {
     /// The log level the flags ask for, before `RUST_LOG` has its say.
     pub fn log_level(&self) -> log::LevelFilter {
         match (self.quiet, self.verbose, &self.command) {
+            // -v asks for the logs, -s for no messages: -sv logs, as curl -sv does.
+            (_, 0, Command::Fetch(args)) if args.silent && !args.show_error => {
+                log::LevelFilter::Off
+            }
             (true, _, Command::Fetch(_)) => log::LevelFilter::Error,
-            (_, _, Command::Fetch(args)) if args.silent => log::LevelFilter::Error,
+            (_, 0, Command::Fetch(args)) if args.silent => log::LevelFilter::Error,
             (true, _, _) => log::LevelFilter::Warn,
             (false, 0, _) => log::LevelFilter::Info,
             (false, 1, _) => log::LevelFilter::Debug,
             (false, _, _) => log::LevelFilter::Trace,
         }
+    }
+}
+
+impl Cli {
+    /// Whether a failure is told in its one error line: always, but for
+    /// `fetch -s` without `-S`, which says nothing at all.
+    pub fn shows_errors(&self) -> bool {
+        !matches!(&self.command, Command::Fetch(args) if args.silent && !args.show_error)
     }
 }
 
@@ -545,6 +557,19 @@ mod tests {
         assert_eq!(cli.log_level(), log::LevelFilter::Warn);
         let cli = Cli::parse_from(["sockdemo", "serve", "-vv"]);
         assert_eq!(cli.log_level(), log::LevelFilter::Trace);
+        assert!(cli.shows_errors());
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-s", "example.com"]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Off);
+        assert!(!cli.shows_errors());
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-sS", "example.com"]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Error);
+        assert!(cli.shows_errors());
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-sv", "example.com"]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Debug, "as curl -sv");
+        assert!(
+            !cli.shows_errors(),
+            "the log tells, the error line does not"
+        );
     }
 
     #[test]

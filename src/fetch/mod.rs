@@ -16,8 +16,11 @@
 //!
 //! The command line is turned once into the parts of [`Config`], and each
 //! part goes only where it is used: the request's [`attempt::Options`],
-//! [`transport::Options`], [`download::Options`], [`retry::Policy`] and the
-//! [`Verbosity`].
+//! [`transport::Options`], [`download::Options`], [`retry::Policy`], the
+//! [`Verbosity`], and the [`credentials::Options`], which become the
+//! request's and the proxy's credentials once the URL is known. What
+//! `--write-out` reports is noted on the way ([`observed`]) and rendered
+//! at the end ([`write_out`]).
 //!
 //! | part | owns | tutorial |
 //! |---|---|---|
@@ -35,12 +38,19 @@
 //! | [`verify`] | `--checksum`, `--expect-size` | — |
 //! | [`progress`] | the progress bar | — |
 //! | [`verbose`] | `-v`'s `> ` and `< ` lines: the heads as sent and received, credentials hidden | — |
+//! | [`credentials`] | `-u`, the URL's user and password, `-U`: which apply, Basic | — |
+//! | [`netrc`] | the `.netrc` file (pure) | — |
+//! | [`write_out`] | `-w/--write-out`: the format and its variables (pure) | — |
+//! | [`observed`] | what `--write-out` reports, noted on the way | — |
 //! | this file | the steps in order, and the one decision to retry or give up | — |
 
 pub mod attempt;
+pub mod credentials;
 pub mod download;
 pub mod exchange;
 pub mod failure;
+pub mod netrc;
+pub mod observed;
 pub mod output;
 pub mod partial;
 pub mod progress;
@@ -53,6 +63,7 @@ pub mod target;
 pub mod transport;
 pub mod verbose;
 pub mod verify;
+pub mod write_out;
 
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -67,6 +78,7 @@ use crate::human::{self, thousands};
 use attempt::{AttemptFailed, Attempts};
 use download::{Body, Download};
 use failure::{Failed, cannot_start_over, classify};
+use observed::Observed;
 use output::Destination;
 use report::Report;
 pub use report::Verbosity;
@@ -94,24 +106,67 @@ pub struct Config {
     pub max_time: Option<Duration>,
     /// How much is said.
     pub verbosity: Verbosity,
+    /// Who the fetch says it is: `-u`, `-U`, the `.netrc`.
+    pub credentials: credentials::Options,
+    /// `-w/--write-out`: the format, or `@FILE` to read it from.
+    pub write_out: Option<String>,
+}
+
+/// Fetches `config.target` ([`fetch`]), then writes what `--write-out`
+/// asks, whatever the outcome, after the body and before the error line.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let format = config
+        .write_out
+        .as_deref()
+        .map(report::load_format)
+        .transpose()?;
+    let (outcome, record) = run_recorded(config);
+    if let Some(format) = format {
+        let written = report::write_out(&format.render(&record));
+        // When both failed, the fetch's error is the one to tell.
+        outcome?;
+        return written;
+    }
+    outcome
+}
+
+/// Fetches `config.target` ([`fetch`]), and returns with the outcome the
+/// record `--write-out` renders: a caller fetching several URLs renders
+/// its format once for each.
+pub fn run_recorded(config: Config) -> (anyhow::Result<()>, write_out::Record) {
+    let observed = Observed::new(Instant::now());
+    let outcome = fetch(config, &observed);
+    let (code, message) = match &outcome {
+        Ok(()) => (Code::Success, String::new()),
+        Err(err) => (Code::of(err), format!("{err:#}")),
+    };
+    let record = observed.record(code as u8, message);
+    (outcome, record)
 }
 
 /// Fetches `config.target`: prints the response heads, and saves the final
 /// body unless its status is 400 or more (the error-page rule) or `-I` asked
-/// for heads only; after a transient failure, tries again.
-pub fn run(config: Config) -> anyhow::Result<()> {
+/// for heads only; after a transient failure, tries again. What it sees
+/// goes into `observed`.
+fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
     let Config {
         target,
         output,
-        request,
-        transport,
+        mut request,
+        mut transport,
         download,
         retry,
         max_time,
         verbosity,
+        credentials,
+        write_out: _,
     } = config;
-    let first_url = target::parse(&target)?;
+    let (first_url, url_user) = target::parse_with_user(&target)?;
+    observed.request(&first_url);
     let destination = destination(output.as_deref(), &first_url);
+    if let Destination::File(path) = &destination {
+        observed.file(path.to_string_lossy().into_owned());
+    }
     let method = request.method;
     let into_file = matches!(destination, Destination::File(_));
     if download.continue_partial && (!into_file || method == Method::Head) {
@@ -120,7 +175,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             "-C continues a file beside the target: it cannot be used with -o -, a descriptor, or -I",
         ));
     }
-    let report = Report::new(verbosity, destination == Destination::Stdout);
+    // Before --max-time starts: a password may be asked for.
+    request.credentials = credentials::resolve(&credentials, url_user.as_ref(), &first_url)?;
+    transport.proxy_authorization = credentials::resolve_proxy(&credentials)?;
+    let report = Report::new(verbosity, destination == Destination::Stdout)
+        .heads_asked(method == Method::Head);
     // --max-time counts from here: opening and checking a kept part is in it.
     let attempts = Attempts {
         connector: transport.connector(request.headers.user_agent()),
@@ -128,6 +187,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         total: Deadline::after(max_time, "the whole transfer (--max-time)"),
         first_url,
         report,
+        observed: observed.clone(),
     };
     let partial = PartialFile::default();
     if into_file {
@@ -145,10 +205,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let mut previous: Option<anyhow::Error> = None;
     loop {
         let failed = match attempts.download(&mut download) {
-            Ok(()) => return finish(download, method, &report),
+            Ok(()) => return finish(download, method, &report, observed),
             Err(Failed::Error { err, .. }) if cannot_start_over(&err) && previous.is_some() => {
                 // The output could not take a new version: the error is
                 // the one that made this attempt necessary.
+                observed.received(download.received());
                 return Err(abandon(download, previous.take().unwrap_or(err)));
             }
             Err(failed) => failed,
@@ -159,12 +220,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             Decision::Retry { delay }
                 if wait_to_retry(&reason(&failed), delay, attempts.total, &retrier, &download) =>
             {
+                observed.retried();
                 if let Failed::Error { err, .. } = failed {
                     previous = Some(err);
                 }
             }
             _ => {
                 gave_up(&retrier, &download);
+                observed.received(download.received());
                 return give_up(failed, &attempts, download);
             }
         }
@@ -219,7 +282,12 @@ fn give_up(
                 attempts.take_final(&mut response, &url, Body::Whole, &mut download)
             });
             match saved {
-                Ok(()) => finish(download, attempts.options.method, &attempts.report),
+                Ok(()) => finish(
+                    download,
+                    attempts.options.method,
+                    &attempts.report,
+                    &attempts.observed,
+                ),
                 Err(err) => Err(abandon(download, err)),
             }
         }
@@ -228,7 +296,13 @@ fn give_up(
 }
 
 /// Completes the download and says so; `-I` saves nothing.
-fn finish(download: Download, method: Method, report: &Report) -> anyhow::Result<()> {
+fn finish(
+    download: Download,
+    method: Method,
+    report: &Report,
+    observed: &Observed,
+) -> anyhow::Result<()> {
+    observed.received(download.received());
     if method == Method::Head {
         return Ok(());
     }

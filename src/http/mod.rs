@@ -67,8 +67,9 @@ pub use persistence::{closes, reusable};
 pub use range::{RangeMismatch, Resume, Validator, Verdict, judge_unranged};
 pub use redirect::{Redirect, RedirectError, Redirects, UrlError, goes_to, same_origin, sendable};
 pub use request::{
-    Custom, DEFAULT_USER_AGENT, FieldError, Method, RequestHeaders, absolute_form, host_header,
-    is_token, origin_form, parse_custom, parse_user_agent, request_head,
+    Custom, DEFAULT_USER_AGENT, FieldError, Method, RequestHeaders, absolute_form,
+    hide_credentials, host_header, is_token, origin_form, parse_custom, parse_user_agent,
+    request_head,
 };
 
 // The promise of the module documentation: a head-sized buffer always holds

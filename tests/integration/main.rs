@@ -33,6 +33,7 @@
 mod client;
 mod client_modes;
 mod fetch;
+mod fetch_auth;
 mod fetch_connect;
 mod fetch_files;
 mod fetch_habits;
@@ -40,6 +41,7 @@ mod fetch_proxy;
 mod fetch_resume;
 mod fetch_retry;
 mod fetch_tls;
+mod fetch_write_out;
 mod interop;
 mod layout;
 mod messages;

@@ -63,6 +63,8 @@ pub struct Download {
     output: Option<Output>,
     /// Bytes of the file in the output.
     saved: u64,
+    /// Bytes of bodies received by this run, before content decoding.
+    received: u64,
     source: Option<Source>,
     verifier: Verifier,
     max_filesize: Option<u64>,
@@ -101,6 +103,7 @@ impl Download {
             url: url.to_owned(),
             output: None,
             saved: 0,
+            received: 0,
             source: None,
             verifier: Verifier::new(options.checksum, options.expect_size),
             max_filesize: options.max_filesize,
@@ -149,6 +152,12 @@ impl Download {
     /// Bytes of the file saved so far.
     pub fn saved(&self) -> u64 {
         self.saved
+    }
+
+    /// Bytes of bodies received by this run, as sent (before a content
+    /// coding is undone): `--write-out`'s `size_download`.
+    pub fn received(&self) -> u64 {
+        self.received
     }
 
     /// The length of the whole file, when known.
@@ -247,7 +256,7 @@ impl Download {
         if plan.end.is_some() {
             progress.note(&format!("resuming at {}", human::bytes(self.saved)));
         }
-        let (saved, verifier) = (&mut self.saved, &mut self.verifier);
+        let (saved, verifier, received) = (&mut self.saved, &mut self.verifier, &mut self.received);
         let mut write = |data: &[u8]| -> anyhow::Result<()> {
             plan.check_growth(*saved + data.len() as u64)
                 .map_err(|err| plan_failure(&err, None))?;
@@ -263,6 +272,7 @@ impl Download {
         response
             .exchange
             .body(response.framing, |data| {
+                *received += data.len() as u64;
                 decoder.feed(data, &mut write).map_err(decoding)
             })
             .and_then(|_| decoder.finish(&mut write).map_err(decoding))

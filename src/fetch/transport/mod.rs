@@ -66,6 +66,9 @@ pub struct Options {
     pub proxy: Option<String>,
     /// `--noproxy`: the hosts reached directly, instead of `no_proxy`.
     pub noproxy: Option<String>,
+    /// `-U/--proxy-user`: the proxy's `Proxy-Authorization`, over the
+    /// credentials of the proxy URL. Never logged.
+    pub proxy_authorization: Option<String>,
 }
 
 impl Options {
@@ -86,6 +89,7 @@ impl Options {
         .with_proxies(Proxies {
             proxy: self.proxy,
             noproxy: self.noproxy,
+            authorization: self.proxy_authorization,
             user_agent: user_agent.to_owned(),
             ..Proxies::default()
         })
@@ -119,6 +123,8 @@ pub struct Proxies {
     pub proxy: Option<String>,
     /// `--noproxy`: the hosts reached directly, instead of `no_proxy`.
     pub noproxy: Option<String>,
+    /// `-U/--proxy-user`: the `Proxy-Authorization` for any proxy chosen.
+    pub authorization: Option<String>,
     /// Sent as `User-Agent` on a `CONNECT`.
     pub user_agent: String,
     /// Where the proxy variables are read: the process environment, or a
@@ -131,6 +137,7 @@ impl Default for Proxies {
         Proxies {
             proxy: None,
             noproxy: None,
+            authorization: None,
             user_agent: String::new(),
             env: proxy::process_env,
         }
@@ -217,10 +224,16 @@ impl Connector {
         let Proxies {
             proxy,
             noproxy,
+            authorization,
             user_agent,
             env,
         } = &self.proxies;
-        let proxy = proxy::choose(url, proxy.as_deref(), noproxy.as_deref(), env)?;
+        let proxy = proxy::choose(url, proxy.as_deref(), noproxy.as_deref(), env)?.map(|proxy| {
+            match authorization {
+                Some(authorization) => proxy.with_authorization(authorization.clone()),
+                None => proxy,
+            }
+        });
         let tcp = match &proxy {
             Some(proxy) => proxy::connect(proxy, &self.dialer, deadline)?,
             None => self.dialer.connect(&host, port, deadline)?,

@@ -41,6 +41,7 @@ const CLEARED_ENV: &[&str] = &[
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "CURL_CA_BUNDLE",
+    "NETRC",
 ];
 
 /// Lists the preconditions to skip, as comma-separated words.

@@ -101,6 +101,14 @@ impl Proxy {
         })
     }
 
+    /// The same proxy with this `Proxy-Authorization` value (`-U`).
+    pub fn with_authorization(self, authorization: String) -> Proxy {
+        Proxy {
+            authorization: Some(authorization),
+            ..self
+        }
+    }
+
     /// The same proxy without its credentials, for a request shown in a log.
     pub fn without_credentials(&self) -> Proxy {
         Proxy {
