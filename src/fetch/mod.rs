@@ -31,6 +31,7 @@
 //! | [`download`] | the saved bytes across attempts, the body plan, codings, checks | — |
 //! | [`retry`] | which failures are retried, and when | — |
 //! | [`failure`] | what a failure means: exit codes, and whether to retry | — |
+//! | [`names`] | `-J`, `-R`, `-N`, `-z`: the file's name and time, fetching only a newer file | — |
 //! | [`partial`] | `-C`: the `.part` file and its metadata | — |
 //! | [`verify`] | `--checksum`, `--expect-size` | — |
 //! | [`progress`] | the progress bar | — |
@@ -40,6 +41,7 @@ pub mod attempt;
 pub mod download;
 pub mod exchange;
 pub mod failure;
+pub mod names;
 pub mod output;
 pub mod partial;
 pub mod progress;
@@ -92,6 +94,18 @@ pub struct Config {
     pub max_time: Option<Duration>,
     /// How much is said.
     pub verbosity: Verbosity,
+    /// `-N` and `-z`: fetch only a newer (or older) file.
+    pub times: Times,
+}
+
+/// `-N` and `-z`, turned into the condition of the requests once the
+/// target is known.
+#[derive(Debug, Clone, Default)]
+pub struct Times {
+    /// `-N`: only if newer than the target.
+    pub timestamping: bool,
+    /// `-z DATE|FILE`.
+    pub time_cond: Option<names::TimeCond>,
 }
 
 /// Fetches `config.target`: prints the response heads, and saves the final
@@ -107,10 +121,18 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         retry,
         max_time,
         verbosity,
+        times,
     } = config;
     let first_url = target::parse(&target)?;
     let destination = destination(output.as_deref(), &first_url);
     let method = request.method;
+    let mut request = request;
+    let target_file = match &destination {
+        Destination::File(path) => Some(path.as_path()),
+        Destination::Stdout => None,
+    };
+    request.condition =
+        names::condition(times.timestamping, times.time_cond.as_ref(), target_file)?;
     if download.continue_partial && (destination == Destination::Stdout || method == Method::Head) {
         return Err(fail(
             Code::Usage,

@@ -16,6 +16,7 @@ use url::Url;
 
 use super::exchange::{Response, Wire};
 use super::failure::CannotStartOver;
+use super::names::{self, Naming};
 use super::output::{Destination, Output};
 use super::partial::Meta;
 use super::progress::Progress;
@@ -40,6 +41,8 @@ pub struct Options {
     pub max_filesize: Option<u64>,
     /// `--compressed`: save a compressed body decoded.
     pub compressed: bool,
+    /// `-J`, `-R`: the file's name and time from the response.
+    pub naming: Naming,
 }
 
 /// The version of the file the saved bytes are a prefix of, when they can
@@ -71,6 +74,9 @@ pub struct Download {
     /// Why the final response saves nothing (a 304 has no body): the
     /// user's file stays as it is.
     nothing: Option<String>,
+    naming: Naming,
+    /// `-R`: the time the saved file gets.
+    modified: Option<std::time::SystemTime>,
 }
 
 /// What a download ended with.
@@ -105,6 +111,8 @@ impl Download {
             compressed: options.compressed,
             quiet,
             nothing: None,
+            naming: options.naming,
+            modified: None,
             destination,
         };
         if let (true, Destination::File(path)) = (download.continued, &download.destination) {
@@ -183,11 +191,22 @@ impl Download {
         if body == Body::Whole {
             self.take_whole(response, url, &codings)?;
         }
+        if self.naming.remote_time {
+            self.modified = names::last_modified(&response.head);
+        }
         let output = match &mut self.output {
             Some(output) => output,
-            None => self
-                .output
-                .insert(Output::open(&self.destination, &self.partial)?),
+            None => {
+                if let (true, Destination::File(url_named)) =
+                    (self.naming.header_name, &self.destination)
+                {
+                    let path =
+                        names::header_name(url_named, &response.head, self.naming.may_replace)?;
+                    self.destination = Destination::File(path);
+                }
+                self.output
+                    .insert(Output::open(&self.destination, &self.partial)?)
+            }
         };
         let plan = Plan::new(
             codings,
@@ -296,6 +315,9 @@ impl Download {
             ));
         }
         let name = output.commit()?;
+        if let (Some(time), Destination::File(path)) = (self.modified, &self.destination) {
+            names::set_modified(path, time);
+        }
         Ok(Finished::Saved {
             name,
             bytes: self.saved,
