@@ -149,9 +149,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         report,
     };
     let partial = PartialFile::default();
-    if let Destination::File(_) = destination {
-        signals::remove_on_signal(&partial)?;
-    }
+    let story = signals::Interruption {
+        silent: verbosity == Verbosity::Silent,
+        target: target_file.map(Path::to_path_buf),
+        resume_command: download
+            .continue_partial
+            .then(|| signals::resume_command(&attempts.first_url, output.as_deref())),
+    };
+    signals::remove_on_signal(&partial, story)?;
     let mut download = Download::new(
         destination,
         &partial,

@@ -216,7 +216,8 @@ impl Download {
             self.max_filesize,
         )
         .map_err(|err| plan_failure(&err, Some(url)))?;
-        let progress = Progress::start(plan.total, self.saved, self.quiet);
+        let mut progress =
+            Progress::start(plan.total, self.saved, self.quiet, self.partial.meter());
         if plan.end.is_some() {
             progress.note(&format!("resuming at {}", human::bytes(self.saved)));
         }
