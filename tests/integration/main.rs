@@ -14,7 +14,7 @@
 //!   absolute-form requests), `support::ranged` (a file server honouring
 //!   `Range` and `If-Range` that cuts, resets or stalls on cue),
 //!   `support::tls` (a private CA), `support::dir` (a working directory for
-//!   downloads).
+//!   downloads), `support::pty` (a pseudo-terminal for a child's stderr).
 //! - One module per area below. To add one, create `tests/integration/NAME.rs`,
 //!   declare it here with `mod NAME;`, and `use crate::support::...`.
 //!
@@ -31,6 +31,7 @@ mod client;
 mod client_modes;
 mod fetch;
 mod fetch_habits;
+mod fetch_names;
 mod fetch_proxy;
 mod fetch_retry;
 mod fetch_tls;

@@ -9,6 +9,7 @@
 pub mod acceptor;
 pub mod dir;
 pub mod proxy;
+pub mod pty;
 pub mod ranged;
 pub mod scripted;
 pub mod talk;
