@@ -27,7 +27,7 @@ impl Pty {
     /// Opens a pseudo-terminal, and a thread that reads what is written to it.
     pub fn open() -> Pty {
         let (mut controller, mut terminal) = (-1, -1);
-        let mut size = libc::winsize {
+        let size = libc::winsize {
             ws_row: ROWS,
             ws_col: COLUMNS,
             ws_xpixel: 0,
@@ -43,7 +43,7 @@ impl Pty {
                 &mut terminal,
                 std::ptr::null_mut(),
                 std::ptr::null(),
-                &mut size,
+                &size,
             )
         };
         assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
@@ -75,8 +75,8 @@ impl Pty {
         Stdio::from(self.terminal.try_clone().expect("dup the terminal"))
     }
 
-    /// Waits up to `timeout` until what was written so far holds `needle`;
-    /// returns everything written so far.
+    /// Adds what is written to `seen` until it holds `needle`, for at most
+    /// `timeout`.
     pub fn wait_for(&self, seen: &mut Vec<u8>, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while !String::from_utf8_lossy(seen).contains(needle) {
