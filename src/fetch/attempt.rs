@@ -90,7 +90,9 @@ pub struct Attempts<C = Connector> {
 impl<C: Connect> Attempts<C> {
     /// One attempt at the download: from the URL given, following redirects
     /// again, to the end of the body. A continued download asks for the rest
-    /// (`Range`, `If-Range`); a 416 to that asks once more, for all of it.
+    /// (`Range`, `If-Range`); a 416 to that asks once more, for all of it,
+    /// and so does a 206 that does not fit (another version of the file, a
+    /// range not asked for), once in a run ([`Download::start_over_after`]).
     pub fn download(&self, download: &mut Download) -> Result<(), AttemptFailed<C>> {
         let mut url = self.first_url.clone();
         let mut redirects = Redirects::new(&url, self.options.max_redirects);
@@ -121,15 +123,24 @@ impl<C: Connect> Attempts<C> {
             if retry::is_transient_status(response.head.status) {
                 return Err(Failed::Status(Box::new(response), url, heads));
             }
-            let verdict = match &resume {
-                Some(resume) => resume.judge(&response.head).map_err(|mismatch| {
-                    Failed::connected(fail_with(
-                        Code::BadResponse,
-                        format!("fetching {url}"),
-                        mismatch,
-                    ))
-                })?,
-                None => Verdict::NotARange,
+            let judged = match &resume {
+                Some(resume) => resume.judge(&response.head),
+                // A range the user asked for (`-H Range:`) is theirs to take.
+                None if self.options.method == Method::Head || self.user_asks_range(&url) => {
+                    Ok(Verdict::NotARange)
+                }
+                None => http::judge_unranged(&response.head),
+            };
+            let verdict = match judged {
+                Ok(verdict) => verdict,
+                Err(mismatch) => {
+                    // Its body is not read: the connection goes with it.
+                    download
+                        .start_over_after(mismatch, &url)
+                        .map_err(Failed::connected)?;
+                    heads.clear();
+                    continue;
+                }
             };
             if verdict == Verdict::StartOverWithoutRange {
                 debug!(
@@ -149,6 +160,15 @@ impl<C: Connect> Attempts<C> {
                 .take_final(&mut response, &url, body, download)
                 .map_err(Failed::connected);
         }
+    }
+
+    /// Whether the request for `url` carries a `Range` the user set.
+    fn user_asks_range(&self, url: &Url) -> bool {
+        self.options
+            .headers
+            .for_url(url, &self.first_url)
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("range"))
     }
 
     /// Saves the body of a final response, unless the error-page rule
@@ -473,6 +493,93 @@ mod tests {
             0,
             "no file at all"
         );
+    }
+
+    #[test]
+    fn a_206_of_another_version_starts_over_once_in_the_same_file() {
+        let script = Script::new(&[
+            b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: 10\r\n\r\nolder",
+            b"HTTP/1.1 206 Partial Content\r\nETag: \"v2\"\r\nContent-Range: bytes 5-9/10\r\nContent-Length: 5\r\n\r\nWORLD",
+            b"HTTP/1.1 200 OK\r\nETag: \"v2\"\r\nContent-Length: 10\r\n\r\nhelloWO",
+            b"HTTP/1.1 206 Partial Content\r\nETag: \"v3\"\r\nContent-Range: bytes 7-9/10\r\nContent-Length: 3\r\n\r\nxyz",
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut download = download_into(dir.path(), "http://h/f");
+        let attempts = attempts(script, "http://h/f", options(Method::Get, &[]));
+        let Err(Failed::Error { err, .. }) = attempts.download(&mut download) else {
+            panic!("a cut body was taken")
+        };
+        assert_eq!(Code::of(&err), Code::PartialBody);
+        // The 206 is of v2: asked again for all of it, which is cut too.
+        let Err(Failed::Error { err, .. }) = attempts.download(&mut download) else {
+            panic!("a cut body was taken")
+        };
+        assert_eq!(Code::of(&err), Code::PartialBody);
+        assert_eq!(download.saved(), 7, "v2 saved from its first byte");
+        // Another version again: a second mismatch in the run is the end.
+        let Err(Failed::Error { err, .. }) = attempts.download(&mut download) else {
+            panic!("a second mismatch was taken")
+        };
+        assert_eq!(Code::of(&err), Code::BadResponse);
+        assert_eq!(
+            format!("{err:#}"),
+            "fetching http://h/f: partial content of another version of the file: ETag \"v3\", not \"v2\""
+        );
+        assert_eq!(download.saved(), 0, "nothing stale is kept");
+        let ranges: Vec<_> = attempts
+            .connector
+            .requests()
+            .iter()
+            .map(|(_, sent)| {
+                sent.lines()
+                    .find(|l| l.starts_with("Range:"))
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(
+            ranges,
+            [
+                None,
+                Some("Range: bytes=5-".to_owned()),
+                None,
+                Some("Range: bytes=7-".to_owned())
+            ]
+        );
+        download.abandon(false);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_206_not_asked_for_is_saved_only_whole() {
+        let piece: &[u8] = b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4/10\r\nContent-Length: 5\r\n\r\nhello";
+        let whole: &[u8] = b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/10\r\nContent-Length: 10\r\n\r\nhelloworld";
+        let dir = tempfile::tempdir().unwrap();
+        let mut download = download_into(dir.path(), "http://h/f");
+        let attempts = attempts(
+            Script::new(&[piece, whole]),
+            "http://h/f",
+            options(Method::Get, &[]),
+        );
+        assert!(attempts.download(&mut download).is_ok());
+        assert_eq!(attempts.connector.requests().len(), 2);
+        assert!(matches!(
+            download.finish().unwrap(),
+            Finished::Saved { bytes: 10, .. }
+        ));
+        assert_eq!(fs::read(dir.path().join("out")).unwrap(), b"helloworld");
+
+        let mut download = download_into(dir.path(), "http://h/f");
+        let pieces = self::attempts(
+            Script::new(&[piece, piece]),
+            "http://h/f",
+            options(Method::Get, &[]),
+        );
+        let Err(Failed::Error { err, .. }) = pieces.download(&mut download) else {
+            panic!("a piece was saved as the file")
+        };
+        assert_eq!(Code::of(&err), Code::BadResponse);
+        download.abandon(true);
+        assert_eq!(fs::read(dir.path().join("out")).unwrap(), b"helloworld");
     }
 
     #[test]

@@ -61,25 +61,43 @@ pub fn framing(head: &ResponseHead, request_was_head: bool) -> Result<Framing, H
 
 /// The framing a `Transfer-Encoding` field (or several: they form one list)
 /// gives a response: chunked when `chunked` is the final coding, otherwise
-/// until close (section 6.3, point 4, for responses).
+/// until close (section 6.3, point 4, for responses). `identity` is no
+/// coding at all (RFC 2616 listed it; curl and browsers still meet it in
+/// `identity, chunked`), so it is passed over.
 fn transfer_coding(head: &ResponseHead) -> Result<Framing, HttpError> {
-    let codings: Vec<&[u8]> = head
-        .headers_named("transfer-encoding")
-        .flat_map(list_elements)
-        // A coding's parameters (`;name=value`) do not change which it is.
-        .map(|element| element.split(|&b| b == b';').next().unwrap_or(element))
-        .map(<[u8]>::trim_ascii)
-        .filter(|coding| !coding.is_empty())
-        .collect();
+    let mut codings = coding_names(head, "transfer-encoding");
+    if codings.is_empty() {
+        return Err(HttpError::EmptyTransferEncoding);
+    }
+    codings.retain(|coding| !is_identity(coding));
     let is_chunked = |coding: &&[u8]| coding.eq_ignore_ascii_case(b"chunked");
     match codings.split_last() {
-        None => Err(HttpError::EmptyTransferEncoding),
+        // Nothing but `identity`: no coding, and no length either.
+        None => Ok(Framing::UntilClose),
         _ if codings.iter().filter(|c| is_chunked(c)).count() > 1 => Err(HttpError::ChunkedTwice),
         Some((last, _)) if is_chunked(last) => Ok(Framing::Chunked),
         // `chunked, gzip` included: the body runs until close, and the
         // codings, chunked among them, are undone after (see `coding`).
         Some(_) => Ok(Framing::UntilClose),
     }
+}
+
+/// The codings the fields named `field` list (`Transfer-Encoding` or
+/// `Content-Encoding`; several fields form one list), in order, without
+/// their parameters (`;name=value` does not change which coding it is) and
+/// without empty elements.
+pub(super) fn coding_names<'h>(head: &'h ResponseHead, field: &str) -> Vec<&'h [u8]> {
+    head.headers_named(field)
+        .flat_map(list_elements)
+        .map(|element| element.split(|&b| b == b';').next().unwrap_or(element))
+        .map(<[u8]>::trim_ascii)
+        .filter(|coding| !coding.is_empty())
+        .collect()
+}
+
+/// `identity`: the coding that changes nothing, ignored wherever listed.
+pub(super) fn is_identity(coding: &[u8]) -> bool {
+    coding.eq_ignore_ascii_case(b"identity")
 }
 
 /// The elements of a comma-separated list (RFC 9110 section 5.6.1), as
@@ -261,6 +279,23 @@ mod tests {
         assert_eq!(
             of("Transfer-Encoding: identity\r\n"),
             Ok(Framing::UntilClose)
+        );
+        // `identity` is no coding: curl's test 1493.
+        assert_eq!(
+            of("Transfer-Encoding: identity, chunked\r\n"),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            of("Transfer-Encoding: chunked, Identity\r\n"),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            bad("Transfer-Encoding: chunked, identity, chunked\r\n"),
+            HttpError::ChunkedTwice
+        );
+        assert_eq!(
+            bad("Transfer-Encoding: identity\r\nContent-Length: 5\r\n"),
+            HttpError::LengthAndTransferEncoding
         );
         // The final coding is not chunked: until close (RFC 9112 section 6.3).
         assert_eq!(

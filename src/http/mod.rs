@@ -70,7 +70,7 @@ pub use error::{HttpError, Truncation};
 pub use framing::{Framing, framing};
 pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};
 pub use persistence::{closes, reusable};
-pub use range::{RangeMismatch, Resume, Validator, Verdict};
+pub use range::{RangeMismatch, Resume, Validator, Verdict, judge_unranged};
 pub use redirect::{Redirect, RedirectError, Redirects, UrlError, goes_to, same_origin, sendable};
 pub use request::{
     Custom, DEFAULT_USER_AGENT, FieldError, Method, RequestHeaders, absolute_form, host_header,

@@ -10,8 +10,13 @@
 //! look unchanged). A weak ETag, or nothing usable, means no resume: start
 //! over.
 //!
-//! [`Resume::judge`] reads the answer. Everything here is pure: the caller
-//! truncates, appends or fails.
+//! [`Resume::judge`] reads the answer, both ways: the server must have
+//! honoured the condition (a 206 carries the validator it was asked with:
+//! the same strong ETag, or the same date), and what the 206 carries must
+//! not contradict the response being continued (a range elsewhere, another
+//! length, an ETag where that response had none). A 206 that was not asked
+//! for ([`judge_unranged`]) is taken only when it holds the whole file.
+//! Everything here is pure: the caller truncates, appends or starts over.
 
 use std::fmt;
 use std::time::Duration;
@@ -46,6 +51,14 @@ impl Validator {
         (age >= Duration::from_secs(1)).then(|| Validator::LastModified(modified.to_owned()))
     }
 
+    /// Which field it is, as its name: `ETag` or `Last-Modified`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Validator::ETag(_) => "ETag",
+            Validator::LastModified(_) => "Last-Modified",
+        }
+    }
+
     /// The value for `If-Range`: the tag or the date, exactly as received.
     pub fn value(&self) -> &str {
         match self {
@@ -57,8 +70,9 @@ impl Validator {
 impl fmt::Display for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Validator::ETag(tag) => write!(f, "ETag {tag}"),
-            Validator::LastModified(date) => write!(f, "Last-Modified {date}"),
+            Validator::ETag(value) | Validator::LastModified(value) => {
+                write!(f, "{} {value}", self.kind())
+            }
         }
     }
 }
@@ -103,8 +117,9 @@ pub enum Verdict {
         /// plus one. The body must end exactly there.
         end: u64,
     },
-    /// A 200: the file changed, or the server ignores ranges. Its body is
-    /// the whole file: start over with it (truncate what was saved).
+    /// A 200: the file changed, or the server ignores ranges; or a 206
+    /// that holds the whole file. Its body is the whole file: start over
+    /// with it (truncate what was saved).
     StartOver,
     /// A 416: the offset is not valid for the file the server has now (it
     /// shrank, or changed). Ask once more without a range.
@@ -142,8 +157,22 @@ pub enum RangeMismatch {
         /// The length of the whole file.
         total: u64,
     },
-    /// Its ETag is not the one the request was conditional on.
-    Validator,
+    /// It does not carry the validator the request was conditional on:
+    /// another ETag or date (section 13.1.5: a server ignoring `If-Range`
+    /// sends the range of whatever it has now), or none at all.
+    Validator {
+        /// The validator asked with.
+        asked: Validator,
+        /// What the 206 carries in its place, as received.
+        found: Option<String>,
+    },
+    /// An ETag, when the response being continued had none (its validator
+    /// is its date): the server's file is not the one it described.
+    UnexpectedETag(String),
+    /// A 206 to a request without `Range` that does not hold the whole file
+    /// (section 14.4: its `Content-Range` must run from the first byte to
+    /// the last of a known length).
+    NotWhole(String),
 }
 
 impl fmt::Display for RangeMismatch {
@@ -173,9 +202,23 @@ impl fmt::Display for RangeMismatch {
                 f,
                 "partial content stops at byte {last} of a {total}-byte file"
             ),
-            RangeMismatch::Validator => {
-                f.write_str("partial content of another version of the file (its ETag differs)")
-            }
+            RangeMismatch::Validator { asked, found } => match found {
+                Some(found) => write!(
+                    f,
+                    "partial content of another version of the file: {} {found}, not {}",
+                    asked.kind(),
+                    asked.value()
+                ),
+                None => write!(f, "partial content without the {asked} it was asked for"),
+            },
+            RangeMismatch::UnexpectedETag(tag) => write!(
+                f,
+                "partial content with ETag {tag}, but the file had no ETag"
+            ),
+            RangeMismatch::NotWhole(value) => write!(
+                f,
+                "partial content to a request for the whole file (Content-Range \"{value}\")"
+            ),
         }
     }
 }
@@ -199,11 +242,7 @@ impl Resume {
             206 => {}
             _ => return Ok(Verdict::NotARange),
         }
-        if let (Validator::ETag(ours), Some(theirs)) = (&self.validator, head.header("etag"))
-            && text(theirs) != Some(ours.as_str())
-        {
-            return Err(RangeMismatch::Validator);
-        }
+        self.check_validator(head)?;
         let value = head.header("content-range").unwrap_or_default();
         let range = ContentRange::parse(value).ok_or_else(|| {
             RangeMismatch::Unreadable(String::from_utf8_lossy(value).into_owned())
@@ -234,6 +273,72 @@ impl Resume {
             total: range.total,
             end: range.last.saturating_add(1),
         })
+    }
+
+    /// Checks that a 206 carries the validator the request was conditional
+    /// on, and no ETag the continued response did not have: a
+    /// [`Validator::LastModified`] is only ever chosen when that response
+    /// had no ETag at all.
+    fn check_validator(&self, head: &ResponseHead) -> Result<(), RangeMismatch> {
+        let received = |name| {
+            head.header(name)
+                .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+        };
+        let etag = received("etag");
+        let (found, matches) = match &self.validator {
+            Validator::ETag(ours) => {
+                let matches = etag.as_deref() == Some(ours.as_str());
+                (etag, matches)
+            }
+            Validator::LastModified(ours) => {
+                if let Some(tag) = etag {
+                    return Err(RangeMismatch::UnexpectedETag(tag));
+                }
+                let date = received("last-modified");
+                let matches = date.as_deref().is_some_and(|date| same_date(date, ours));
+                (date, matches)
+            }
+        };
+        if matches {
+            Ok(())
+        } else {
+            Err(RangeMismatch::Validator {
+                asked: self.validator.clone(),
+                found,
+            })
+        }
+    }
+}
+
+/// Two HTTP dates that name the same second; as text when either cannot be
+/// read as a date (a strong validator is always one that can).
+fn same_date(a: &str, b: &str) -> bool {
+    match (httpdate::parse_http_date(a), httpdate::parse_http_date(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// What a response to a request without `Range` means for the body: a 206
+/// is taken as the whole file only when its `Content-Range` covers all of
+/// it (`bytes 0-LAST/TOTAL`, LAST the last byte of TOTAL), as a server may
+/// send for a range nobody asked for (section 14.4); anything else would
+/// save a piece as if it were the file. Any other status is not about
+/// ranges.
+pub fn judge_unranged(head: &ResponseHead) -> Result<Verdict, RangeMismatch> {
+    if head.status != 206 {
+        return Ok(Verdict::NotARange);
+    }
+    let value = head.header("content-range").unwrap_or_default();
+    match ContentRange::parse(value) {
+        Some(ContentRange {
+            first: 0,
+            last,
+            total: Some(total),
+        }) if last + 1 == total => Ok(Verdict::StartOver),
+        _ => Err(RangeMismatch::NotWhole(
+            String::from_utf8_lossy(value).into_owned(),
+        )),
     }
 }
 
@@ -377,7 +482,11 @@ mod tests {
         );
         // The first response had no length: any total, or none, will do.
         assert_eq!(
-            judge(&resume(None), partial, "Content-Range: bytes 100-199/*\r\n"),
+            judge(
+                &resume(None),
+                partial,
+                "Content-Range: bytes 100-199/*\r\nETag: \"v1\"\r\n"
+            ),
             Ok(Verdict::Append {
                 total: None,
                 end: 200
@@ -387,7 +496,7 @@ mod tests {
             judge(
                 &resume(None),
                 partial,
-                "Content-Range: bytes 100-4999/5000\r\n"
+                "ETag:  \"v1\" \r\nContent-Range: bytes 100-4999/5000\r\n"
             ),
             Ok(Verdict::Append {
                 total: Some(5000),
@@ -400,6 +509,9 @@ mod tests {
     fn a_206_that_does_not_continue_the_file_is_refused() {
         let partial = "HTTP/1.1 206 Partial Content";
         let known = resume(Some(1000));
+        let judge = |resume: &Resume, status_line: &str, fields: &str| {
+            judge(resume, status_line, &format!("ETag: \"v1\"\r\n{fields}"))
+        };
         assert_eq!(
             judge(&known, partial, "Content-Range: bytes 0-999/1000\r\n"),
             Err(RangeMismatch::Start {
@@ -428,14 +540,6 @@ mod tests {
                 total: 1000
             })
         );
-        assert_eq!(
-            judge(
-                &known,
-                partial,
-                "Content-Range: bytes 100-999/1000\r\nETag: \"v2\"\r\n"
-            ),
-            Err(RangeMismatch::Validator)
-        );
         for bad in [
             "",
             "Content-Range: bytes 100-/1000\r\n",
@@ -452,6 +556,136 @@ mod tests {
                 ),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn a_206_must_carry_the_etag_it_was_asked_with() {
+        let partial = "HTTP/1.1 206 Partial Content";
+        let range = "Content-Range: bytes 100-999/1000\r\n";
+        let known = resume(Some(1000));
+        let asked = Validator::ETag("\"v1\"".into());
+        for (etag, found) in [
+            ("ETag: \"v2\"\r\n", Some("\"v2\"")),
+            // The same tag, weak: not the same bytes (section 8.8.3.2).
+            ("ETag: W/\"v1\"\r\n", Some("W/\"v1\"")),
+            ("", None),
+        ] {
+            assert_eq!(
+                judge(&known, partial, &format!("{range}{etag}")),
+                Err(RangeMismatch::Validator {
+                    asked: asked.clone(),
+                    found: found.map(str::to_owned)
+                }),
+                "{etag:?}"
+            );
+        }
+        let err = judge(&known, partial, &format!("{range}ETag: \"v2\"\r\n")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "partial content of another version of the file: ETag \"v2\", not \"v1\""
+        );
+        assert_eq!(
+            judge(&known, partial, range).unwrap_err().to_string(),
+            "partial content without the ETag \"v1\" it was asked for"
+        );
+    }
+
+    #[test]
+    fn a_206_must_carry_the_date_it_was_asked_with_and_no_etag() {
+        let partial = "HTTP/1.1 206 Partial Content";
+        let range = "Content-Range: bytes 100-999/1000\r\n";
+        let date = "Sun, 06 Nov 1994 08:49:36 GMT";
+        let known = Resume {
+            offset: 100,
+            validator: Validator::LastModified(date.into()),
+            total: Some(1000),
+        };
+        let append = Ok(Verdict::Append {
+            total: Some(1000),
+            end: 1000,
+        });
+        assert_eq!(
+            judge(
+                &known,
+                partial,
+                &format!("{range}Last-Modified: {date}\r\n")
+            ),
+            append
+        );
+        // The same second in the obsolete RFC 850 form is the same date.
+        assert_eq!(
+            judge(
+                &known,
+                partial,
+                &format!("{range}Last-Modified: Sunday, 06-Nov-94 08:49:36 GMT\r\n")
+            ),
+            append
+        );
+        let later = "Sun, 06 Nov 1994 08:49:38 GMT";
+        assert_eq!(
+            judge(
+                &known,
+                partial,
+                &format!("{range}Last-Modified: {later}\r\n")
+            ),
+            Err(RangeMismatch::Validator {
+                asked: known.validator.clone(),
+                found: Some(later.into())
+            })
+        );
+        assert_eq!(
+            judge(&known, partial, range),
+            Err(RangeMismatch::Validator {
+                asked: known.validator.clone(),
+                found: None
+            })
+        );
+        // The file continued had no ETag: one now contradicts it.
+        assert_eq!(
+            judge(
+                &known,
+                partial,
+                &format!("{range}Last-Modified: {date}\r\nETag: \"x\"\r\n")
+            ),
+            Err(RangeMismatch::UnexpectedETag("\"x\"".into()))
+        );
+        assert_eq!(
+            judge(
+                &known,
+                partial,
+                &format!("{range}Last-Modified: {later}\r\n")
+            )
+            .unwrap_err()
+            .to_string(),
+            format!(
+                "partial content of another version of the file: Last-Modified {later}, not {date}"
+            )
+        );
+    }
+
+    #[test]
+    fn a_206_not_asked_for_is_taken_only_when_it_holds_the_whole_file() {
+        let unranged = |fields: &str| judge_unranged(&head("HTTP/1.1 206 Partial Content", fields));
+        assert_eq!(
+            unranged("Content-Range: bytes 0-999/1000\r\n"),
+            Ok(Verdict::StartOver)
+        );
+        for piece in ["bytes 0-99/1000", "bytes 100-999/1000", "bytes 0-999/*", ""] {
+            assert_eq!(
+                unranged(&format!("Content-Range: {piece}\r\n")),
+                Err(RangeMismatch::NotWhole(piece.into())),
+                "{piece}"
+            );
+        }
+        assert_eq!(
+            unranged("Content-Range: bytes 0-99/1000\r\n")
+                .unwrap_err()
+                .to_string(),
+            "partial content to a request for the whole file (Content-Range \"bytes 0-99/1000\")"
+        );
+        for status in ["HTTP/1.1 200 OK", "HTTP/1.1 404 Not Found"] {
+            assert_eq!(judge_unranged(&head(status, "")), Ok(Verdict::NotARange));
         }
     }
 

@@ -33,6 +33,7 @@ mod fetch;
 mod fetch_habits;
 mod fetch_names;
 mod fetch_proxy;
+mod fetch_resume;
 mod fetch_retry;
 mod fetch_tls;
 mod interop;

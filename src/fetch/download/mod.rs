@@ -11,7 +11,7 @@
 mod plan;
 
 use anyhow::Context;
-use log::{debug, info};
+use log::{debug, info, warn};
 use url::Url;
 
 use super::exchange::{Response, Wire};
@@ -23,7 +23,7 @@ use super::progress::Progress;
 use super::signals::PartialFile;
 use super::verify::{Checksum, Verifier};
 use crate::exit::{Code, WithCode, fail, fail_with};
-use crate::http::{self, Coding, DecodeError, Decoder, Framing, Resume, Validator};
+use crate::http::{self, Coding, DecodeError, Decoder, Framing, RangeMismatch, Resume, Validator};
 use crate::human;
 pub use plan::Body;
 use plan::{Plan, PlanError};
@@ -77,6 +77,8 @@ pub struct Download {
     naming: Naming,
     /// `-R`: the time the saved file gets.
     modified: Option<std::time::SystemTime>,
+    /// A 206 that did not fit has already made this run start over.
+    started_over: bool,
 }
 
 /// What a download ended with.
@@ -113,6 +115,7 @@ impl Download {
             nothing: None,
             naming: options.naming,
             modified: None,
+            started_over: false,
             destination,
         };
         if let (true, Destination::File(path)) = (download.continued, &download.destination) {
@@ -175,6 +178,49 @@ impl Download {
     /// range): the next body replaces them.
     pub fn forget_resume(&mut self) {
         self.source = None;
+    }
+
+    /// A 206 that does not fit what was asked (another version of the
+    /// file, another range; RFC 9110 sections 13.1.5 and 14.4) proves the
+    /// saved bytes stale: they go, a kept `.part` with them, and the
+    /// download starts over from the first byte in the same output, said in
+    /// one line. Once in a run: a second mismatch is the error (8). An
+    /// output that cannot be emptied (stdout) cannot start over: the run
+    /// fails as with a `200` there ([`CannotStartOver`]).
+    pub fn start_over_after(&mut self, mismatch: RangeMismatch, url: &Url) -> anyhow::Result<()> {
+        let stale = self.saved;
+        if let Some(output) = &mut self.output
+            && (stale > 0 || self.continued)
+        {
+            if !output.can_restart() {
+                return Err(anyhow::Error::new(CannotStartOver));
+            }
+            output.restart(None)?;
+        }
+        self.saved = 0;
+        self.source = None;
+        self.verifier.restart();
+        if std::mem::replace(&mut self.started_over, true) {
+            return Err(fail_with(
+                Code::BadResponse,
+                format!("fetching {url}"),
+                mismatch,
+            ));
+        }
+        let what = match (stale, &self.output) {
+            (0, _) => "asking again for the whole file".to_owned(),
+            (_, Some(output)) if self.continued => format!(
+                "discarding the {} bytes kept for {} and starting over",
+                human::thousands(stale),
+                output.name()
+            ),
+            _ => format!(
+                "discarding the {} bytes saved and starting over",
+                human::thousands(stale)
+            ),
+        };
+        warn!("{url}: {mismatch}: {what}");
+        Ok(())
     }
 
     /// Saves the body of the final response of an attempt, from the

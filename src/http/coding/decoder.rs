@@ -50,6 +50,8 @@ impl<E> From<CodingError> for DecodeError<E> {
 pub struct Decoder {
     /// In decoding order: the coding applied last is undone first.
     stages: Vec<Stage>,
+    /// Some input has come: the body is not empty.
+    fed: bool,
 }
 
 impl Decoder {
@@ -58,6 +60,7 @@ impl Decoder {
     pub fn new(codings: &[Coding]) -> Decoder {
         Decoder {
             stages: codings.iter().rev().map(|&c| Stage::new(c)).collect(),
+            fed: false,
         }
     }
 
@@ -74,16 +77,23 @@ impl Decoder {
         if input.is_empty() {
             return Ok(());
         }
+        self.fed = true;
         push(&mut self.stages, input, sink)
     }
 
     /// At the end of the body: hands over what the stages still hold, then
     /// checks that every coded stream reached its end (a gzip body cut
-    /// short is an error, not a shorter file).
+    /// short is an error, not a shorter file). An empty body is an empty
+    /// content, whatever its codings: nothing was coded (servers send
+    /// `Content-Encoding: gzip` with `Content-Length: 0`, and curl saves an
+    /// empty file).
     pub fn finish<E, F>(&mut self, sink: &mut F) -> Result<(), DecodeError<E>>
     where
         F: FnMut(&[u8]) -> Result<(), E>,
     {
+        if !self.fed {
+            return Ok(());
+        }
         push(&mut self.stages, &[], sink)?;
         match self.stages.iter().find(|stage| !stage.ended) {
             Some(stage) => Err(CodingError::Truncated {
@@ -175,13 +185,19 @@ impl Stage {
             if input.is_empty() {
                 return Ok((0, 0));
             }
-            // RFC 1952 section 2.2: a gzip file is a series of members.
-            if self.coding != Coding::Gzip {
-                return Err(CodingError::TrailingData {
-                    coding: self.coding,
-                });
+            match self.coding {
+                // RFC 1952 section 2.2: a gzip file is a series of members,
+                // each inflated afresh.
+                Coding::Gzip => self.codec = Codec::new(Coding::Gzip),
+                // RFC 8878 section 3.1: a zstd stream is a series of frames,
+                // skippable ones among them; the codec goes on to the next.
+                Coding::Zstd => {}
+                Coding::Deflate | Coding::Brotli | Coding::Chunked => {
+                    return Err(CodingError::TrailingData {
+                        coding: self.coding,
+                    });
+                }
             }
-            self.codec = Codec::new(Coding::Gzip);
             self.ended = false;
         }
         let out = &mut self.out[..];
@@ -373,6 +389,72 @@ mod tests {
     }
 
     #[test]
+    fn zstd_frames_follow_one_another_and_skippable_ones_are_skipped() {
+        /// A skippable frame (RFC 8878 section 3.1.2) holding `data`.
+        fn skippable(magic_low: u8, data: &[u8]) -> Vec<u8> {
+            let mut frame = vec![0x50 | magic_low, 0x2a, 0x4d, 0x18];
+            frame.extend_from_slice(&u32::try_from(data.len()).unwrap().to_le_bytes());
+            frame.extend_from_slice(data);
+            frame
+        }
+        let (first, second) = (sample(70_000), sample(3_000));
+        let mut coded = zstd(&first);
+        coded.extend(zstd(&second));
+        let mut whole = first.clone();
+        whole.extend_from_slice(&second);
+        for piece in [3, 4096, coded.len()] {
+            assert_eq!(
+                decode(&[Coding::Zstd], &coded, piece).as_deref(),
+                Ok(whole.as_slice()),
+                "two frames in pieces of {piece}"
+            );
+        }
+        let mut skipping = skippable(0, b"metadata, not content");
+        skipping.extend(zstd(&second));
+        skipping.extend(skippable(0xf, b""));
+        skipping.extend(zstd(b""));
+        for piece in [1, 5, skipping.len()] {
+            assert_eq!(
+                decode(&[Coding::Zstd], &skipping, piece).as_deref(),
+                Ok(second.as_slice()),
+                "skippable frames in pieces of {piece}"
+            );
+        }
+        // A second frame cut short is a cut stream, not a shorter file.
+        let cut = &coded[..coded.len() - 2];
+        assert_eq!(
+            decode(&[Coding::Zstd], cut, 1000),
+            Err(CodingError::Truncated {
+                coding: Coding::Zstd
+            })
+        );
+        let mut junk = zstd(&second);
+        junk.extend_from_slice(b"junk after the frame");
+        assert!(matches!(
+            decode(&[Coding::Zstd], &junk, 7),
+            Err(CodingError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn an_empty_body_is_empty_content_whatever_its_codings() {
+        for codings in [
+            &[Coding::Gzip][..],
+            &[Coding::Deflate],
+            &[Coding::Brotli],
+            &[Coding::Zstd],
+            &[Coding::Chunked, Coding::Gzip],
+        ] {
+            assert_eq!(decode(codings, b"", 1), Ok(Vec::new()), "{codings:?}");
+        }
+        // Fed nothing but empty pieces: still nothing.
+        let mut decoder = Decoder::new(&[Coding::Gzip]);
+        let mut sink = |_: &[u8]| -> Result<(), ()> { panic!("nothing to hand over") };
+        decoder.feed(b"", &mut sink).unwrap();
+        decoder.finish(&mut sink).unwrap();
+    }
+
+    #[test]
     fn cut_corrupt_and_trailing_data_are_errors() {
         let text = sample(10_000);
         for (coding, coded) in [
@@ -387,9 +469,9 @@ mod tests {
                 Err(CodingError::Truncated { coding })
             );
             assert_eq!(
-                decode(&[coding], &[], 100),
+                decode(&[coding], &coded[..1], 100),
                 Err(CodingError::Truncated { coding }),
-                "an empty {coding} body is not a {coding} stream"
+                "one byte of {coding} is not a {coding} stream"
             );
             let mut bad = coded.clone();
             bad[coded.len() / 2] ^= 0x55;
