@@ -565,3 +565,56 @@ fn a_log_gets_a_progress_line_every_ten_seconds_or_tenth() {
     assert_eq!(code(&output), 0);
     assert_eq!(text(&output.stderr), "");
 }
+
+#[test]
+fn after_a_resume_the_time_left_is_that_of_the_bytes_still_to_come() {
+    // 980,000 of 1,000,000 bytes, then a close; the rest comes at 8 kB/s.
+    const TOTAL: usize = 1_000_000;
+    const FIRST: usize = 980_000;
+    let requests = std::sync::atomic::AtomicUsize::new(0);
+    let server = Scripted::start(move |_| {
+        if requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return vec![
+                send(format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {TOTAL}\r\nETag: \"v1\"\r\n\r\n{}",
+                    "a".repeat(FIRST)
+                )),
+                Act::CloseAbruptly,
+            ];
+        }
+        let mut acts = vec![send(format!(
+            "HTTP/1.1 206 Partial Content\r\nETag: \"v1\"\r\nContent-Range: bytes {FIRST}-{}/{TOTAL}\r\nContent-Length: {}\r\n\r\n",
+            TOTAL - 1,
+            TOTAL - FIRST
+        ))];
+        for _ in 0..10 {
+            acts.push(send("a".repeat(2000)));
+            acts.push(Act::Pause(Duration::from_millis(250)));
+        }
+        acts
+    });
+    let dir = Dir::empty();
+    let (mut process, pty) = on_a_terminal(&dir, &[&server.url("/f"), "-o", "f"]);
+    let mut seen = Vec::new();
+    pty.wait_for(
+        &mut seen,
+        "saved 1,000,000 bytes to f",
+        Duration::from_secs(20),
+    );
+    assert!(process.wait(STEP).success());
+    pty.rest(&mut seen, STEP);
+    let frames = frames(&seen);
+    let resumed: Vec<&String> = frames
+        .iter()
+        .filter(|frame| frame.contains("resuming at"))
+        .collect();
+    assert!(!resumed.is_empty(), "{frames:?}");
+    // At 8 kB/s, 20 kB take seconds: counting the resumed part as speed
+    // would say 0s all along.
+    assert!(
+        resumed
+            .iter()
+            .any(|frame| frame.contains("ETA 1s") || frame.contains("ETA 2s")),
+        "{resumed:#?}"
+    );
+}
