@@ -27,14 +27,14 @@
 //! | [`exchange`] | one request and its response over one connection | `s.send(...)`, the `recv` loop |
 //! | [`output`] | atomic file output, stdout | `open(a.out, 'wb')` |
 //! | [`report`] | the heads as received, the closing line | `print(header)` |
-//! | [`signals`] | removing the temporary file on SIGINT, SIGTERM, SIGHUP | — |
+//! | [`signals`] | removing the temporary file on SIGINT, SIGTERM, SIGHUP, and the line saying what is kept | — |
 //! | [`download`] | the saved bytes across attempts, the body plan, codings, checks | — |
 //! | [`retry`] | which failures are retried, and when | — |
 //! | [`failure`] | what a failure means: exit codes, and whether to retry | — |
 //! | [`names`] | `-J`, `-R`, `-N`, `-z`: the file's name and time, fetching only a newer file | — |
 //! | [`partial`] | `-C`: the `.part` file and its metadata | — |
 //! | [`verify`] | `--checksum`, `--expect-size` | — |
-//! | [`progress`] | the progress bar | — |
+//! | [`progress`] | the progress bar, progress lines in a log, how far the download is | — |
 //! | this file | the steps in order, and the one decision to retry or give up | — |
 
 pub mod attempt;
@@ -115,7 +115,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let Config {
         target,
         output,
-        request,
+        mut request,
         transport,
         download,
         retry,
@@ -126,7 +126,6 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let first_url = target::parse(&target)?;
     let destination = destination(output.as_deref(), &first_url);
     let method = request.method;
-    let mut request = request;
     let target_file = match &destination {
         Destination::File(path) => Some(path.as_path()),
         Destination::Stdout => None,
