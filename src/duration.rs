@@ -18,14 +18,16 @@ pub const MAX: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The units of a DURATION, from the largest, with their length in
 /// nanoseconds.
-const UNITS: [(&str, u128); 8] = [
+const UNITS: [(&str, u128); 9] = [
     ("d", 86_400_000_000_000),
     ("h", 3_600_000_000_000),
     ("m", 60_000_000_000),
     ("s", 1_000_000_000),
     ("ms", 1_000_000),
     ("us", 1_000),
-    ("µs", 1_000),
+    ("\u{b5}s", 1_000),
+    // The Greek letter mu, which looks the same as the micro sign above.
+    ("\u{3bc}s", 1_000),
     ("ns", 1),
 ];
 
@@ -44,8 +46,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         || format!("\"{text}\" is not a duration (e.g. 0.5, 500ms, 2s, 1m30s, 2d)");
     let mut rest = text;
     let mut nanos: u128 = 0;
-    // The index in UNITS of the last unit given: the next must be smaller.
-    let mut previous: Option<usize> = None;
+    // The size of the last unit given: the next must be smaller.
+    let mut previous: Option<u128> = None;
     while !rest.is_empty() {
         let split = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -56,12 +58,12 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .find(|c: char| c.is_ascii_digit() || c == '.' || c.is_whitespace())
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
-        let (index, size) = match unit {
+        let size = match unit {
             // A bare number is seconds, and only when it stands alone.
-            "" if previous.is_none() && after.is_empty() => (3, UNITS[3].1),
+            "" if previous.is_none() && after.is_empty() => 1_000_000_000,
             "" => return Err(not_a_duration()),
-            unit => match UNITS.iter().position(|&(name, _)| name == unit) {
-                Some(index) => (index, UNITS[index].1),
+            unit => match UNITS.iter().find(|&&(name, _)| name == unit) {
+                Some(&(_, size)) => size,
                 None => {
                     return Err(format!(
                         "unknown unit \"{unit}\" (use d, h, m, s, ms, us or ns)"
@@ -69,12 +71,12 @@ pub fn parse(text: &str) -> Result<Duration, String> {
                 }
             },
         };
-        if previous.is_some_and(|previous| index <= previous) {
+        if previous.is_some_and(|previous| size >= previous) {
             return Err(format!(
                 "\"{text}\": give each unit once, the largest first (e.g. 1h15m)"
             ));
         }
-        previous = Some(index);
+        previous = Some(size);
         let value = scaled(number, size).ok_or_else(not_a_duration)?;
         nanos = nanos.saturating_add(value);
         rest = after.trim_start();
@@ -177,7 +179,8 @@ mod tests {
         assert_eq!(parse("1s500ms"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse("1.5m"), Ok(Duration::from_secs(90)));
         assert_eq!(parse("250us"), Ok(Duration::from_micros(250)));
-        assert_eq!(parse("1.5µs"), Ok(Duration::from_nanos(1500)));
+        assert_eq!(parse("1.5\u{b5}s"), Ok(Duration::from_nanos(1500)));
+        assert_eq!(parse("1.5\u{3bc}s"), Ok(Duration::from_nanos(1500)));
         assert_eq!(parse("10ns"), Ok(Duration::from_nanos(10)));
         assert_eq!(parse(".5s"), Ok(Duration::from_millis(500)));
         assert_eq!(parse("0.1"), Ok(Duration::from_millis(100)));
@@ -185,7 +188,7 @@ mod tests {
 
     #[test]
     fn units_go_once_and_from_the_largest() {
-        for bad in ["30s1m", "1s1s", "1m 2", "5 5s", "1h15"] {
+        for bad in ["30s1m", "1s1s", "1m 2", "5 5s", "1h15", "1us1\u{b5}s"] {
             let err = parse(bad).expect_err(bad);
             assert!(!err.is_empty(), "{bad}");
         }
