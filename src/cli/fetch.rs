@@ -18,7 +18,9 @@ pub struct FetchArgs {
     #[arg(value_name = "TARGET")]
     pub target: String,
 
-    /// Save the body to FILE (`-` for stdout; the head then goes to stderr).
+    /// Save the body to FILE (`-` for stdout; the head then goes to stderr;
+    /// `/dev/stdout` is `-`, and `/dev/stderr` or `/dev/fd/N` writes to that
+    /// descriptor). A file you may not write is kept (exit 23).
     /// Default: the last segment of the URL's path, or index.html.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -78,7 +80,7 @@ pub struct FetchArgs {
     #[arg(long)]
     pub retry_connrefused: bool,
 
-    /// Keep what was downloaded in .NAME.part on failure, and continue it
+    /// Keep what was downloaded in a .part beside the file on failure, and continue it
     /// (also spelled `-C -`, as in curl).
     #[arg(short = 'C', long = "continue")]
     pub continue_partial: bool,

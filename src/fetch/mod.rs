@@ -126,16 +126,17 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let first_url = target::parse(&target)?;
     let destination = destination(output.as_deref(), &first_url);
     let method = request.method;
+    let into_file = matches!(destination, Destination::File(_));
     let target_file = match &destination {
         Destination::File(path) => Some(path.as_path()),
-        Destination::Stdout => None,
+        Destination::Stdout | Destination::Descriptor { .. } => None,
     };
     request.condition =
         names::condition(times.timestamping, times.time_cond.as_ref(), target_file)?;
-    if download.continue_partial && (destination == Destination::Stdout || method == Method::Head) {
+    if download.continue_partial && (!into_file || method == Method::Head) {
         return Err(fail(
             Code::Usage,
-            "-C continues a file beside the target: it cannot be used with -o - or -I",
+            "-C continues a file beside the target: it cannot be used with -o -, a descriptor, or -I",
         ));
     }
     let report = Report::new(verbosity, destination == Destination::Stdout);
@@ -151,6 +152,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let story = signals::Interruption {
         silent: verbosity == Verbosity::Silent,
         target: target_file.map(Path::to_path_buf),
+        written_to: match &destination {
+            Destination::Stdout => "stdout".to_owned(),
+            Destination::File(path) | Destination::Descriptor { path, .. } => {
+                path.display().to_string()
+            }
+        },
         resume_command: download
             .continue_partial
             .then(|| signals::resume_command(&attempts.first_url, output.as_deref())),
@@ -318,8 +325,7 @@ fn abandon(download: Download, err: anyhow::Error) -> anyhow::Error {
 /// default a name from the URL the user gave, whatever the redirects say.
 fn destination(output: Option<&Path>, first_url: &Url) -> Destination {
     match output {
-        Some(path) if path.as_os_str() == "-" => Destination::Stdout,
-        Some(path) => Destination::File(path.to_path_buf()),
+        Some(path) => Destination::of_path(path),
         None => Destination::File(target::default_file_name(first_url)),
     }
 }

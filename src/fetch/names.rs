@@ -107,7 +107,7 @@ pub fn condition(
         let Some(target) = target else {
             return Err(fail(
                 Code::Usage,
-                "-N compares with the file it would replace: it cannot be used with -o -",
+                "-N compares with the file it would replace: it cannot be used with -o - or a descriptor",
             ));
         };
         return Ok(modified(target).map(|time| Conditional {

@@ -1,8 +1,12 @@
 //! `-C/--continue`: a download's partial data, kept across runs.
 //!
-//! The data is in `.NAME.part` beside the target `NAME`; what the next run
-//! needs to continue it (the URL given, the URL it led to, the validator and
-//! the length of the file) is in `.NAME.part.meta`. Only a run with `-C`
+//! The data is in `.sockdemo-HASH.part` beside the target `NAME`; what the
+//! next run needs to continue it (the target's name, the URL given, the URL
+//! it led to, the validator and the length of the file) is in
+//! `.sockdemo-HASH.part.meta`. HASH is 16 hex digits of the SHA-256 of
+//! NAME: the names have a fixed length, so that any legal target name
+//! leaves room for them, and the metadata keeps the full name, so that a
+//! part of another target is never taken for this one's. Only a run with `-C`
 //! writes these names (an ordinary download uses a temporary file with a
 //! random name, removed on failure), and only a `.part` whose metadata names
 //! the same URL is continued, so a stale file of another run or program is
@@ -16,6 +20,12 @@
 //! The `.part` is locked (`flock`) while a run uses it, so two runs cannot
 //! write into it at once: the second one fails at the start.
 //!
+//! The `.part` is created with mode 0600 and a `.part` this user does not
+//! own is never written into (its owner could read what is downloaded), so
+//! it is readable by no one else until it is renamed over the target with
+//! the target's mode. The metadata is read only when it is small
+//! ([`MAX_META_BYTES`]); a larger one is not ours.
+//!
 //! Crash safety comes from the order of the steps: the metadata of a version
 //! is written (atomically: a temporary file renamed) only once the file holds
 //! nothing of another version, and before any byte of it; after the last
@@ -23,15 +33,39 @@
 //! Whenever the process dies, the `.part` holds a prefix of the version its
 //! metadata names, or the metadata is missing and nothing is continued.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use log::warn;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, percent_encode};
+use sha2::{Digest, Sha256};
+
 use crate::http::{Resume, Validator};
+use crate::platform;
 
 /// The first line of a metadata file: what it is, and its format's version.
 const MAGIC: &str = "sockdemo partial download 1";
+
+/// The most a metadata file holds: two URLs of a few hundred bytes, a
+/// validator, a length and a name fit with room to spare. A larger file is
+/// not ours, and is not read.
+pub const MAX_META_BYTES: u64 = 8 * 1024;
+
+/// Mode of a `.part`: readable by no one else while it fills.
+const PART_MODE: u32 = 0o600;
+
+/// Hex digits of the target name's hash in the `.part` name: 64 bits.
+const NAME_HASH_DIGITS: usize = 16;
+
+/// The first line after the metadata proper: the target's file name,
+/// percent-encoded where it is not printable ASCII (and `%` itself).
+const TARGET_KEY: &str = "target ";
+
+/// What is percent-encoded in the target's name in the metadata.
+const NAME_ESCAPED: &AsciiSet = &CONTROLS.add(b'%');
 
 /// Read size when hashing a partial file before continuing it.
 const READ_BLOCK: usize = 256 * 1024;
@@ -98,18 +132,68 @@ pub struct Partial {
     file: File,
     path: PathBuf,
     meta_path: PathBuf,
+    /// The target, whose name the metadata records.
+    target: PathBuf,
     /// The metadata, when the file is ours to continue.
     meta: Option<Meta>,
     /// Bytes in the file that belong to the version `meta` names.
     len: u64,
 }
 
-/// `.NAME.part` beside `target`.
+/// `.sockdemo-HASH.part` beside `target`, HASH from the target's name.
 pub fn part_path(target: &Path) -> PathBuf {
-    let mut name = std::ffi::OsString::from(".");
-    name.push(target.file_name().unwrap_or(target.as_os_str()));
-    name.push(".part");
-    target.with_file_name(name)
+    let name = target.file_name().unwrap_or(target.as_os_str());
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest[..NAME_HASH_DIGITS / 2]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    target.with_file_name(format!(".sockdemo-{hex}.part"))
+}
+
+/// The metadata as written: [`Meta`]'s text, then the target's name.
+fn meta_text(meta: &Meta, target: &Path) -> String {
+    let name = target.file_name().unwrap_or(target.as_os_str()).as_bytes();
+    format!(
+        "{}{TARGET_KEY}{}\n",
+        meta.to_text(),
+        percent_encode(name, NAME_ESCAPED)
+    )
+}
+
+/// Reads the metadata at `path` when it describes a part of `target`.
+/// `None` when there is none, or it is larger than [`MAX_META_BYTES`] (with
+/// a warning: it is not ours, and is replaced), or it is for another target.
+fn read_meta(path: &Path, target: &Path) -> Option<Meta> {
+    // Not through a link, and without waiting on a FIFO planted there.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let size = file.metadata().ok()?;
+    let mut text = String::new();
+    if !size.is_file()
+        || size.len() > MAX_META_BYTES
+        || file
+            .take(MAX_META_BYTES + 1)
+            .read_to_string(&mut text)
+            .ok()? as u64
+            > MAX_META_BYTES
+    {
+        warn!(
+            "ignoring {}: not a metadata file of at most {MAX_META_BYTES} bytes",
+            file_name(path)
+        );
+        return None;
+    }
+    let (meta, name) = text.trim_end_matches('\n').rsplit_once('\n')?;
+    let name = name.strip_prefix(TARGET_KEY)?;
+    let wanted = target.file_name().unwrap_or(target.as_os_str()).as_bytes();
+    if percent_decode_str(name).collect::<Vec<u8>>() != wanted {
+        return None;
+    }
+    Meta::parse(meta)
 }
 
 fn meta_path(part: &Path) -> PathBuf {
@@ -126,17 +210,30 @@ impl Partial {
     /// Fails with [`io::ErrorKind::WouldBlock`] when another run holds the lock.
     pub fn open(target: &Path, url: &str) -> io::Result<Partial> {
         let path = part_path(target);
-        // Never through a symbolic link: one planted at `.NAME.part` would
+        // Never through a symbolic link: one planted at the `.part` would
         // get its target emptied, and then renamed over the user's file.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(PART_MODE)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)?;
-        if !file.metadata()?.is_file() {
+        let found = file.metadata()?;
+        if !found.is_file() {
             return Err(io::Error::other("it is not a regular file"));
+        }
+        // Another user's file (planted in a shared directory) would let
+        // that user read the download.
+        if found.uid() != platform::fs::effective_uid() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{} belongs to another user", file_name(&path)),
+            ));
+        }
+        if found.mode() & 0o077 != 0 {
+            file.set_permissions(Permissions::from_mode(PART_MODE))?;
         }
         if !crate::platform::lock::try_lock_exclusive(&file)? {
             return Err(io::Error::new(
@@ -156,15 +253,13 @@ impl Partial {
             ));
         }
         let meta_path = meta_path(&path);
-        let meta = fs::read_to_string(&meta_path)
-            .ok()
-            .and_then(|text| Meta::parse(&text))
-            .filter(|meta| meta.url == url);
+        let meta = read_meta(&meta_path, target).filter(|meta| meta.url == url);
         let mut partial = Partial {
             len: file.metadata()?.len(),
             file,
             path,
             meta_path,
+            target: target.to_path_buf(),
             meta,
         };
         let fits = match &partial.meta {
@@ -220,7 +315,7 @@ impl Partial {
                 let mut next = tempfile::Builder::new()
                     .prefix(".meta")
                     .tempfile_in(self.path.parent().unwrap_or(Path::new(".")))?;
-                next.write_all(meta.to_text().as_bytes())?;
+                next.write_all(meta_text(meta, &self.target).as_bytes())?;
                 next.as_file().sync_all()?;
                 next.persist(&self.meta_path).map_err(|err| err.error)?;
             }
@@ -267,6 +362,14 @@ impl Partial {
     }
 }
 
+/// The last part of `path`, for messages: the directory may be reached
+/// through `/proc/self/fd`, which says nothing to the user.
+pub fn file_name(path: &Path) -> std::borrow::Cow<'_, str> {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+}
+
 fn remove_if_present(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
@@ -290,16 +393,35 @@ mod tests {
     }
 
     #[test]
-    fn names_sit_beside_the_target() {
+    fn names_sit_beside_the_target_with_a_fixed_length() {
+        // printf big.bin | sha256sum: 2ef32caa6d2a8676...
         assert_eq!(
             part_path(Path::new("dir/big.bin")),
-            Path::new("dir/.big.bin.part")
+            Path::new("dir/.sockdemo-2ef32caa6d2a8676.part")
         );
-        assert_eq!(part_path(Path::new("a")), Path::new(".a.part"));
+        let long = "a".repeat(255);
+        let part = part_path(Path::new(&long));
+        let meta = meta_path(&part);
+        assert_eq!(part.as_os_str().len(), ".sockdemo-.part".len() + 16);
+        assert_eq!(meta.as_os_str().len(), part.as_os_str().len() + 5);
+        assert_ne!(part, part_path(Path::new(&"a".repeat(254))));
+    }
+
+    #[test]
+    fn the_metadata_names_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("odd\nname%");
+        let part = part_path(&target);
+        fs::write(meta_path(&part), meta_text(&meta(Some(9)), &target)).unwrap();
+        assert_eq!(read_meta(&meta_path(&part), &target), Some(meta(Some(9))));
         assert_eq!(
-            meta_path(Path::new("dir/.big.bin.part")),
-            Path::new("dir/.big.bin.part.meta")
+            read_meta(&meta_path(&part), &dir.path().join("other")),
+            None
         );
+        // Larger than any metadata of ours: not read.
+        let big = File::create(meta_path(&part)).unwrap();
+        big.set_len(1 << 30).unwrap();
+        assert_eq!(read_meta(&meta_path(&part), &target), None);
     }
 
     #[test]
@@ -375,14 +497,14 @@ mod tests {
         drop(partial);
         // Metadata for another URL.
         fs::write(&part, b"stale").unwrap();
-        fs::write(meta_path(&part), meta(None).to_text()).unwrap();
+        fs::write(meta_path(&part), meta_text(&meta(None), &target)).unwrap();
         let partial = Partial::open(&target, "http://127.0.0.1:8000/other.bin").unwrap();
         assert_eq!(partial.resume(), None);
         assert!(!meta_path(&part).exists());
         drop(partial);
         // Longer than the file it claims to be part of.
         fs::write(&part, b"too long").unwrap();
-        fs::write(meta_path(&part), meta(Some(3)).to_text()).unwrap();
+        fs::write(meta_path(&part), meta_text(&meta(Some(3)), &target)).unwrap();
         assert_eq!(Partial::open(&target, URL).unwrap().resume(), None);
     }
 

@@ -89,8 +89,11 @@ impl PartialFile {
 pub struct Interruption {
     /// `-s`: nothing is said.
     pub silent: bool,
-    /// The file the body goes to (`None`: stdout).
+    /// The file the body is saved to (`None`: it is written where it
+    /// goes, to stdout or a descriptor).
     pub target: Option<PathBuf>,
+    /// Where the body goes, for the line: `stdout`, or the path given.
+    pub written_to: String,
     /// With `-C`: the command that continues the download.
     pub resume_command: Option<String>,
 }
@@ -98,8 +101,8 @@ pub struct Interruption {
 /// What is left of an interrupted download.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Left {
-    /// The body went to stdout.
-    Stdout,
+    /// The body was written where it goes (stdout, a descriptor).
+    Written(String),
     /// Nothing; `-C` was not given.
     Nothing,
     /// Nothing, though `-C` was given: nothing that can be continued yet.
@@ -121,7 +124,7 @@ pub fn remove_on_signal(partial: &PartialFile, story: Interruption) -> anyhow::R
         let (_settled, removed) = partial.remove();
         if !story.silent {
             let left = match (&story.target, &story.resume_command) {
-                (None, _) => Left::Stdout,
+                (None, _) => Left::Written(story.written_to.clone()),
                 (Some(_), None) => Left::Nothing,
                 (Some(target), Some(command)) => {
                     let part = part_path(target);
@@ -154,7 +157,7 @@ fn interrupted_line(signal: libc::c_int, at: u64, total: Option<u64>, left: &Lef
         .map(|total| format!(" of {}", human::bytes(total)))
         .unwrap_or_default();
     let left = match left {
-        Left::Stdout => ", written to stdout".to_owned(),
+        Left::Written(to) => format!(", written to {to}"),
         Left::Nothing => "; nothing kept (sockdemo fetch -C keeps partial data)".to_owned(),
         Left::NothingToContinue => "; nothing kept (nothing -C could continue yet)".to_owned(),
         Left::Kept { part, command } => {
@@ -236,7 +239,7 @@ mod tests {
             "interrupted at 84.0 MiB of 200.0 MiB; kept in .f.iso.part: sockdemo fetch -C http://h/f.iso continues"
         );
         assert_eq!(
-            interrupted_line(SIGTERM, 10, None, &Left::Stdout),
+            interrupted_line(SIGTERM, 10, None, &Left::Written("stdout".into())),
             "terminated at 10 bytes, written to stdout"
         );
         assert_eq!(

@@ -10,6 +10,11 @@
 //! | [`start_writeback`] | starts writing a downloaded file to disk early | `sync_file_range` |
 //! | [`limits::limits`] | reads the limits on threads, mappings and files for the capacity rule | `/proc/sys/vm/max_map_count`, `/proc/self/maps`, `kernel.threads-max`, `pid_max`, `/proc/loadavg`, `getrlimit(RLIMIT_NPROC, RLIMIT_NOFILE)`, the cgroup's `pids.max` |
 //! | [`send_queue::unacknowledged`] | bytes sent that the peer has not acknowledged, for the lingering close | `ioctl(SIOCOUTQ)` |
+//! | [`fs::create_unnamed`], [`fs::link_unnamed`] | a download's temporary file, unnamed until complete, then linked in | `open(O_TMPFILE)`, `linkat(AT_SYMLINK_FOLLOW)` through `/proc/self/fd` |
+//! | [`fs::open_location`], [`fs::resolved_path`], [`fs::open_directory`], [`fs::path_in`], [`fs::reopen_for_writing`] | the output path opened by the kernel's rules (`fs.protected_symlinks`), where it led, and its directory held open | `open(O_PATH)`, `/proc/self/fd` |
+//! | [`fs::may_write`] | whether a replaced file is write-protected for this user | `faccessat(W_OK, AT_EACCESS)` |
+//! | [`fs::duplicate`], [`fs::descriptor_metadata`] | `-o /dev/fd/N`: writing to a descriptor the user named | `fcntl(F_DUPFD_CLOEXEC)`, `/proc/self/fd` |
+//! | [`fs::effective_uid`], [`fs::umask`] | whose a `-C` part is; the mode of a new file | `geteuid`, `/proc/self/status` |
 //! | [`lock::try_lock_exclusive`] | locks a partial download so that two runs cannot write into it | `flock(LOCK_EX \| LOCK_NB)` |
 //! | [`signals::watch`] | runs a closure on a thread of its own for each SIGINT, SIGTERM or SIGHUP | `sigaction` (through signal-hook), a self-pipe |
 //! | [`signals::count`] | counts signals in the handler itself, and raises a level on the second | `sigaction` (through signal-hook), atomics |
@@ -29,9 +34,11 @@ compile_error!(
      (needed: open_files::raise_to_hard_limit, the RLIMIT_NOFILE raise; \
      start_writeback, sync_file_range; limits::limits, the limits on threads, \
      mappings and files; send_queue::unacknowledged, SIOCOUTQ; \
-     lock::try_lock_exclusive, flock; signals, SIGINT/SIGTERM/SIGHUP handling)"
+     lock::try_lock_exclusive, flock; fs, O_TMPFILE, linkat, O_PATH, faccessat; signals, SIGINT/SIGTERM/SIGHUP handling)"
 );
 
+#[cfg(target_os = "linux")]
+pub mod fs;
 #[cfg(target_os = "linux")]
 pub mod limits;
 #[cfg(target_os = "linux")]

@@ -745,8 +745,9 @@ fn a_directory_that_cannot_be_read_still_gets_its_file() {
     // A user other than root may create and rename files in a directory with
     // mode 0333, but not open it to fsync it. Root may do anything, so as
     // root the download runs as nobody.
+    // A new file: a file the user may not write is not replaced.
     let server = serving(vec![send(OK_HEAD), send("hello world")]);
-    let dir = Dir::new();
+    let dir = Dir::empty();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o333)).expect("chmod");
     let mut command = sockdemo();
     command
@@ -797,8 +798,9 @@ fn interrupting_a_download_leaves_the_old_file_and_no_temporary() {
                 .args(["fetch", &server.url("/x"), "-o", "out.bin", "-q"])
                 .stdout(Stdio::null()),
         );
+        // Unnamed: it shows only among the process's open files.
         wait_for("the temporary file of a download under way", STEP, || {
-            (dir.entries().len() >= 2).then_some(())
+            dir.open_by(fetch.id()).then_some(())
         });
         fetch.signal(signal);
         let status = fetch.wait(STEP);

@@ -10,7 +10,7 @@
 
 use std::io::Write;
 
-use crate::support::dir::Dir;
+use crate::support::dir::{Dir, meta_name, part_name};
 use crate::support::ranged::{Ending, FileServer, Reply, Request, answer, content};
 use crate::support::scripted::{Scripted, send};
 use crate::support::{code, text};
@@ -305,7 +305,7 @@ fn continue_discards_a_part_the_server_proves_stale_so_the_next_continue_works()
     let dir = Dir::empty();
     let output = dir.fetch(&["-C", &url, "-o", "out.bin", "--retry", "0"]);
     assert_eq!(code(&output), 18, "{}", text(&output.stderr));
-    assert_eq!(dir.entries(), [".out.bin.part", ".out.bin.part.meta"]);
+    assert_eq!(dir.entries(), [part_name("out.bin"), meta_name("out.bin")]);
 
     // The part's version is gone: discarded, said once, started over; the
     // new version is cut in its turn, and kept.
@@ -323,7 +323,7 @@ fn continue_discards_a_part_the_server_proves_stale_so_the_next_continue_works()
         ),
         "{warnings:?}"
     );
-    assert!(dir.read(".out.bin.part") == new[..10_000]);
+    assert!(dir.read(&part_name("out.bin")) == new[..10_000]);
 
     // And the next -C continues it.
     let output = dir.fetch(&["-C", &url, "-o", "out.bin"]);

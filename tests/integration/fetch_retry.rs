@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::support::dir::Dir;
+use crate::support::dir::{Dir, meta_name, part_name};
 use crate::support::ranged::{Ending, FileServer, Random, Reply, answer, content, whole};
 use crate::support::scripted::{Act, Scripted, send};
 use crate::support::{Process, STEP, code, sockdemo, text, wait_for};
@@ -223,7 +223,7 @@ fn continue_after_sigkill_resumes_into_an_identical_file() {
             .args(["fetch", "-C", &url, "-o", "out.bin", "-q"])
             .stdout(Stdio::null()),
     );
-    let part = dir.path().join(".out.bin.part");
+    let part = dir.path().join(part_name("out.bin"));
     // The writes of at most one block may still be buffered when it stalls.
     wait_for("the .part to fill up", STEP, || {
         let len = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
@@ -231,7 +231,7 @@ fn continue_after_sigkill_resumes_into_an_identical_file() {
     });
     first.signal(libc::SIGKILL);
     assert_eq!(first.wait(STEP).signal(), Some(libc::SIGKILL));
-    assert!(dir.exists(".out.bin.part.meta"), "{:?}", dir.entries());
+    assert!(dir.exists(&meta_name("out.bin")), "{:?}", dir.entries());
     let kept = std::fs::metadata(&part).unwrap().len();
 
     let output = dir.fetch(&["-C", "-", &url, "-o", "out.bin"]);
@@ -256,14 +256,14 @@ fn continue_keeps_its_part_on_sigterm_and_ctrl_c() {
                 .args(["fetch", "-C", &server.url("/f"), "-o", "out.bin", "-q"])
                 .stdout(Stdio::null()),
         );
-        let part = dir.path().join(".out.bin.part");
+        let part = dir.path().join(part_name("out.bin"));
         wait_for("the .part to fill up", STEP, || {
             let len = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
             (len >= 200_000 - 64 * 1024).then_some(())
         });
         fetch.signal(signal);
         assert_eq!(fetch.wait(STEP).signal(), Some(signal));
-        assert_eq!(dir.entries(), [".out.bin.part", ".out.bin.part.meta"]);
+        assert_eq!(dir.entries(), [part_name("out.bin"), meta_name("out.bin")]);
     }
 }
 
@@ -278,16 +278,16 @@ fn continue_fails_by_keeping_its_part_and_a_stale_part_is_not_ours() {
     let url = server.url("/f");
     let dir = Dir::empty();
     // Left by something else: no metadata of ours. Never continued.
-    dir.write(".out.bin.part", b"stale bytes of something else");
+    dir.write(&part_name("out.bin"), b"stale bytes of something else");
     let output = dir.fetch(&["-C", &url, "-o", "out.bin", "--retry", "0"]);
     assert_eq!(code(&output), 18, "{}", text(&output.stderr));
     assert_eq!(ranges(&server), [None]);
     assert_eq!(
         dir.entries(),
-        [".out.bin.part", ".out.bin.part.meta"],
+        [part_name("out.bin"), meta_name("out.bin")],
         "-C keeps what it got"
     );
-    assert!(dir.read(".out.bin.part") == file[..40_000]);
+    assert!(dir.read(&part_name("out.bin")) == file[..40_000]);
     let output = dir.fetch(&["-C", &url, "-o", "out.bin"]);
     assert_eq!(code(&output), 0, "{}", text(&output.stderr));
     assert_eq!(ranges(&server)[1], Some("bytes=40000-".to_owned()));

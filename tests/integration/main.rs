@@ -14,7 +14,9 @@
 //!   absolute-form requests), `support::ranged` (a file server honouring
 //!   `Range` and `If-Range` that cuts, resets or stalls on cue),
 //!   `support::tls` (a private CA), `support::dir` (a working directory for
-//!   downloads), `support::pty` (a pseudo-terminal for a child's stderr).
+//!   downloads), `support::pty` (a pseudo-terminal for a child's stderr),
+//!   `support::other_user` (`nobody`, a watcher acting as
+//!   `nobody`, `fs.protected_symlinks` turned on for a test).
 //! - One module per area below. To add one, create `tests/integration/NAME.rs`,
 //!   declare it here with `mod NAME;`, and `use crate::support::...`.
 //!
@@ -23,13 +25,15 @@
 //! a channel, a socket's state.
 //!
 //! A test whose precondition is missing (an IPv6 loopback, python3, the
-//! prlimit tool, a high enough open-file limit) fails and says so. To skip
-//! such tests instead, name their preconditions in `SOCKDEMO_TEST_SKIP`,
-//! comma-separated: `ipv6`, `python`, `prlimit`, `nofile`.
+//! prlimit tool, a high enough open-file limit, root with setpriv) fails and
+//! says so. To skip such tests instead, name their preconditions in
+//! `SOCKDEMO_TEST_SKIP`, comma-separated: `ipv6`, `python`, `prlimit`,
+//! `nofile`, `root`.
 
 mod client;
 mod client_modes;
 mod fetch;
+mod fetch_files;
 mod fetch_habits;
 mod fetch_names;
 mod fetch_proxy;

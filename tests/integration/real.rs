@@ -395,7 +395,7 @@ fn continue_against_nginx_after_sigkill_gets_the_rest_with_a_206() {
             .args(["fetch", "-C", "-q", &url, "-o", "big.bin"])
             .stdout(Stdio::null()),
     );
-    let part = dir.path().join(".big.bin.part");
+    let part = dir.path().join(crate::support::dir::part_name("big.bin"));
     wait_for("a megabyte in the .part", STEP, || {
         let len = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         (len >= 1024 * 1024).then_some(())

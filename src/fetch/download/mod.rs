@@ -31,7 +31,7 @@ use plan::{Plan, PlanError};
 /// What the command line asks of a download.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// `-C`: keep partial data in `.NAME.part`, and continue it.
+    /// `-C`: keep partial data in a `.part` beside the target, and continue it.
     pub continue_partial: bool,
     /// `--checksum`: the digest the saved bytes must have.
     pub checksum: Option<Checksum>,

@@ -1,15 +1,28 @@
 //! The temporary file a download to a regular file goes into, and its
 //! rename over the target once complete: written, synced early and at the
-//! end, renamed, and removed (or, with `-C`, kept) when abandoned.
+//! end, given its final owner and mode, renamed, and removed (or, with
+//! `-C`, kept) when abandoned.
+//!
+//! An ordinary download goes into an unnamed file (`O_TMPFILE`): no other
+//! user can open it while it fills, whatever the directory, and nothing is
+//! left behind even after SIGKILL. Once complete and checked it is linked
+//! to a temporary name (`linkat` never replaces a file) and renamed over
+//! the target. Where the file system has no `O_TMPFILE`, a named file
+//! created with mode 0600 takes its place. The `.part` of `-C` must outlive
+//! the process, so it is a named 0600 file (see [`crate::fetch::partial`]).
+//! Temporary names have a fixed length, so a target name of 255 bytes
+//! still has room for them.
 
 use std::convert::Infallible;
-use std::fs::{self, File};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use log::{debug, warn};
 
-use crate::fetch::partial::{Meta, Partial};
+use super::place::Place;
+use crate::fetch::partial::{Meta, Partial, file_name};
 use crate::fetch::signals::PartialFile;
 use crate::platform;
 
@@ -18,12 +31,22 @@ use crate::platform;
 /// do. Large enough that the extra system call is negligible.
 const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
+/// The mode of a temporary file until it gets the target's: readable by
+/// no one else.
+const TEMP_MODE: u32 = 0o600;
+
+/// Temporary names: `.sockdemo-` and 12 random characters and `.tmp`, 26
+/// bytes whatever the target's name.
+const TEMP_PREFIX: &str = ".sockdemo-";
+const TEMP_SUFFIX: &str = ".tmp";
+const TEMP_RANDOM: usize = 12;
+
 /// A regular file replaced atomically: written to a temporary file beside
 /// it, then renamed over it.
 pub(super) struct Atomic {
     /// `None` once committed or removed.
     pub(super) temp: Option<Temp>,
-    pub(super) target: PathBuf,
+    pub(super) place: Box<Place>,
     /// The target's directory, opened before the download so that nothing
     /// can fail once the rename is done; `None` when it cannot be opened
     /// (a directory one may write but not read).
@@ -38,34 +61,86 @@ pub(super) struct Atomic {
 
 /// The file a download goes into before it is renamed into place.
 pub(super) enum Temp {
-    /// A temporary file with a random name, removed unless committed.
-    Random(tempfile::NamedTempFile),
+    /// An unnamed file (`O_TMPFILE`), gone unless committed.
+    Unnamed(File),
+    /// A 0600 file with a random name, removed unless committed: where
+    /// `O_TMPFILE` is missing.
+    Named(tempfile::NamedTempFile),
     /// The `.part` of `-C`, kept unless committed or discarded.
     Kept(Partial),
 }
 
 impl Temp {
+    /// A new temporary file in `dir`: unnamed where the file system allows
+    /// it, else named and tracked in `partial` from before it exists.
+    pub(super) fn create(dir: &Path, partial: &PartialFile) -> io::Result<Temp> {
+        match platform::fs::create_unnamed(dir, TEMP_MODE) {
+            Ok(file) => return Ok(Temp::Unnamed(file)),
+            Err(err) if err.kind() == io::ErrorKind::Unsupported => {
+                debug!("{err}: using a named temporary file");
+            }
+            Err(err) => return Err(err),
+        }
+        Temp::named(dir, partial)
+    }
+
+    /// A new temporary file in `dir` with a random name and mode 0600,
+    /// tracked in `partial` from before it exists.
+    fn named(dir: &Path, partial: &PartialFile) -> io::Result<Temp> {
+        let named = temp_names().make_in(dir, |path| {
+            // Tracked before it exists: a signal between its creation and
+            // its tracking would leave it behind.
+            partial.track(path);
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(TEMP_MODE)
+                .open(path)
+                .inspect_err(|_| partial.keep())
+        })?;
+        Ok(Temp::Named(named))
+    }
+
     pub(super) fn file(&self) -> &File {
         match self {
-            Temp::Random(temp) => temp.as_file(),
+            Temp::Unnamed(file) => file,
+            Temp::Named(temp) => temp.as_file(),
             Temp::Kept(partial) => partial.file(),
         }
     }
 
-    /// Renames the file over `target`; for a `.part`, then removes its
-    /// metadata, which describes nothing any more.
-    fn persist(self, target: &Path) -> io::Result<()> {
+    /// Renames the file over `target` (an unnamed one is first linked to a
+    /// temporary name); for a `.part`, then removes its metadata, which
+    /// describes nothing any more.
+    fn persist(self, dir: &Path, target: &Path) -> io::Result<()> {
         match self {
-            Temp::Random(temp) => temp.persist(target).map(drop).map_err(|err| err.error),
+            Temp::Unnamed(file) => {
+                // Removed again if the rename fails.
+                let named =
+                    temp_names().make_in(dir, |path| platform::fs::link_unnamed(&file, path))?;
+                named.persist(target).map_err(|err| err.error)
+            }
+            Temp::Named(temp) => temp.persist(target).map(drop).map_err(|err| err.error),
             Temp::Kept(partial) => {
-                fs::rename(partial.path(), target)?;
-                if let Err(err) = fs::remove_file(partial.meta_path()) {
-                    debug!("removing {}: {err}", partial.meta_path().display());
+                std::fs::rename(partial.path(), target)?;
+                if let Err(err) = std::fs::remove_file(partial.meta_path()) {
+                    debug!("removing {}: {err}", file_name(partial.meta_path()));
                 }
                 Ok(())
             }
         }
     }
+}
+
+/// The fixed-length random names of temporary files.
+fn temp_names() -> tempfile::Builder<'static, 'static> {
+    let mut names = tempfile::Builder::new();
+    names
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .rand_bytes(TEMP_RANDOM);
+    names
 }
 
 impl Atomic {
@@ -79,9 +154,10 @@ impl Atomic {
     /// Empties the file, and with `-C` records what it holds from now on.
     pub(super) fn restart(&mut self, meta: Option<Meta>) -> io::Result<()> {
         match self.temp.as_mut() {
-            Some(Temp::Random(temp)) => {
-                temp.as_file().set_len(0)?;
-                temp.as_file_mut().seek(SeekFrom::Start(0))?;
+            Some(temp @ (Temp::Unnamed(_) | Temp::Named(_))) => {
+                let mut file = temp.file();
+                file.set_len(0)?;
+                file.seek(SeekFrom::Start(0))?;
             }
             Some(Temp::Kept(partial)) => {
                 partial.start_over(None)?;
@@ -137,15 +213,18 @@ impl Atomic {
             .take()
             .ok_or_else(|| io::Error::other("the temporary file is gone"))?;
         temp.file().sync_all()?;
+        // Before the file has a name it shares with the target.
+        self.place.settle_permissions(temp.file());
         // No signal removes the file while it is renamed, nor after.
-        self.partial.settle(|| temp.persist(&self.target))?;
+        let (dir, target) = (self.place.dir(), self.place.target());
+        self.partial.settle(|| temp.persist(&dir, &target))?;
         // The rename is done: nothing below may fail.
         if let Some(dir) = &self.dir
             && let Err(err) = dir.sync_all()
         {
             warn!(
                 "{} is saved, but its directory could not be synced ({err}): after a crash the previous version may be back",
-                self.target.display()
+                self.place.shown.display()
             );
         }
         Ok(())
@@ -156,6 +235,7 @@ impl Drop for Atomic {
     fn drop(&mut self) {
         // Removed (or kept), and forgotten by the signal thread, as one step.
         let temp = self.temp.take();
+        let committed = temp.is_none();
         let discard = self.discard;
         let _: Result<(), Infallible> = self.partial.settle(|| {
             match temp {
@@ -166,13 +246,59 @@ impl Drop for Atomic {
                 }
                 Some(Temp::Kept(partial)) => {
                     if let Err(err) = partial.file().sync_all() {
-                        debug!("syncing {}: {err}", partial.path().display());
+                        debug!("syncing {}: {err}", file_name(partial.path()));
                     }
-                    debug!("kept {} for a later run with -C", partial.path().display());
+                    debug!("kept {} for a later run with -C", file_name(partial.path()));
                 }
-                Some(Temp::Random(_)) | None => drop(temp),
+                Some(Temp::Unnamed(_) | Temp::Named(_)) | None => drop(temp),
             }
             Ok(())
         });
+        if !committed {
+            self.place.remove_placeholder();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn names(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_named_temporary_file_is_0600_with_a_fixed_length_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = Temp::named(dir.path(), &PartialFile::default()).unwrap();
+        let found = names(dir.path());
+        assert_eq!(found.len(), 1);
+        assert!(found[0].starts_with(TEMP_PREFIX) && found[0].ends_with(TEMP_SUFFIX));
+        assert_eq!(
+            found[0].len(),
+            TEMP_PREFIX.len() + TEMP_RANDOM + TEMP_SUFFIX.len()
+        );
+        assert_eq!(temp.file().metadata().unwrap().mode() & 0o777, 0o600);
+        let target = dir.path().join("target");
+        temp.persist(dir.path(), &target).unwrap();
+        assert_eq!(names(dir.path()), ["target"]);
+    }
+
+    #[test]
+    fn an_unnamed_temporary_file_gets_a_name_only_when_persisted() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = Temp::create(dir.path(), &PartialFile::default()).unwrap();
+        assert!(matches!(temp, Temp::Unnamed(_)));
+        temp.file().write_all(b"done").unwrap();
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+        let target = dir.path().join("target");
+        temp.persist(dir.path(), &target).unwrap();
+        assert_eq!(names(dir.path()), ["target"]);
+        assert_eq!(std::fs::read(&target).unwrap(), b"done");
     }
 }

@@ -1,44 +1,44 @@
 //! Where the body goes, and the promise that a user's file is never left
 //! half-written: a download to a regular file is written to a temporary
-//! file beside it, fsynced, and renamed over the target only once it is
-//! complete; on any failure the temporary file is removed and the existing
-//! file is untouched. The temporary file is tracked in a [`PartialFile`],
-//! so that a signal removes it too (see [`super::signals`]).
+//! file beside it (unnamed where the file system allows: see [`atomic`]),
+//! fsynced, and renamed over the target only once it is complete; on any
+//! failure the temporary file is gone and the existing file is untouched. A
+//! named temporary file is tracked in a [`PartialFile`], so that a signal
+//! removes it too (see [`super::signals`]). The target is found by the
+//! kernel's rules, symbolic links and write permission included ([`place`]).
 //!
-//! With `-C`, the temporary file is the `.NAME.part` of [`super::partial`]
+//! With `-C`, the temporary file is the `.part` of [`super::partial`]
 //! instead, kept on failure and on a signal so that a later run continues it.
+//!
+//! A path naming an open descriptor (`/dev/stdout`, `/dev/fd/N`) is that
+//! descriptor ([`Destination::of_path`]).
 //!
 //! The tutorial's counterpart is `with open(a.out, 'wb') as f: f.write(html)`,
 //! which truncates the user's file before a single byte has arrived.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use log::debug;
 
 mod atomic;
+mod place;
 
 use super::partial::{Meta, Partial};
 use super::signals::PartialFile;
 use crate::exit::{Code, WithCode};
 use crate::http::Resume;
+use crate::platform;
 use atomic::{Atomic, Temp};
+use place::Opened;
 
 /// Body bytes are gathered into writes of at least this size when they
 /// arrive in small pieces (small chunks of a chunked body); larger pieces
 /// are written straight from the receive buffer without a copy.
 const WRITE_BLOCK: usize = 64 * 1024;
-
-/// Permissions of a newly created file before the umask, as curl gives (not
-/// the 0600 of a temporary file).
-const NEW_FILE_MODE: u32 = 0o644;
-
-/// Symbolic links followed before giving up (Linux's own limit).
-const MAX_SYMLINKS: usize = 40;
 
 /// Where the user asked the body to go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,58 @@ pub enum Destination {
     Stdout,
     /// A path (the default name, or `-o FILE`).
     File(PathBuf),
+    /// A path naming an open descriptor that is not a regular file
+    /// (`-o /dev/stderr` into a pipe): written directly, as stdout is.
+    Descriptor {
+        /// The path as given, for messages.
+        path: PathBuf,
+        /// The descriptor it names.
+        fd: RawFd,
+    },
+}
+
+impl Destination {
+    /// Where `-o PATH` sends the body. A path naming an open descriptor
+    /// (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`, the
+    /// names a shell gives them in redirections) is that descriptor: fd 1
+    /// is `-o -` whatever it is, another one is written directly unless it
+    /// is a regular file (which is replaced as any file is). Anything else
+    /// is a file.
+    pub fn of_path(path: &Path) -> Destination {
+        if path.as_os_str() == "-" {
+            return Destination::Stdout;
+        }
+        let file = || Destination::File(path.to_path_buf());
+        let Some(fd) = named_descriptor(path) else {
+            return file();
+        };
+        match platform::fs::descriptor_metadata(fd) {
+            Ok(_) if fd == 1 => Destination::Stdout,
+            Ok(meta) if !meta.is_file() => Destination::Descriptor {
+                path: path.to_path_buf(),
+                fd,
+            },
+            _ => file(),
+        }
+    }
+}
+
+/// The descriptor a path names by its spelling, as bash reads these names.
+fn named_descriptor(path: &Path) -> Option<RawFd> {
+    let path = path.to_str()?;
+    let number = match path {
+        "/dev/stdin" => return Some(0),
+        "/dev/stdout" => return Some(1),
+        "/dev/stderr" => return Some(2),
+        _ => path
+            .strip_prefix("/dev/fd/")
+            .or_else(|| path.strip_prefix("/proc/self/fd/"))?,
+    };
+    // Digits only: `+1` or ` 1` name no descriptor.
+    if !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse().ok()
 }
 
 /// An open output. Dropping it without [`Output::commit`] abandons the
@@ -83,6 +135,12 @@ impl Output {
                 let sink = open_file(path, partial)
                     .with_code(Code::WriteError, || format!("writing {name}"))?;
                 (sink, name)
+            }
+            Destination::Descriptor { path, fd } => {
+                let name = path.display().to_string();
+                let file = platform::fs::duplicate(*fd)
+                    .with_code(Code::WriteError, || format!("writing {name}"))?;
+                (Sink::Direct(file), name)
             }
         };
         Ok(Output {
@@ -200,7 +258,7 @@ impl Output {
 }
 
 /// Opens a path: in place when it is not a regular file, else through a
-/// temporary file beside the (symlink-resolved) target.
+/// temporary file beside the file the kernel opened ([`place`]).
 fn open_file(path: &Path, partial: &PartialFile) -> io::Result<Sink> {
     // `new/` names a directory, which the rename would refuse: refuse it
     // now, not after the download.
@@ -210,149 +268,68 @@ fn open_file(path: &Path, partial: &PartialFile) -> io::Result<Sink> {
             "names a directory",
         ));
     }
-    let target = resolve_symlinks(path)?;
-    let existing = match fs::metadata(&target) {
-        Ok(meta) => Some(meta),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-        Err(err) => return Err(err),
-    };
-    if let Some(meta) = &existing {
-        if meta.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "is a directory",
-            ));
-        }
-        if !meta.is_file() {
+    let place = match place::open(path)? {
+        Opened::Special(location) => {
             debug!(
                 "{} is not a regular file: writing it in place",
-                target.display()
+                path.display()
             );
-            return Ok(Sink::Direct(OpenOptions::new().write(true).open(&target)?));
+            return Ok(Sink::Direct(platform::fs::reopen_for_writing(&location)?));
         }
-    }
-    let dir = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
+        Opened::Regular(place) => place,
     };
-    let dir_handle = File::open(dir)
-        .inspect_err(|err| debug!("{} will not be fsynced: {err}", dir.display()))
-        .ok();
-    let Some(file_name) = target.file_name() else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a file name",
-        ));
-    };
-    let mut prefix = std::ffi::OsString::from(".");
-    prefix.push(file_name);
-    prefix.push(".");
-    let temp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".part")
-        .make_in(dir, |path| {
-            // Tracked before it exists: a signal between its creation and
-            // its tracking would leave it behind.
-            partial.track(path);
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(NEW_FILE_MODE)
-                .open(path)
-                .inspect_err(|_| partial.keep())
-        })?;
-    if let Some(meta) = existing {
-        keep_owner_and_mode(temp.as_file(), &meta);
-    }
-    debug!("downloading into {}", temp.path().display());
+    let temp = Temp::create(&place.dir(), partial)?;
+    debug!(
+        "downloading into a temporary file in {}",
+        place.shown.display()
+    );
     Ok(Sink::Atomic(Box::new(Atomic {
         discard: false,
-        temp: Some(Temp::Random(temp)),
-        target,
-        dir: dir_handle,
+        temp: Some(temp),
+        dir: open_dir(&place.dir()),
+        place,
         written: 0,
         writeback_from: 0,
         partial: partial.clone(),
     })))
 }
 
-/// Opens the `.part` of `path` for `-C`, beside the (symlink-resolved)
-/// target, which must be a regular file or not exist yet.
+/// Opens the `.part` of `path` for `-C`, beside the file the kernel opened,
+/// which must be a regular file or not exist yet.
 fn open_kept(path: &Path, url: &str, partial: &PartialFile) -> io::Result<Atomic> {
-    let target = resolve_symlinks(path)?;
-    let existing = match fs::metadata(&target) {
-        Ok(meta) if !meta.is_file() => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "-C needs a regular file to continue",
-            ));
-        }
-        Ok(meta) => Some(meta),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-        Err(err) => return Err(err),
+    let Opened::Regular(place) = place::open(path)? else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "-C needs a regular file to continue",
+        ));
     };
-    let dir = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let dir_handle = File::open(dir)
-        .inspect_err(|err| debug!("{} will not be fsynced: {err}", dir.display()))
-        .ok();
-    let kept = Partial::open(&target, url)?;
-    if let Some(meta) = existing {
-        keep_owner_and_mode(kept.file(), &meta);
-    }
+    let kept = Partial::open(&place.target(), url)?;
     // Until its metadata is written, the file holds nothing to continue,
     // and a signal removes it.
     if kept.meta().is_none() {
         partial.track(kept.path());
     }
-    debug!("downloading into {}", kept.path().display());
+    debug!(
+        "downloading into {} beside {}",
+        super::partial::file_name(kept.path()),
+        place.shown.display()
+    );
     Ok(Atomic {
         written: kept.kept(),
         writeback_from: kept.kept(),
         temp: Some(Temp::Kept(kept)),
-        target,
-        dir: dir_handle,
+        dir: open_dir(&place.dir()),
+        place,
         partial: partial.clone(),
         discard: false,
     })
 }
 
-/// Follows a chain of symbolic links to the path they lead to, which need
-/// not exist yet (a dangling link names the file to create).
-fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
-    let mut path = path.to_path_buf();
-    for _ in 0..MAX_SYMLINKS {
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let link = fs::read_link(&path)?;
-                path = match path.parent() {
-                    Some(parent) => parent.join(link),
-                    None => link,
-                };
-            }
-            _ => return Ok(path),
-        }
-    }
-    Err(io::Error::other("too many levels of symbolic links"))
-}
-
-/// A replaced file keeps its permissions, and its owner when the process may
-/// give it (root replacing another user's file).
-fn keep_owner_and_mode(file: &File, original: &fs::Metadata) {
-    if let Ok(own) = file.metadata()
-        && (own.uid(), own.gid()) != (original.uid(), original.gid())
-        && let Err(err) =
-            std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid()))
-    {
-        debug!("keeping the owner of the replaced file: {err}");
-    }
-    // After fchown, which may clear set-id bits.
-    let mode = Permissions::from_mode(original.mode() & 0o7777);
-    if let Err(err) = file.set_permissions(mode) {
-        debug!("keeping the mode of the replaced file: {err}");
-    }
+/// The directory of a download, opened to fsync it after the rename.
+fn open_dir(dir: &Path) -> Option<File> {
+    File::open(dir)
+        .inspect_err(|err| debug!("the directory will not be fsynced: {err}"))
+        .ok()
 }
 
 impl Write for Sink {
@@ -371,7 +348,8 @@ impl Write for Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::FileTypeExt;
+    use std::fs::{self, Permissions};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
     fn file(path: impl Into<PathBuf>) -> Destination {
         Destination::File(path.into())
@@ -398,7 +376,7 @@ mod tests {
         output.write_all(b"hello ").unwrap();
         output.write_all(&vec![b'x'; 3 * WRITE_BLOCK]).unwrap();
         assert!(!path.exists(), "visible before commit");
-        assert_eq!(entries(dir.path()).len(), 1, "one temporary file");
+        assert_eq!(entries(dir.path()).len(), 0, "an unnamed temporary file");
         output.commit().unwrap();
         let mut expected = b"hello ".to_vec();
         expected.extend(vec![b'x'; 3 * WRITE_BLOCK]);
@@ -440,6 +418,29 @@ mod tests {
     }
 
     #[test]
+    fn a_dangling_link_names_the_file_to_create_and_only_a_success_creates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink("made.txt", &link).unwrap();
+        let made = dir.path().join("made.txt");
+        let mut output = open(&file(link.clone())).unwrap();
+        output.write_all(b"partial").unwrap();
+        drop(output);
+        assert!(!made.exists(), "a failed download left the file it created");
+        let mut output = open(&file(link.clone())).unwrap();
+        output.write_all(b"new").unwrap();
+        output.commit().unwrap();
+        assert_eq!(fs::read(&made).unwrap(), b"new");
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(entries(dir.path()), ["link.txt", "made.txt"]);
+    }
+
+    #[test]
     fn a_new_file_is_0644_less_the_umask() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.txt");
@@ -467,6 +468,30 @@ mod tests {
                 .file_type()
                 .is_char_device()
         );
+    }
+
+    #[test]
+    fn descriptor_paths_are_read_as_a_shell_reads_them() {
+        for (path, fd) in [
+            ("/dev/stdin", Some(0)),
+            ("/dev/stdout", Some(1)),
+            ("/dev/stderr", Some(2)),
+            ("/dev/fd/7", Some(7)),
+            ("/proc/self/fd/12", Some(12)),
+            ("/dev/fd/+1", None),
+            ("/dev/fd/", None),
+            ("/dev/fd/1/x", None),
+            ("/proc/1/fd/1", None),
+            ("dev/stdout", None),
+        ] {
+            assert_eq!(named_descriptor(Path::new(path)), fd, "{path}");
+        }
+        // Not open: a path like any other.
+        assert_eq!(
+            Destination::of_path(Path::new("/dev/fd/999999")),
+            file("/dev/fd/999999")
+        );
+        assert_eq!(Destination::of_path(Path::new("-")), Destination::Stdout);
     }
 
     #[test]

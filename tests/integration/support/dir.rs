@@ -11,6 +11,20 @@ use super::{STEP, run_bounded, sockdemo};
 /// What `out.bin` holds before each download into a [`Dir::new`].
 pub const PRECIOUS: &[u8] = b"precious data that must survive a failed download\n";
 
+/// The name of the `.part` that `fetch -C` keeps for the target `name`:
+/// `.sockdemo-` and 16 hex digits of the SHA-256 of the name.
+pub fn part_name(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!(".sockdemo-{hex}.part")
+}
+
+/// The name of the metadata beside [`part_name`].
+pub fn meta_name(name: &str) -> String {
+    format!("{}.meta", part_name(name))
+}
+
 /// A temporary working directory, removed when dropped.
 pub struct Dir(tempfile::TempDir);
 
@@ -74,6 +88,19 @@ impl Dir {
 
     pub fn exists(&self, name: &str) -> bool {
         self.path().join(name).exists()
+    }
+
+    /// Whether the process `pid` has a file in this directory open (an
+    /// unnamed temporary file included: `/proc/PID/fd` shows it as
+    /// `DIR/#INODE (deleted)`).
+    pub fn open_by(&self, pid: u32) -> bool {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        let dir = self.path().canonicalize().expect("canonicalize");
+        fds.filter_map(Result::ok)
+            .filter_map(|fd| fs::read_link(fd.path()).ok())
+            .any(|target| target.parent() == Some(dir.as_path()))
     }
 
     /// `out.bin` holds what it held before, and nothing else is there.

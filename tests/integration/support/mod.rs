@@ -8,6 +8,7 @@
 
 pub mod acceptor;
 pub mod dir;
+pub mod other_user;
 pub mod proxy;
 pub mod pty;
 pub mod ranged;
