@@ -30,6 +30,27 @@ pub struct FetchArgs {
     #[arg(short = 'O', long, conflicts_with = "output")]
     pub remote_name: bool,
 
+    /// Name the file as the server's Content-Disposition says (filename*, then
+    /// filename), reduced to a plain name; a missing or unsafe name keeps the
+    /// URL's, with a warning. Never replaces another existing file (exit 23),
+    /// unless -N.
+    #[arg(short = 'J', long, conflicts_with_all = ["output", "continue_partial"])]
+    pub remote_header_name: bool,
+
+    /// Give the saved file the server's Last-Modified time.
+    #[arg(short = 'R', long)]
+    pub remote_time: bool,
+
+    /// Fetch only if the server's file is newer than the existing one (sends
+    /// If-Modified-Since with its time); otherwise keep it and exit 0. Implies -R.
+    #[arg(short = 'N', long, conflicts_with_all = ["continue_partial", "time_cond"])]
+    pub timestamping: bool,
+
+    /// Fetch only if the server's file is newer than DATE, or than FILE's
+    /// time; -DATE: only if it is not newer. DATE: an HTTP date or ISO 8601 (UTC).
+    #[arg(short = 'z', long, value_name = "DATE|FILE", allow_hyphen_values = true, value_parser = fetch::names::parse_time_cond)]
+    pub time_cond: Option<fetch::names::TimeCond>,
+
     /// Give up when resolving the host and connecting to it (all its
     /// addresses together) take longer than this (0: no limit).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10s", value_parser = duration::parse)]
@@ -200,6 +221,7 @@ impl FetchArgs {
                 content_on_error: self.content_on_error,
                 compressed: self.compressed,
                 credentials: credentials::PerOrigin::default(),
+                condition: None,
             },
             transport: fetch::transport::Options {
                 connect_timeout: limit(self.connect_timeout),
@@ -221,6 +243,11 @@ impl FetchArgs {
                 expect_size: self.expect_size,
                 max_filesize: self.max_filesize,
                 compressed: self.compressed,
+                naming: fetch::names::Naming {
+                    header_name: self.remote_header_name,
+                    remote_time: self.remote_time || self.timestamping,
+                    may_replace: self.timestamping,
+                },
             },
             retry: retry::Policy {
                 retries: self.retry,
@@ -236,6 +263,10 @@ impl FetchArgs {
                 netrc: self.netrc_use(),
             },
             write_out: self.write_out.clone(),
+            times: fetch::Times {
+                timestamping: self.timestamping,
+                time_cond: self.time_cond.clone(),
+            },
         }
     }
 
@@ -316,6 +347,10 @@ mod tests {
             ["-4", "-6"],
             ["-n", "--netrc-file=x"],
             ["-n", "--netrc-optional"],
+            ["-N", "-C"],
+            ["-N", "-z=2024-01-01"],
+            ["-J", "-C"],
+            ["-J", "-o=x"],
         ] {
             let mut argv = vec!["sockdemo", "fetch", "example.com"];
             argv.extend(pair);

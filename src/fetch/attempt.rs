@@ -15,6 +15,7 @@ use super::download::{Body, Download};
 use super::exchange::{Exchange, Response, Wire};
 use super::failure::{Failed, exit_code, redirect_failure};
 use super::observed::Observed;
+use super::names::Conditional;
 use super::report::Report;
 use super::retry;
 use super::target;
@@ -45,6 +46,8 @@ pub struct Options {
     /// URL's, the `.netrc`'s), sent as Basic `Authorization` to it alone,
     /// and the `.netrc` for the hosts redirects lead to.
     pub credentials: PerOrigin,
+    /// `-N`, `-z`: fetch only a newer (or older) file.
+    pub condition: Option<Conditional>,
 }
 
 /// Where an attempt gets its connections: a [`Connector`] in a fetch; a
@@ -108,7 +111,11 @@ impl<C: Connect> Attempts<C> {
             let resume = download
                 .resume()
                 .filter(|_| self.options.method == Method::Get);
-            let extra = request_fields(resume.as_ref(), self.options.compressed);
+            let mut extra = request_fields(resume.as_ref(), self.options.compressed);
+            // A download that continues has decided to fetch already.
+            if let (None, Some(conditional)) = (&resume, &self.options.condition) {
+                extra.push(conditional.condition.request_field());
+            }
             let request = Request {
                 method: self.options.method,
                 url: &url,
@@ -186,6 +193,11 @@ impl<C: Connect> Attempts<C> {
         body: Body,
         download: &mut Download,
     ) -> anyhow::Result<()> {
+        let unmet = self.options.condition.as_ref();
+        if let Some(why) = unmet.and_then(|condition| condition.unmet(&response.head, url)) {
+            download.save_nothing(why);
+            return Ok(());
+        }
         check_status(&response.head, url, self.options.content_on_error)?;
         if self.options.method == Method::Head {
             return Ok(());
@@ -391,6 +403,7 @@ mod tests {
             content_on_error: false,
             compressed: false,
             credentials: PerOrigin::default(),
+            condition: None,
         }
     }
 

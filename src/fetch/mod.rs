@@ -30,13 +30,14 @@
 //! | [`exchange`] | one request and its response over one connection | `s.send(...)`, the `recv` loop |
 //! | [`output`] | atomic file output, stdout | `open(a.out, 'wb')` |
 //! | [`report`] | the heads as received, the closing line | `print(header)` |
-//! | [`signals`] | removing the temporary file on SIGINT, SIGTERM, SIGHUP | — |
+//! | [`signals`] | removing the temporary file on SIGINT, SIGTERM, SIGHUP, and the line saying what is kept | — |
 //! | [`download`] | the saved bytes across attempts, the body plan, codings, checks | — |
 //! | [`retry`] | which failures are retried, and when | — |
 //! | [`failure`] | what a failure means: exit codes, and whether to retry | — |
+//! | [`names`] | `-J`, `-R`, `-N`, `-z`: the file's name and time, fetching only a newer file | — |
 //! | [`partial`] | `-C`: the `.part` file and its metadata | — |
 //! | [`verify`] | `--checksum`, `--expect-size` | — |
-//! | [`progress`] | the progress bar | — |
+//! | [`progress`] | the progress bar, progress lines in a log, how far the download is | — |
 //! | [`verbose`] | `-v`'s `> ` and `< ` lines: the heads as sent and received, credentials hidden | — |
 //! | [`credentials`] | `-u`, the URL's user and password, `-U`: which apply, Basic | — |
 //! | [`netrc`] | the `.netrc` file (pure) | — |
@@ -51,6 +52,7 @@ pub mod exchange;
 pub mod failure;
 pub mod netrc;
 pub mod observed;
+pub mod names;
 pub mod output;
 pub mod partial;
 pub mod progress;
@@ -110,6 +112,18 @@ pub struct Config {
     pub credentials: credentials::Options,
     /// `-w/--write-out`: the format, or `@FILE` to read it from.
     pub write_out: Option<String>,
+    /// `-N` and `-z`: fetch only a newer (or older) file.
+    pub times: Times,
+}
+
+/// `-N` and `-z`, turned into the condition of the requests once the
+/// target is known.
+#[derive(Debug, Clone, Default)]
+pub struct Times {
+    /// `-N`: only if newer than the target.
+    pub timestamping: bool,
+    /// `-z DATE|FILE`.
+    pub time_cond: Option<names::TimeCond>,
 }
 
 /// Fetches `config.target` ([`fetch`]), then writes what `--write-out`
@@ -160,6 +174,7 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
         verbosity,
         credentials,
         write_out: _,
+        times,
     } = config;
     let (first_url, url_user) = target::parse_with_user(&target)?;
     observed.request(&first_url);
@@ -169,6 +184,12 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
     }
     let method = request.method;
     let into_file = matches!(destination, Destination::File(_));
+    let target_file = match &destination {
+        Destination::File(path) => Some(path.as_path()),
+        Destination::Stdout | Destination::Descriptor { .. } => None,
+    };
+    request.condition =
+        names::condition(times.timestamping, times.time_cond.as_ref(), target_file)?;
     if download.continue_partial && (!into_file || method == Method::Head) {
         return Err(fail(
             Code::Usage,
@@ -190,9 +211,20 @@ fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
         observed: observed.clone(),
     };
     let partial = PartialFile::default();
-    if into_file {
-        signals::remove_on_signal(&partial)?;
-    }
+    let story = signals::Interruption {
+        silent: verbosity == Verbosity::Silent,
+        target: target_file.map(Path::to_path_buf),
+        written_to: match &destination {
+            Destination::Stdout => "stdout".to_owned(),
+            Destination::File(path) | Destination::Descriptor { path, .. } => {
+                path.display().to_string()
+            }
+        },
+        resume_command: download
+            .continue_partial
+            .then(|| signals::resume_command(&attempts.first_url, output.as_deref())),
+    };
+    signals::remove_on_signal(&partial, story)?;
     let mut download = Download::new(
         destination,
         &partial,

@@ -10,6 +10,8 @@
 //! | `coding` | content and transfer codings (gzip, deflate, br, zstd) |
 //! | `redirect` | follow or stop, the redirect count, the URLs a fetch can send, fields for the first origin only |
 //! | `range` | `Range` and `If-Range`, and what the answer to them means |
+//! | `conditional` | `If-Modified-Since`, `If-Unmodified-Since` and `Last-Modified` for `-N` and `-z`, the dates `-z` takes |
+//! | `disposition` | the file name of `Content-Disposition`, for `-J`, reduced to a safe plain name |
 //! | `persistence` | whether a connection can carry another request (for kept-alive connections: a fetch still sends `Connection: close` and uses none yet) |
 //! | `error` | every way a response can break the protocol |
 //!
@@ -46,6 +48,8 @@
 mod body;
 mod chunked;
 mod coding;
+mod conditional;
+mod disposition;
 mod error;
 mod framing;
 mod head;
@@ -60,6 +64,8 @@ pub use coding::{
     Coding, CodingError, DECODE_BUFFER, DecodeError, Decoder, MAX_CODINGS, ZSTD_WINDOW_LOG_MAX,
     content_codings, transfer_codings,
 };
+pub use conditional::{Answer, TimeCondition, parse_date};
+pub use disposition::{MAX_NAME_BYTES, NameRefusal, disposition_name};
 pub use error::{HttpError, Truncation};
 pub use framing::{Framing, framing};
 pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};

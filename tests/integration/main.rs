@@ -14,7 +14,8 @@
 //!   absolute-form requests), `support::ranged` (a file server honouring
 //!   `Range` and `If-Range` that cuts, resets or stalls on cue),
 //!   `support::tls` (a private CA), `support::dir` (a working directory for
-//!   downloads), `support::other_user` (`nobody`, a watcher acting as
+//!   downloads), `support::pty` (a pseudo-terminal for a child's stderr),
+//!   `support::other_user` (`nobody`, a watcher acting as
 //!   `nobody`, `fs.protected_symlinks` turned on for a test).
 //! - One module per area below. To add one, create `tests/integration/NAME.rs`,
 //!   declare it here with `mod NAME;`, and `use crate::support::...`.
@@ -37,6 +38,7 @@ mod fetch_auth;
 mod fetch_connect;
 mod fetch_files;
 mod fetch_habits;
+mod fetch_names;
 mod fetch_proxy;
 mod fetch_resume;
 mod fetch_retry;

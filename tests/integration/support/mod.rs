@@ -10,6 +10,7 @@ pub mod acceptor;
 pub mod dir;
 pub mod other_user;
 pub mod proxy;
+pub mod pty;
 pub mod ranged;
 pub mod scripted;
 pub mod talk;
