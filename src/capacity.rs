@@ -10,10 +10,29 @@
 //! process's own threads, mappings and files; the server then turns the rest
 //! away as busy, and the load client refuses to start.
 //!
+//! Memory is bounded in two more ways that end the same way: under
+//! `ulimit -v` (`RLIMIT_AS`) a thread's start-up fails inside the standard
+//! library when the address space is used up, and in a memory control group
+//! the kernel kills the whole process when the group's memory runs out. So
+//! the rule counts the address space each connection reserves (its thread's
+//! stack and guard page, its signal stack and guard page, a little heap:
+//! see [`crate::platform::memory`]) with room kept for malloc's arenas,
+//! whose number the server and the load client bound at start; and the
+//! memory an idle connection costs its control group, measured.
+//!
+//! The memory rule counts an idle connection ([`MEMORY_PER_CONNECTION`]),
+//! not the worst case (a 64 KiB line and a reply of up to 192 KiB), which
+//! would hold five times fewer clients to guard against what few clients
+//! do; [`MEMORY_MARGIN`] covers some of them. Under `ulimit -v`, a line or a
+//! reply that finds no memory ends its connection with an error line
+//! instead (the buffers are allocated with `try_reserve`); in a control
+//! group, the kernel does not fail an allocation, so the server also turns
+//! new clients away while the group is nearly full (`server::pressure`).
+//!
 //! The rule is pure arithmetic over [`Limits`], so that it is tested without
 //! the machine's own numbers; [`crate::platform::limits::limits`] reads them.
 
-use crate::human::thousands;
+use crate::human::{self, thousands};
 use std::fmt;
 
 /// Memory mappings one more thread costs: its stack, the stack's guard page,
@@ -36,9 +55,32 @@ pub fn map_margin(cores: u64) -> u64 {
     MAP_MARGIN + ARENA_MAPS_PER_CORE * cores
 }
 
+/// The malloc arenas a process of many threads is given on `cores` cores
+/// (the main one included): each reserves 64 MiB of address space, and
+/// glibc's default of 8 a core would reserve 1 GiB on 2 cores.
+pub fn malloc_arenas(cores: u64) -> u64 {
+    cores.clamp(1, 4)
+}
+
 /// Threads (and process IDs) kept free: the process's own few threads, and
 /// room for whatever else on the machine starts one meanwhile.
 const THREAD_MARGIN: u64 = 64;
+
+/// Address space kept free for everything else the process reserves as it
+/// runs besides its arenas: the buffers of long lines from the main arena,
+/// the registry's growth, a library loaded late.
+const ADDRESS_SPACE_MARGIN: u64 = 32 * 1024 * 1024;
+
+/// Memory an idle connection costs its control group, measured: 1,000
+/// connections that each had one round trip added 43 KiB each to
+/// `memory.usage_in_bytes` (the kernel's stack for the thread, 16 KiB; the
+/// touched pages of its stack; its socket; its reply buffer). Rounded up.
+pub const MEMORY_PER_CONNECTION: u64 = 48 * 1024;
+
+/// Memory of the control group kept free: for the process's own needs, and
+/// for the few clients that hold a long line (each up to 64 KiB more) or
+/// get a long reply.
+pub const MEMORY_MARGIN: u64 = 8 * 1024 * 1024;
 
 /// File descriptors kept free besides one per connection: standard streams,
 /// the listening socket, the signal pipe, and the one a busy client is
@@ -73,6 +115,20 @@ pub struct Limits {
     pub open_files: u64,
     /// The cores the process may run on: malloc makes arenas by them.
     pub cores: u64,
+    /// `RLIMIT_AS` (`ulimit -v`), in bytes.
+    pub address_space_max: Option<u64>,
+    /// Address space the process has reserved now (`VmSize`), in bytes.
+    pub address_space_in_use: u64,
+    /// Address space one more connection reserves, in bytes.
+    pub address_space_per_connection: u64,
+    /// malloc arenas that may exist besides the main one, each reserving
+    /// [`crate::platform::memory::ARENA_RESERVATION`].
+    pub extra_arenas: u64,
+    /// The memory control group's limit, the smallest of its ancestors'
+    /// included, in bytes.
+    pub memory_max: Option<u64>,
+    /// Memory the group uses now, less the file cache it may reclaim.
+    pub memory_in_use: u64,
 }
 
 /// The limit that decides the capacity.
@@ -90,6 +146,10 @@ pub enum Limit {
     CgroupPids,
     /// `RLIMIT_NOFILE`.
     OpenFiles,
+    /// `RLIMIT_AS`.
+    AddressSpace,
+    /// The memory control group's limit.
+    Memory,
 }
 
 /// How many connections fit, and which limit says so.
@@ -103,6 +163,8 @@ pub struct Capacity {
     pub of: u64,
     /// How much of the limit is in use already.
     pub in_use: u64,
+    /// How much of the limit one connection costs.
+    pub per: u64,
 }
 
 /// The connections the process can hold under `limits`, each costing one
@@ -151,12 +213,27 @@ pub fn connections(limits: &Limits) -> Capacity {
             FILE_MARGIN,
             1,
         ),
+        (
+            Limit::AddressSpace,
+            limits.address_space_max,
+            limits.address_space_in_use,
+            ADDRESS_SPACE_MARGIN + limits.extra_arenas * crate::platform::memory::ARENA_RESERVATION,
+            limits.address_space_per_connection.max(1),
+        ),
+        (
+            Limit::Memory,
+            limits.memory_max,
+            limits.memory_in_use,
+            MEMORY_MARGIN,
+            MEMORY_PER_CONNECTION,
+        ),
     ];
     let mut best = Capacity {
         connections: u64::MAX,
         limit: None,
         of: 0,
         in_use: 0,
+        per: 0,
     };
     for (limit, max, in_use, margin, cost) in candidates {
         let Some(max) = max else { continue };
@@ -167,6 +244,7 @@ pub fn connections(limits: &Limits) -> Capacity {
                 limit: Some(limit),
                 of: max,
                 in_use,
+                per: cost,
             };
         }
     }
@@ -189,6 +267,8 @@ impl fmt::Display for Limit {
             Limit::UserThreads => "the user's process limit (ulimit -u)",
             Limit::CgroupPids => "the control group's pids.max",
             Limit::OpenFiles => "the open-file limit (ulimit -n)",
+            Limit::AddressSpace => "the address-space limit (ulimit -v)",
+            Limit::Memory => "the control group's memory limit",
         })
     }
 }
@@ -200,18 +280,35 @@ impl fmt::Display for Capacity {
         let Some(limit) = self.limit else {
             return f.write_str("no limit applies");
         };
-        let (what, per) = match limit {
-            Limit::MaxMapCount => ("memory mappings", ", 4 per thread"),
-            Limit::OpenFiles => ("open files", ", 1 per connection"),
-            _ => ("threads", ", 1 per connection"),
-        };
-        write!(
-            f,
-            "{limit} allows about {} ({} {what}, {} in use{per})",
-            thousands(self.connections),
-            thousands(self.of),
-            thousands(self.in_use),
-        )
+        let connections = thousands(self.connections);
+        let (of, in_use, per) = (self.of, self.in_use, self.per);
+        match limit {
+            Limit::AddressSpace | Limit::Memory => write!(
+                f,
+                "{limit} allows about {connections} ({} of {}, {} in use, {} per connection)",
+                human::bytes(of),
+                if limit == Limit::Memory {
+                    "memory"
+                } else {
+                    "address space"
+                },
+                human::bytes(in_use),
+                human::bytes(per),
+            ),
+            _ => {
+                let (what, per) = match limit {
+                    Limit::MaxMapCount => ("memory mappings", "4 per thread"),
+                    Limit::OpenFiles => ("open files", "1 per connection"),
+                    _ => ("threads", "1 per connection"),
+                };
+                write!(
+                    f,
+                    "{limit} allows about {connections} ({} {what}, {} in use, {per})",
+                    thousands(of),
+                    thousands(in_use),
+                )
+            }
+        }
     }
 }
 
@@ -234,6 +331,12 @@ mod tests {
             open_files_max: Some(20_000),
             open_files: 10,
             cores: 2,
+            address_space_max: None,
+            address_space_in_use: 80 << 20,
+            address_space_per_connection: 280 << 10,
+            extra_arenas: 1,
+            memory_max: None,
+            memory_in_use: 4 << 20,
         }
     }
 
@@ -270,7 +373,8 @@ mod tests {
                 connections: 500 - 20 - THREAD_MARGIN,
                 limit: Some(Limit::CgroupPids),
                 of: 500,
-                in_use: 20
+                in_use: 20,
+                per: 1,
             }
         );
 
@@ -282,6 +386,54 @@ mod tests {
         limits.pid_max = Some(150);
         assert_eq!(connections(&limits).limit, Some(Limit::PidMax));
         assert_eq!(connections(&limits).connections, 0);
+    }
+
+    #[test]
+    fn the_address_space_counts_each_thread_and_the_arenas() {
+        // `ulimit -v 1500000`: 1,464.8 MiB.
+        let limits = Limits {
+            address_space_max: Some(1_500_000 << 10),
+            ..lab()
+        };
+        let capacity = connections(&limits);
+        assert_eq!(capacity.limit, Some(Limit::AddressSpace));
+        let free = (1_500_000 << 10) - (80 << 20) - ADDRESS_SPACE_MARGIN - (64 << 20);
+        assert_eq!(capacity.connections, free / (280 << 10));
+        assert_eq!(
+            capacity.to_string(),
+            "the address-space limit (ulimit -v) allows about 4,713 (1.4 GiB of address space, 80.0 MiB in use, 280.0 KiB per connection)"
+        );
+        // Each arena that may come is kept free.
+        let more = connections(&Limits {
+            extra_arenas: 3,
+            ..limits.clone()
+        });
+        assert_eq!(more.connections, (free - (128 << 20)) / (280 << 10));
+    }
+
+    #[test]
+    fn a_memory_group_counts_an_idle_connection() {
+        let limits = Limits {
+            memory_max: Some(100 << 20),
+            ..lab()
+        };
+        let capacity = connections(&limits);
+        assert_eq!(capacity.limit, Some(Limit::Memory));
+        assert_eq!(
+            capacity.connections,
+            ((100 << 20) - (4 << 20) - MEMORY_MARGIN) / MEMORY_PER_CONNECTION
+        );
+        assert_eq!(
+            capacity.to_string(),
+            "the control group's memory limit allows about 1,877 (100.0 MiB of memory, 4.0 MiB in use, 48.0 KiB per connection)"
+        );
+    }
+
+    #[test]
+    fn arenas_follow_the_cores_up_to_four() {
+        assert_eq!(malloc_arenas(1), 1);
+        assert_eq!(malloc_arenas(2), 2);
+        assert_eq!(malloc_arenas(64), 4);
     }
 
     #[test]

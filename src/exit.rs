@@ -37,7 +37,8 @@ pub enum Code {
     HttpError = 22,
     /// The output could not be written (curl: WRITE_ERROR).
     WriteError = 23,
-    /// A file to read, `--input-file` or `--checksum-file`, could not be read (curl: READ_ERROR).
+    /// A file to read could not be read: `--input-file`, `--checksum-file`, a
+    /// `.netrc`, a `-w @FILE` (curl: READ_ERROR).
     ReadError = 26,
     /// An operation timed out (curl: OPERATION_TIMEDOUT).
     Timeout = 28,
@@ -112,7 +113,9 @@ impl Code {
             Code::PartialBody => "partial body: the transfer ended early",
             Code::HttpError => "HTTP status 400 or more: nothing saved",
             Code::WriteError => "could not write the output",
-            Code::ReadError => "could not read --input-file or --checksum-file",
+            Code::ReadError => {
+                "a file to read could not be read or parsed (--input-file, --checksum-file, a .netrc, a -w @FILE)"
+            }
             Code::Timeout => "timed out",
             Code::Mismatch => "the download does not match --checksum or --expect-size",
             Code::TlsHandshake => "TLS handshake failed",

@@ -19,7 +19,7 @@
 //!   [`MAX_LINE`] bytes is answered with [`LINE_TOO_LONG`] and the connection
 //!   is closed, so no client can make the server buffer without bound.
 
-use std::borrow::Cow;
+use std::collections::TryReserveError;
 
 /// What the server sends first on every connection, exactly as the tutorial does.
 pub const WELCOME: &[u8] = b"Welcome!";
@@ -44,6 +44,15 @@ pub const EXIT: &[u8] = b"exit";
 /// messages this short.
 pub const RAW_MESSAGE_MAX: usize = 1024;
 
+/// The one line a client gets before it is closed because the server could
+/// not allocate the memory its message needs.
+pub const OUT_OF_MEMORY: &[u8] = b"Error: out of memory\n";
+
+/// The longest reply to one message: each byte of invalid UTF-8 may become
+/// U+FFFD (3 bytes), around `Hello, ` and `!` and a CRLF. A reply buffer
+/// never grows beyond this much more than it holds.
+pub const MAX_REPLY: usize = 3 * MAX_LINE + 10;
+
 /// What the connection should do after the replies produced so far are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -53,14 +62,23 @@ pub enum Flow {
     Close,
     /// Send the replies, which end with [`LINE_TOO_LONG`], then close the connection.
     LineTooLong,
+    /// The memory for a line or a reply could not be allocated: send the
+    /// replies so far, then [`OUT_OF_MEMORY`], then close the connection.
+    OutOfMemory,
 }
 
 /// The framing state of one connection.
 #[derive(Debug, Default)]
 pub struct Framer {
     line_mode: bool,
-    /// The start of a line whose LF has not arrived yet (line mode only).
+    /// The start of a line whose LF has not arrived yet (line mode only),
+    /// without a CR that ends it: at most [`MAX_LINE`] bytes, allocated to
+    /// no more than that.
     partial: Vec<u8>,
+    /// The held line ended in a CR: part of the line ending if the LF comes
+    /// next, of the message otherwise. Kept aside so that a message of
+    /// exactly [`MAX_LINE`] bytes and its CR fit the buffer.
+    cr: bool,
 }
 
 impl Framer {
@@ -84,77 +102,177 @@ impl Framer {
 
     /// Ends the stream: answers an unterminated last line, if any.
     pub fn finish(&mut self, replies: &mut Vec<u8>) -> Flow {
-        let line = std::mem::take(&mut self.partial);
-        if line.len() > MAX_LINE {
-            replies.extend_from_slice(LINE_TOO_LONG);
-            return Flow::LineTooLong;
+        let mut line = std::mem::take(&mut self.partial);
+        if std::mem::take(&mut self.cr) {
+            if line.len() >= MAX_LINE {
+                return refuse(replies);
+            }
+            if line.try_reserve_exact(1).is_err() {
+                return Flow::OutOfMemory;
+            }
+            line.push(b'\r');
         }
-        if !line.is_empty() {
-            answer(&line, b"", replies);
+        if line.is_empty() {
+            return Flow::Close;
         }
-        Flow::Close
+        match answer(&line, b"", replies) {
+            Flow::Continue => Flow::Close,
+            other => other,
+        }
+    }
+
+    /// Bytes of memory the framer holds for an unfinished line.
+    #[cfg(test)]
+    fn buffered(&self) -> usize {
+        self.partial.capacity()
     }
 
     fn feed_lines(&mut self, mut input: &[u8], replies: &mut Vec<u8>) -> Flow {
         while let Some(lf) = input.iter().position(|&b| b == b'\n') {
             let (piece, rest) = (&input[..lf], &input[lf + 1..]);
             input = rest;
-            let flow = if self.partial.is_empty() {
-                answer_line(piece, replies)
-            } else {
-                let mut line = std::mem::take(&mut self.partial);
-                line.extend_from_slice(piece);
-                answer_line(&line, replies)
-            };
+            let flow = self.end_line(piece, replies);
             if flow != Flow::Continue {
                 return flow;
             }
         }
-        // One byte more than MAX_LINE may still be a CR that belongs to the
-        // ending; any other byte there already makes the line too long.
-        let pending = self.partial.len() + input.len();
-        let ends_in_cr = input.last().or(self.partial.last()) == Some(&b'\r');
-        if pending > MAX_LINE + 1 || (pending > MAX_LINE && !ends_in_cr) {
-            self.partial = Vec::new();
-            replies.extend_from_slice(LINE_TOO_LONG);
-            return Flow::LineTooLong;
+        if input.is_empty() {
+            return Flow::Continue;
         }
-        self.partial.extend_from_slice(input);
+        // A CR last may still belong to the line ending; a CR held from
+        // before is now part of the message.
+        let (body, cr) = match input.strip_suffix(b"\r") {
+            Some(body) => (body, true),
+            None => (input, false),
+        };
+        let held_cr = usize::from(self.cr);
+        if self.partial.len() + held_cr + body.len() > MAX_LINE {
+            self.partial = Vec::new();
+            self.cr = false;
+            return refuse(replies);
+        }
+        if try_grow(&mut self.partial, held_cr + body.len(), MAX_LINE).is_err() {
+            return Flow::OutOfMemory;
+        }
+        if self.cr {
+            self.partial.push(b'\r');
+        }
+        self.partial.extend_from_slice(body);
+        self.cr = cr;
         Flow::Continue
+    }
+
+    /// Answers the line that `piece` (given without its LF) ends.
+    fn end_line(&mut self, piece: &[u8], replies: &mut Vec<u8>) -> Flow {
+        let held_cr = std::mem::take(&mut self.cr);
+        let (body, ending): (&[u8], &[u8]) = match piece.strip_suffix(b"\r") {
+            Some(body) => (body, b"\r\n"),
+            None if piece.is_empty() && held_cr => (piece, b"\r\n"),
+            None => (piece, b"\n"),
+        };
+        // A held CR followed by more than the LF is part of the message.
+        let cr_in_message = held_cr && !piece.is_empty();
+        if self.partial.is_empty() && !cr_in_message {
+            if body.len() > MAX_LINE {
+                return refuse(replies);
+            }
+            return answer(body, ending, replies);
+        }
+        let mut line = std::mem::take(&mut self.partial);
+        let more = usize::from(cr_in_message) + body.len();
+        if line.len() + more > MAX_LINE {
+            return refuse(replies);
+        }
+        if line.try_reserve_exact(more).is_err() {
+            return Flow::OutOfMemory;
+        }
+        if cr_in_message {
+            line.push(b'\r');
+        }
+        line.extend_from_slice(body);
+        answer(&line, ending, replies)
     }
 }
 
-/// Answers one complete line, given without its LF.
-fn answer_line(line: &[u8], replies: &mut Vec<u8>) -> Flow {
-    let (message, ending): (&[u8], &[u8]) = match line.strip_suffix(b"\r") {
-        Some(message) => (message, b"\r\n"),
-        None => (line, b"\n"),
-    };
-    if message.len() > MAX_LINE {
-        replies.extend_from_slice(LINE_TOO_LONG);
-        return Flow::LineTooLong;
-    }
-    answer(message, ending, replies)
+/// Appends [`LINE_TOO_LONG`]; the connection is to close. Its 21 bytes are
+/// not asked for with `try_reserve`: a process that cannot allocate that
+/// much fails everywhere, as the capacity rule's margins are there to
+/// prevent.
+fn refuse(replies: &mut Vec<u8>) -> Flow {
+    replies.extend_from_slice(LINE_TOO_LONG);
+    Flow::LineTooLong
 }
+
+/// Makes room in `buffer` for `additional` more bytes. The capacity grows
+/// by doubling, for few copies, but never beyond `ceiling` (or, if more is
+/// needed, beyond exactly what is needed): a buffer of at most `ceiling`
+/// bytes never costs more than that. Failing, it leaves `buffer` as it was.
+pub fn try_grow(
+    buffer: &mut Vec<u8>,
+    additional: usize,
+    ceiling: usize,
+) -> Result<(), TryReserveError> {
+    let needed = buffer.len().saturating_add(additional);
+    if needed <= buffer.capacity() {
+        return Ok(());
+    }
+    let target = buffer
+        .capacity()
+        .saturating_mul(2)
+        .max(GROW_FIRST)
+        .min(ceiling)
+        .max(needed);
+    buffer.try_reserve_exact(target - buffer.len())
+}
+
+/// The first allocation of a growing buffer: one read's worth.
+const GROW_FIRST: usize = RAW_MESSAGE_MAX;
 
 /// Appends `Hello, <message>!<ending>`, or asks to close on `exit`.
 fn answer(message: &[u8], ending: &[u8], replies: &mut Vec<u8>) -> Flow {
     if message == EXIT {
         return Flow::Close;
     }
-    write_reply(message, replies);
+    let room = reply_len(message) + ending.len();
+    if try_grow(replies, room, MAX_REPLY).is_err() {
+        return Flow::OutOfMemory;
+    }
+    push_reply(message, replies);
     replies.extend_from_slice(ending);
     Flow::Continue
 }
 
 /// Appends the reply to one message, without a line ending: `Hello, <message>!`,
 /// invalid UTF-8 replaced by U+FFFD. The server, the client and load mode
-/// all build or check replies with this one function.
+/// all build or check replies this way.
 pub fn write_reply(message: &[u8], replies: &mut Vec<u8>) {
-    let text: Cow<'_, str> = String::from_utf8_lossy(message);
-    replies.reserve(text.len() + 10);
+    replies.reserve(reply_len(message));
+    push_reply(message, replies);
+}
+
+/// The length of the reply to `message`, without a line ending.
+fn reply_len(message: &[u8]) -> usize {
+    let text: usize = message
+        .utf8_chunks()
+        .map(|chunk| chunk.valid().len() + if chunk.invalid().is_empty() { 0 } else { 3 })
+        .sum();
+    b"Hello, !".len() + text
+}
+
+/// Writes the reply into room already made: each invalid sequence becomes
+/// one U+FFFD, as `String::from_utf8_lossy` does, without its copy.
+fn push_reply(message: &[u8], replies: &mut Vec<u8>) {
     replies.extend_from_slice(b"Hello, ");
-    replies.extend_from_slice(text.as_bytes());
+    for chunk in message.utf8_chunks() {
+        replies.extend_from_slice(chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            replies.extend_from_slice(
+                char::REPLACEMENT_CHARACTER
+                    .encode_utf8(&mut [0; 4])
+                    .as_bytes(),
+            );
+        }
+    }
     replies.push(b'!');
 }
 
@@ -362,6 +480,22 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config::with_cases(128))]
 
+        /// The reply is `Hello, ` and the message as `from_utf8_lossy`
+        /// reads it, in exactly the room reserved for it.
+        #[test]
+        fn replies_read_invalid_utf8_as_from_utf8_lossy_does(
+            message in proptest::collection::vec(
+                proptest::prop_oneof![Just(0xff_u8), Just(0xe2), Just(0x82), proptest::num::u8::ANY],
+                0..64,
+            ),
+        ) {
+            let mut reply = Vec::new();
+            write_reply(&message, &mut reply);
+            let expected = format!("Hello, {}!", String::from_utf8_lossy(&message));
+            proptest::prop_assert_eq!(reply_len(&message), expected.len());
+            proptest::prop_assert_eq!(reply, expected.into_bytes());
+        }
+
         /// Once in line mode, how the bytes are cut into reads never changes the replies.
         #[test]
         fn reads_do_not_matter_in_line_mode(
@@ -400,6 +534,77 @@ mod tests {
             let (a, b) = input.split_at(cut);
             assert_eq!(replies(&[a, b]), whole, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn an_unfinished_line_never_holds_more_than_max_line() {
+        let mut framer = Framer::new();
+        let mut sent = Vec::new();
+        assert_eq!(framer.feed(b"x\n", &mut sent), Flow::Continue);
+        for _ in 0..MAX_LINE / RAW_MESSAGE_MAX {
+            assert_eq!(
+                framer.feed(&[b'a'; RAW_MESSAGE_MAX], &mut sent),
+                Flow::Continue
+            );
+            assert!(framer.buffered() <= MAX_LINE, "{}", framer.buffered());
+        }
+        // Exactly MAX_LINE bytes, then the CR and the LF in reads of their own.
+        assert_eq!(framer.feed(b"\r", &mut sent), Flow::Continue);
+        assert_eq!(framer.buffered(), MAX_LINE);
+        assert_eq!(framer.feed(b"\n", &mut sent), Flow::Continue);
+        let mut expected = b"Hello, x!\nHello, ".to_vec();
+        expected.extend_from_slice(&[b'a'; MAX_LINE]);
+        expected.extend_from_slice(b"!\r\n");
+        assert_eq!(sent, expected);
+        assert_eq!(framer.buffered(), 0);
+
+        // 65,000 bytes held cost 65,000 bytes, not the next power of two.
+        let mut framer = Framer::new();
+        framer.feed(b"\n", &mut Vec::new());
+        for _ in 0..65 {
+            framer.feed(&[b'b'; 1000], &mut Vec::new());
+        }
+        assert!(framer.buffered() <= MAX_LINE, "{}", framer.buffered());
+    }
+
+    #[test]
+    fn a_held_cr_followed_by_more_than_the_lf_is_part_of_the_message() {
+        assert_eq!(
+            replies(&[b"\n", b"a\r", b"b\n"]),
+            b"Hello, !\nHello, a\rb!\n"
+        );
+        assert_eq!(replies(&[b"\n", b"a\r", b"b"]), b"Hello, !\nHello, a\rb!");
+        assert_eq!(replies(&[b"\n", b"a\r"]), b"Hello, !\nHello, a\r!");
+        assert_eq!(
+            replies(&[b"\n", b"a\r", b"\r\n"]),
+            b"Hello, !\nHello, a\r!\r\n"
+        );
+        // At the limit, the held CR followed by a byte makes the line too long.
+        let full = vec![b'a'; MAX_LINE];
+        let (sent, flow) = feed_all(&[b"\n", &full, b"\r", b"b"]);
+        assert_eq!(flow, Flow::LineTooLong);
+        assert_eq!(sent, [b"Hello, !\n", LINE_TOO_LONG].concat());
+        let (_, flow) = feed_all(&[b"\n", &full, b"\r"]);
+        assert_eq!(flow, Flow::LineTooLong);
+    }
+
+    #[test]
+    fn buffers_grow_by_doubling_up_to_their_ceiling_and_no_further() {
+        let mut buffer = Vec::new();
+        try_grow(&mut buffer, 10, 5000).expect("room");
+        assert_eq!(buffer.capacity(), GROW_FIRST);
+        buffer.resize(GROW_FIRST, 0);
+        try_grow(&mut buffer, 1, 5000).expect("room");
+        assert_eq!(buffer.capacity(), 2 * GROW_FIRST);
+        buffer.resize(2 * GROW_FIRST, 0);
+        try_grow(&mut buffer, 1, 3000).expect("room");
+        assert_eq!(buffer.capacity(), 3000);
+        buffer.resize(3000, 0);
+        try_grow(&mut buffer, 500, 3000).expect("room");
+        assert_eq!(buffer.capacity(), 3500);
+        // A reservation no allocator can meet fails, and leaves the buffer.
+        assert!(try_grow(&mut buffer, usize::MAX / 2, usize::MAX).is_err());
+        assert_eq!(buffer.len(), 3000);
     }
 
     #[test]

@@ -13,9 +13,9 @@
 //! | `human` | numbers as people read them in messages: counts `15,900`, sizes `1.5 KiB`, durations `1.5s` | — |
 //! | `duration` | the DURATION syntax of the command line | — |
 //! | `address` | the ADDR syntax of `--listen` and `--connect`: IP, host name, bare port | the scripts' `('127.0.0.1', 9999)` |
-//! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG` | the scripts' `print`s |
-//! | `platform` | the Linux-only calls, and the only `unsafe` code: the open-file limit, early writeback, the limits of the capacity rule, a socket's unacknowledged bytes, file locks, signal handling | — |
-//! | `capacity` | how many connection threads the process can hold (pure rule) | — |
+//! | [`logging`] | log setup: `-v`/`-q` on top of `RUST_LOG`; a command's plain `sockdemo: warning:` lines or a log's timestamped records | the scripts' `print`s |
+//! | `platform` | the Linux-only calls, and the only `unsafe` code: the open-file limit, connecting without blocking, early writeback, the limits of the capacity rule (memory included, and the malloc arena bound), a socket's unacknowledged and unread bytes, file locks, signal handling, the terminal's echo for a password | — |
+//! | `capacity` | how many connection threads the process can hold, threads, files, address space and memory counted (pure rule) | — |
 //!
 //! The library is the binary's, not a general-purpose crate. What is public is what
 //! other crates of this repository use: [`cli`], [`logging`], [`exit`] and [`run`] by

@@ -7,12 +7,15 @@ use sockdemo::exit::Code;
 
 fn main() -> ExitCode {
     let cli = sockdemo::cli::parse();
-    sockdemo::logging::init(cli.log_level());
+    sockdemo::logging::init(cli.logging());
+    let shows_errors = cli.shows_errors();
     match sockdemo::run(cli) {
         Ok(()) => Code::Success.into(),
         Err(err) => {
             // `{:#}` prints the whole chain of contexts on one line.
-            eprintln!("sockdemo: error: {err:#}");
+            if shows_errors {
+                eprintln!("sockdemo: error: {err:#}");
+            }
             Code::of(&err).into()
         }
     }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use clap::Args;
 use clap::builder::TypedValueParser;
 
-use crate::cli::exit_codes_help;
+use crate::cli::{exit_codes_help, fetch_codes};
 use crate::duration::{self, limit};
-use crate::fetch::{self, retry, verify::Checksum};
+use crate::fetch::transport::Family;
+use crate::fetch::{self, credentials, retry, verify::Checksum};
 use crate::http::{self, Method, RequestHeaders};
 
 /// `sockdemo fetch`
@@ -63,9 +64,39 @@ pub struct FetchArgs {
     #[arg(short = 'O', long, conflicts_with = "output")]
     pub remote_name: bool,
 
-    /// Give up on connecting to an address after this long (0: no limit).
+    /// Name the file as the server's Content-Disposition says (filename*, then
+    /// filename), reduced to a plain name; a missing or unsafe name keeps the
+    /// URL's, with a warning. Never replaces another existing file (exit 23),
+    /// unless -N.
+    #[arg(short = 'J', long, conflicts_with_all = ["output", "continue_partial"])]
+    pub remote_header_name: bool,
+
+    /// Give the saved file the server's Last-Modified time.
+    #[arg(short = 'R', long)]
+    pub remote_time: bool,
+
+    /// Fetch only if the server's file is newer than the existing one (sends
+    /// If-Modified-Since with its time); otherwise keep it and exit 0. Implies -R.
+    #[arg(short = 'N', long, conflicts_with_all = ["continue_partial", "time_cond"])]
+    pub timestamping: bool,
+
+    /// Fetch only if the server's file is newer than DATE, or than FILE's
+    /// time; -DATE: only if it is not newer. DATE: an HTTP date or ISO 8601 (UTC).
+    #[arg(short = 'z', long, value_name = "DATE|FILE", allow_hyphen_values = true, value_parser = fetch::names::parse_time_cond)]
+    pub time_cond: Option<fetch::names::TimeCond>,
+
+    /// Give up when resolving the host and connecting to it (all its
+    /// addresses together) take longer than this (0: no limit).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10s", value_parser = duration::parse)]
     pub connect_timeout: Duration,
+
+    /// Connect over IPv4 only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Connect over IPv6 only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
 
     /// Give up when nothing arrives for this long, or when a TLS handshake or
     /// a response head takes longer (0: no limit).
@@ -158,9 +189,48 @@ pub struct FetchArgs {
     #[arg(long, value_name = "LIST")]
     pub noproxy: Option<String>,
 
-    /// No response heads, no progress, no line saying what was saved: errors only.
+    /// Say nothing at all, not even the error line (-S brings it back); the
+    /// exit code tells. -o - and -w still write.
     #[arg(short, long)]
     pub silent: bool,
+
+    /// With -s: print the one error line when the fetch fails.
+    #[arg(short = 'S', long)]
+    pub show_error: bool,
+
+    /// Send Basic authentication to the origin of TARGET (never elsewhere)
+    /// as USER with PASSWORD; without ":PASSWORD" it is asked for on the
+    /// terminal. Wins over the URL's and the .netrc's; -H Authorization wins over it.
+    #[arg(short = 'u', long = "user", value_name = "USER[:PASSWORD]", value_parser = parse_user)]
+    pub user: Option<credentials::User>,
+
+    /// Send Basic authentication to the proxy as USER (over the proxy URL's
+    /// own); without ":PASSWORD" it is asked for on the terminal.
+    #[arg(short = 'U', long = "proxy-user", value_name = "USER[:PASSWORD]", value_parser = parse_user)]
+    pub proxy_user: Option<credentials::User>,
+
+    /// Take the login and password for the host from ~/.netrc ($NETRC if set);
+    /// its entry wins over the URL's credentials.
+    #[arg(short = 'n', long)]
+    pub netrc: bool,
+
+    /// Use this .netrc file instead of ~/.netrc (as -n does).
+    #[arg(long, value_name = "FILE", conflicts_with = "netrc")]
+    pub netrc_file: Option<PathBuf>,
+
+    /// Read the .netrc if there is one; the URL's credentials win over it.
+    #[arg(long, conflicts_with = "netrc")]
+    pub netrc_optional: bool,
+
+    /// After the transfer and its body, in every mode (-s too), write FORMAT
+    /// to stdout, with curl's variables:
+    /// %{http_code}, %{size_download}, %{time_total}, %{time_connect},
+    /// %{time_starttransfer}, %{speed_download}, %{url_effective},
+    /// %{filename_effective}, %{num_redirects}, %{num_retries}, %{exitcode},
+    /// %{errormsg}, %{content_type}, %header{NAME}, %{json}; %{stderr} and
+    /// %{stdout} switch the stream; \n, %%. @FILE reads FORMAT from FILE.
+    #[arg(short = 'w', long, value_name = "FORMAT")]
+    pub write_out: Option<String>,
 
     /// Trust the CA certificates in this PEM file (instead of the system's).
     #[arg(long, value_name = "FILE")]
@@ -195,14 +265,22 @@ impl FetchArgs {
                 max_redirects: (!self.no_follow).then_some(self.max_redirects),
                 content_on_error: self.content_on_error,
                 compressed: self.compressed,
+                credentials: credentials::PerOrigin::default(),
+                condition: None,
             },
             transport: fetch::transport::Options {
                 connect_timeout: limit(self.connect_timeout),
+                family: match (self.ipv4, self.ipv6) {
+                    (true, _) => Family::V4,
+                    (_, true) => Family::V6,
+                    _ => Family::Any,
+                },
                 timeout: limit(self.timeout),
                 cacert: self.cacert.clone(),
                 insecure: self.insecure,
                 proxy: self.proxy.clone(),
                 noproxy: self.noproxy.clone(),
+                proxy_authorization: None,
             },
             download: fetch::download::Options {
                 continue_partial: self.continue_partial,
@@ -210,6 +288,11 @@ impl FetchArgs {
                 expect_size: self.expect_size,
                 max_filesize: self.max_filesize,
                 compressed: self.compressed,
+                naming: fetch::names::Naming {
+                    header_name: self.remote_header_name,
+                    remote_time: self.remote_time || self.timestamping,
+                    may_replace: self.timestamping,
+                },
             },
             retry: retry::Policy {
                 retries: self.retry,
@@ -219,8 +302,38 @@ impl FetchArgs {
             },
             max_time: limit(self.max_time),
             verbosity: fetch::Verbosity::new(quiet, self.silent),
+            credentials: credentials::Options {
+                user: self.user.clone(),
+                proxy_user: self.proxy_user.clone(),
+                netrc: self.netrc_use(),
+            },
+            write_out: self.write_out.clone(),
+            times: fetch::Times {
+                timestamping: self.timestamping,
+                time_cond: self.time_cond.clone(),
+            },
         }
     }
+
+    /// Whether and which `.netrc` is read: `--netrc-file` names it, and it
+    /// is required unless `--netrc-optional`.
+    fn netrc_use(&self) -> credentials::NetrcUse {
+        if self.netrc || self.netrc_optional || self.netrc_file.is_some() {
+            credentials::NetrcUse::On {
+                file: self.netrc_file.clone(),
+                optional: self.netrc_optional,
+            }
+        } else {
+            credentials::NetrcUse::Off
+        }
+    }
+}
+
+/// Parses a `-u`/`-U` argument: a user name, then `:` and the password.
+/// It never fails: a refusal would quote the password in clap's message,
+/// and anything is sendable once encoded in base64, as curl sends it.
+fn parse_user(text: &str) -> Result<credentials::User, std::convert::Infallible> {
+    Ok(credentials::User::parse(text))
 }
 
 /// Parses a SIZE: bytes, or a number followed by K, M or G (powers of 1024, as curl).
@@ -242,8 +355,8 @@ fn parse_size(text: &str) -> Result<u64, String> {
 /// The examples and exit codes after `sockdemo fetch --help`.
 pub(super) fn fetch_help() -> String {
     format!(
-        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n  sockdemo fetch -Z --output-dir dl --input-file urls.txt\n\n{}",
-        exit_codes_help()
+        "Examples:\n  sockdemo fetch www.example.com\n  sockdemo fetch http://127.0.0.1:8000/file.bin -o copy.bin\n  sockdemo fetch https://example.com/ -o - | less\n  sockdemo fetch -x http://proxy.lan:3128 https://example.com/\n  sockdemo fetch -I -H 'Accept: text/html' example.com\n  sockdemo fetch -u alice https://example.com/private.txt\n  sockdemo fetch -s -o /dev/null -w '%{{http_code}} %{{time_total}}\\n' example.com\n  sockdemo fetch -Z --output-dir dl --input-file urls.txt\n\nOutput: the response heads on stdout and a saved line on stderr; -q: errors only, nothing on stdout;\n-s: nothing at all (-sS: the error line); with -I the heads, with -o - the body, and -w write at every level.\nAuthentication is HTTP Basic only.\n\n{}",
+        exit_codes_help(&fetch_codes())
     )
 }
 
@@ -276,6 +389,13 @@ mod tests {
             ["-O", "-o=x"],
             ["-L", "--no-follow"],
             ["-I", "-o=x"],
+            ["-4", "-6"],
+            ["-n", "--netrc-file=x"],
+            ["-n", "--netrc-optional"],
+            ["-N", "-C"],
+            ["-N", "-z=2024-01-01"],
+            ["-J", "-C"],
+            ["-J", "-o=x"],
         ] {
             let mut argv = vec!["sockdemo", "fetch", "example.com"];
             argv.extend(pair);
@@ -315,7 +435,7 @@ mod tests {
             "h",
             "example.com",
         ]);
-        assert_eq!(cli.log_level(), log::LevelFilter::Error);
+        assert_eq!(cli.log_level(), log::LevelFilter::Off);
         let Command::Fetch(args) = &cli.command else {
             panic!("not fetch")
         };
@@ -330,5 +450,19 @@ mod tests {
             panic!("not fetch")
         };
         assert_eq!(args.config(false).request.method, Method::Head);
+        for (flags, family) in [
+            (&[][..], Family::Any),
+            (&["-4"], Family::V4),
+            (&["--ipv4"], Family::V4),
+            (&["-6"], Family::V6),
+            (&["--ipv6"], Family::V6),
+        ] {
+            let mut argv = vec!["sockdemo", "fetch", "example.com"];
+            argv.extend(flags);
+            let Command::Fetch(args) = Cli::parse_from(&argv).command else {
+                panic!("not fetch")
+            };
+            assert_eq!(args.config(false).transport.family, family, "{flags:?}");
+        }
     }
 }

@@ -24,7 +24,7 @@ use clap_complete::Shell;
 use crate::address::{self, Address};
 use crate::duration::{self, limit};
 use crate::exit::{Code, fail_with};
-use crate::{client, server};
+use crate::{client, logging, server};
 pub use fetch::FetchArgs;
 use fetch::fetch_help;
 pub use manual::{completions, man_page};
@@ -33,17 +33,18 @@ pub use manual::{completions, man_page};
 /// a thread-per-connection greeting server, its client, and a raw HTTP fetcher.
 #[derive(Debug, Parser)]
 #[command(name = "sockdemo", version, about, propagate_version = true)]
-#[command(after_help = exit_codes_help())]
+#[command(after_help = exit_codes_help(&Code::ALL))]
 pub struct Cli {
     /// What to run.
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log more: -v for debug, -vv for trace (RUST_LOG overrides).
+    /// Log more, timestamped: -v for debug (fetch also shows the heads it sends
+    /// and receives, as "> " and "< " lines), -vv for trace (RUST_LOG overrides).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Log less: warnings and errors only (for fetch: errors only, no progress).
+    /// Log less: warnings and errors only (for fetch: errors only, nothing on stdout).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 }
@@ -52,25 +53,31 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the greeting server: "Welcome!", then "Hello, NAME!" for each message NAME.
-    #[command(
-        after_help = "Examples:\n  sockdemo serve\n  sockdemo serve --listen [::]:9999 --delay 1\n  sockdemo serve --listen localhost:0 --max-connections 100 --idle-timeout 30s"
-    )]
+    #[command(after_help = with_exit_codes(
+        "Examples:\n  sockdemo serve\n  sockdemo serve --listen [::]:9999 --delay 1\n  sockdemo serve --listen localhost:0 --max-connections 100 --idle-timeout 30s",
+        SERVE_CODES,
+    ))]
     Serve(ServeArgs),
     /// Talk to a greeting server like the tutorial's client, from stdin, or as a load generator.
-    #[command(
-        after_help = "Examples:\n  sockdemo client\n  sockdemo client --connect localhost:9999 Alice Bob\n  sockdemo client --stdin < names.txt\n  sockdemo client --connections 1000 --rounds 10\n  sockdemo client --connections 100 --duration 30s --json --histogram latency.hgrm"
-    )]
+    #[command(after_help = with_exit_codes(
+        "Examples:\n  sockdemo client\n  sockdemo client --connect localhost:9999 Alice Bob\n  sockdemo client --stdin < names.txt\n  sockdemo client --connections 1000 --rounds 10\n  sockdemo client --connections 100 --duration 30s --json --histogram latency.hgrm",
+        CLIENT_CODES,
+    ))]
     Client(ClientArgs),
     /// Download a page over HTTP/1.1 or HTTPS: print the response head, save the body.
     #[command(after_help = fetch_help())]
     Fetch(Box<FetchArgs>),
     /// Print the completion script for a shell.
-    #[command(
-        after_help = "Examples:\n  sockdemo completions bash > ~/.local/share/bash-completion/completions/sockdemo\n  sockdemo completions zsh > ~/.zfunc/_sockdemo\n  sockdemo completions fish > ~/.config/fish/completions/sockdemo.fish"
-    )]
+    #[command(after_help = with_exit_codes(
+        "Examples (the directories may not exist yet on a new account):\n  mkdir -p ~/.local/share/bash-completion/completions\n  sockdemo completions bash > ~/.local/share/bash-completion/completions/sockdemo\n  mkdir -p ~/.zfunc  # and fpath+=(~/.zfunc) in ~/.zshrc, before compinit\n  sockdemo completions zsh > ~/.zfunc/_sockdemo\n  mkdir -p ~/.config/fish/completions\n  sockdemo completions fish > ~/.config/fish/completions/sockdemo.fish",
+        PRINT_CODES,
+    ))]
     Completions(CompletionsArgs),
     /// Print the manual page, in roff.
-    #[command(after_help = "Example:\n  sockdemo man > ~/.local/share/man/man1/sockdemo.1")]
+    #[command(after_help = with_exit_codes(
+        "Example:\n  mkdir -p ~/.local/share/man/man1\n  sockdemo man > ~/.local/share/man/man1/sockdemo.1",
+        PRINT_CODES,
+    ))]
     Man,
 }
 
@@ -99,7 +106,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "5m", value_parser = duration::parse)]
     pub idle_timeout: Duration,
 
-    /// On SIGINT or SIGTERM, let live connections finish for this long, then close them.
+    /// On SIGINT or SIGTERM, let live connections finish for this long, then close them (idle
+    /// ones at once, the others within 2.5 s).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "5s", value_parser = duration::parse)]
     pub grace: Duration,
 }
@@ -148,8 +156,72 @@ pub struct ClientArgs {
 }
 
 /// Parses the process's command line, accepting curl's spelling `-C -`.
+///
+/// A usage error is two lines on stderr, as every other error is one:
+/// `sockdemo: error: ...`, then where to read more; the process exits 2.
+/// `--help`, `--version`, and no subcommand at all (the help, on stderr)
+/// are clap's own.
 pub fn parse() -> Cli {
-    Cli::parse_from(curl_spellings(std::env::args_os()))
+    let args = curl_spellings(std::env::args_os());
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) if shows_help(&err) => err.exit(),
+        Err(err) => {
+            let command = subcommand_of(&args);
+            eprint!("{}", usage_error(&err.render().to_string(), &command));
+            std::process::exit(Code::Usage as i32)
+        }
+    }
+}
+
+/// Whether clap's "error" is help or a version to print, not a mistake.
+fn shows_help(err: &clap::Error) -> bool {
+    use clap::error::ErrorKind;
+    matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    )
+}
+
+/// The command whose `--help` tells more: `sockdemo fetch`, or `sockdemo`
+/// when no subcommand was named.
+fn subcommand_of(args: &[OsString]) -> String {
+    let command = <Cli as clap::CommandFactory>::command();
+    args.iter()
+        .skip(1)
+        .find_map(|arg| {
+            command
+                .get_subcommands()
+                .find(|sub| arg.to_str() == Some(sub.get_name()))
+        })
+        .map_or_else(
+            || "sockdemo".to_owned(),
+            |sub| format!("sockdemo {}", sub.get_name()),
+        )
+}
+
+/// clap's rendering of a usage error (`error: ...`, a tip, the usage, a
+/// pointer to `--help`, over several lines) as sockdemo's: the error and
+/// its tips on one line, then a line saying where to read more.
+fn usage_error(rendered: &str, command: &str) -> String {
+    let mut paragraphs = rendered.trim_end().split("\n\n");
+    let one_line = |paragraph: &str| {
+        paragraph
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let first = paragraphs.next().unwrap_or_default();
+    let mut message = one_line(first.strip_prefix("error: ").unwrap_or(first));
+    for tip in paragraphs.filter_map(|paragraph| paragraph.trim_start().strip_prefix("tip: ")) {
+        message.push_str("; ");
+        message.push_str(&one_line(tip));
+    }
+    format!("sockdemo: error: {message}\nsockdemo: try '{command} --help' for more information\n")
 }
 
 /// curl's `-C -` ("continue from where the file ends") is sockdemo's `-C`:
@@ -178,16 +250,41 @@ pub struct CompletionsArgs {
 }
 
 impl Cli {
+    /// What the flags ask of the log: the level, and timestamped lines with
+    /// `-v` and for `serve`, whose log is a server's log.
+    pub fn logging(&self) -> logging::Settings {
+        let style = match (&self.command, self.verbose) {
+            (Command::Serve(_), _) | (_, 1..) => logging::Style::Timestamped,
+            _ => logging::Style::Plain,
+        };
+        logging::Settings {
+            level: self.log_level(),
+            style,
+        }
+    }
+
     /// The log level the flags ask for, before `RUST_LOG` has its say.
     pub fn log_level(&self) -> log::LevelFilter {
         match (self.quiet, self.verbose, &self.command) {
+            // -v asks for the logs, -s for no messages: -sv logs, as curl -sv does.
+            (_, 0, Command::Fetch(args)) if args.silent && !args.show_error => {
+                log::LevelFilter::Off
+            }
             (true, _, Command::Fetch(_)) => log::LevelFilter::Error,
-            (_, _, Command::Fetch(args)) if args.silent => log::LevelFilter::Error,
+            (_, 0, Command::Fetch(args)) if args.silent => log::LevelFilter::Error,
             (true, _, _) => log::LevelFilter::Warn,
             (false, 0, _) => log::LevelFilter::Info,
             (false, 1, _) => log::LevelFilter::Debug,
             (false, _, _) => log::LevelFilter::Trace,
         }
+    }
+}
+
+impl Cli {
+    /// Whether a failure is told in its one error line: always, but for
+    /// `fetch -s` without `-S`, which says nothing at all.
+    pub fn shows_errors(&self) -> bool {
+        !matches!(&self.command, Command::Fetch(args) if args.silent && !args.show_error)
     }
 }
 
@@ -245,10 +342,54 @@ pub fn write_stdout(text: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-pub(crate) fn exit_codes_help() -> String {
-    let mut text = String::from("Exit codes (curl's numbers where the meaning is the same):\n");
-    for code in Code::ALL {
-        text.push_str(&format!("  {:>2}  {}\n", code as u8, code.meaning()));
+/// The exit codes of `serve`: it stops cleanly on a signal.
+const SERVE_CODES: &[Code] = &[Code::Success, Code::Failure, Code::Usage];
+
+/// The exit codes of `client`, in every mode.
+const CLIENT_CODES: &[Code] = &[
+    Code::Success,
+    Code::Failure,
+    Code::Usage,
+    Code::CouldntResolve,
+    Code::CouldntConnect,
+    Code::BadResponse,
+    Code::WriteError,
+    Code::Timeout,
+    Code::SendError,
+    Code::RecvError,
+    Code::Interrupted,
+];
+
+/// The exit codes of `completions` and `man`, which print text.
+const PRINT_CODES: &[Code] = &[Code::Success, Code::Usage, Code::WriteError];
+
+/// The exit codes of `fetch`: all but load mode's Ctrl-C (a fetch ends as
+/// the signal does, after removing what it must).
+pub(crate) fn fetch_codes() -> Vec<Code> {
+    Code::ALL
+        .into_iter()
+        .filter(|&code| code != Code::Interrupted)
+        .collect()
+}
+
+/// How the exit codes' part of a `--help` starts: the man page finds it
+/// there and makes it a section of its own.
+pub(crate) const EXIT_CODES_HEADING: &str = "Exit codes";
+
+/// A subcommand's `--help` epilogue: its examples, then its exit codes.
+fn with_exit_codes(examples: &str, codes: &[Code]) -> String {
+    format!("{examples}\n\n{}", exit_codes_help(codes))
+}
+
+/// The table of `codes` with their meanings, as `--help` ends with.
+pub(crate) fn exit_codes_help(codes: &[Code]) -> String {
+    let mut text = if codes.iter().any(|&code| code as u8 > Code::Usage as u8) {
+        format!("{EXIT_CODES_HEADING} (curl's numbers where the meaning is the same):\n")
+    } else {
+        format!("{EXIT_CODES_HEADING}:\n")
+    };
+    for &code in codes {
+        text.push_str(&format!("  {:>3}  {}\n", code as u8, code.meaning()));
     }
     text
 }
@@ -330,6 +471,84 @@ mod tests {
         );
     }
 
+    /// The usage error the command line `args` (after `sockdemo`) makes.
+    fn usage_error_of(args: &[&str]) -> String {
+        let argv: Vec<OsString> = std::iter::once("sockdemo")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        let err = Cli::try_parse_from(&argv).expect_err("a usage error");
+        assert!(!shows_help(&err), "{err}");
+        usage_error(&err.render().to_string(), &subcommand_of(&argv))
+    }
+
+    #[test]
+    fn usage_errors_are_one_line_and_a_pointer_to_help() {
+        assert_eq!(
+            usage_error_of(&["fetch"]),
+            "sockdemo: error: the following required arguments were not provided: <TARGET>\n\
+             sockdemo: try 'sockdemo fetch --help' for more information\n"
+        );
+        assert_eq!(
+            usage_error_of(&["-v", "serve", "--dela", "1"]),
+            "sockdemo: error: unexpected argument '--dela' found; \
+             a similar argument exists: '--delay'\n\
+             sockdemo: try 'sockdemo serve --help' for more information\n"
+        );
+        assert_eq!(
+            usage_error_of(&["clinet"]),
+            "sockdemo: error: unrecognized subcommand 'clinet'; \
+             a similar subcommand exists: 'client'\n\
+             sockdemo: try 'sockdemo --help' for more information\n"
+        );
+        assert_eq!(
+            usage_error_of(&["completions", "tcsh"]),
+            "sockdemo: error: invalid value 'tcsh' for '<SHELL>' \
+             [possible values: bash, elvish, fish, powershell, zsh]; \
+             a similar value exists: 'zsh'\n\
+             sockdemo: try 'sockdemo completions --help' for more information\n"
+        );
+        for args in [
+            &["serve", "--delay", "-1"][..],
+            &["client", "--json"],
+            &["fetch", "-O", "-o", "x", "u"],
+        ] {
+            let text = usage_error_of(args);
+            assert_eq!(text.lines().count(), 2, "{text}");
+            assert!(text.starts_with("sockdemo: error: "), "{text}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_are_not_usage_errors() {
+        for args in [
+            &["sockdemo", "--help"][..],
+            &["sockdemo", "fetch", "-V"],
+            &["sockdemo"],
+        ] {
+            let err = Cli::try_parse_from(args).expect_err("not a command");
+            assert!(shows_help(&err), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn every_code_belongs_to_a_subcommand_and_each_help_lists_its_own() {
+        let mut listed: Vec<Code> = [SERVE_CODES, CLIENT_CODES, PRINT_CODES]
+            .concat()
+            .into_iter()
+            .chain(fetch_codes())
+            .collect();
+        listed.sort_by_key(|&code| code as u8);
+        listed.dedup();
+        assert_eq!(listed, Code::ALL);
+        let help = exit_codes_help(SERVE_CODES);
+        assert_eq!(
+            help,
+            "Exit codes:\n    0  success\n    1  other failure\n    2  usage error on the command line\n"
+        );
+        assert!(exit_codes_help(CLIENT_CODES).contains("  130  interrupted"));
+    }
+
     #[test]
     fn quiet_fetch_logs_errors_only() {
         let cli = Cli::parse_from(["sockdemo", "fetch", "-q", "example.com"]);
@@ -338,5 +557,35 @@ mod tests {
         assert_eq!(cli.log_level(), log::LevelFilter::Warn);
         let cli = Cli::parse_from(["sockdemo", "serve", "-vv"]);
         assert_eq!(cli.log_level(), log::LevelFilter::Trace);
+        assert!(cli.shows_errors());
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-s", "example.com"]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Off);
+        assert!(!cli.shows_errors());
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-sS", "example.com"]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Error);
+        assert!(cli.shows_errors());
+        let cli = Cli::parse_from(["sockdemo", "fetch", "-sv", "example.com"]);
+        assert_eq!(cli.log_level(), log::LevelFilter::Debug, "as curl -sv");
+        assert!(
+            !cli.shows_errors(),
+            "the log tells, the error line does not"
+        );
+    }
+
+    #[test]
+    fn timestamps_come_with_v_and_always_for_serve() {
+        let style = |args: &[&str]| Cli::parse_from(args).logging().style;
+        assert_eq!(style(&["sockdemo", "fetch", "u"]), logging::Style::Plain);
+        assert_eq!(style(&["sockdemo", "client"]), logging::Style::Plain);
+        assert_eq!(style(&["sockdemo", "-q", "client"]), logging::Style::Plain);
+        assert_eq!(
+            style(&["sockdemo", "fetch", "-v", "u"]),
+            logging::Style::Timestamped
+        );
+        assert_eq!(style(&["sockdemo", "serve"]), logging::Style::Timestamped);
+        assert_eq!(
+            style(&["sockdemo", "-q", "serve"]),
+            logging::Style::Timestamped
+        );
     }
 }

@@ -20,12 +20,13 @@
 //! has had its reply. `Error: line too long` from the server is printed and
 //! ends the session with exit 8.
 
+use std::collections::VecDeque;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -44,6 +45,10 @@ const STDIN_CHUNK: usize = MAX_LINE;
 struct Sent {
     /// Lines sent (or being sent), each owed one reply line; `exit` not counted.
     lines: AtomicU64,
+    /// When each line not yet answered was sent whole, oldest first: its
+    /// reply's deadline runs from then (or from the end of the reply
+    /// before, if later).
+    times: Mutex<VecDeque<Instant>>,
     /// The sending is over: `exit` was sent, or the input ended.
     done: AtomicBool,
     /// The sending failed (standard input unreadable, a send timed out or
@@ -107,6 +112,34 @@ pub(super) fn relay(addrs: &[SocketAddr], timeout: Option<Duration>) -> anyhow::
     sending.and(received)
 }
 
+impl Sent {
+    /// Counts a line as owed a reply, before it is sent.
+    fn owe(&self) {
+        self.lines.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Records that the line counted last has been sent whole.
+    fn sent_whole(&self) {
+        lock(&self.times).push_back(Instant::now());
+    }
+
+    /// When the oldest line that has had no reply yet was sent, if it has
+    /// been sent whole; taken when `take` is true (its reply is complete).
+    fn oldest(&self, take: bool) -> Option<Instant> {
+        let mut times = lock(&self.times);
+        if take {
+            times.pop_front()
+        } else {
+            times.front().copied()
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Only instants live under the lock: a poisoned one is still usable.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Why the sending ended.
 #[derive(Debug, PartialEq, Eq)]
 enum Ended {
@@ -145,8 +178,9 @@ fn send_lines(
                     send(&held)?;
                     return Ok(Ended::Exit);
                 }
-                sent.lines.fetch_add(1, Ordering::SeqCst);
+                sent.owe();
                 send(&held)?;
+                sent.sent_whole();
             }
             sent.done.store(true, Ordering::SeqCst);
             return Ok(Ended::Input);
@@ -176,40 +210,50 @@ fn send_lines(
             send(&piece)?;
             return Ok(Ended::Exit);
         }
-        sent.lines.fetch_add(1, Ordering::SeqCst);
+        sent.owe();
         send(&piece)?;
+        sent.sent_whole();
     }
 }
 
 /// Prints everything the server sends until it closes, checking that it
 /// answered every line sent, and stopping at `Error: line too long`.
+///
+/// Each reply must be complete within the timeout, counted from the later
+/// of its line being sent whole and the reply before it being complete, as
+/// names mode bounds each whole reply: a server that trickles a reply byte
+/// by byte cannot hold the client longer than that.
 fn receive(connection: &mut Connection, out: &mut impl Write, sent: &Sent) -> anyhow::Result<()> {
     let addr = connection.addr;
+    let timeout = connection.timeout;
     let mut replies = ReplyLines::default();
     let mut chunk = [0u8; super::READ_CHUNK];
+    // When the last reply was complete (the welcome, at first).
+    let mut previous_done = Instant::now();
     loop {
-        // Lines sent before this read began: only those have waited for the
-        // whole of its timeout.
-        let sent_before = sent.lines.load(Ordering::SeqCst);
+        // The reply due next, if its line has been sent: its deadline.
+        let deadline = timeout.and_then(|timeout| {
+            let sent_at = sent.oldest(false)?;
+            Some(sent_at.max(previous_done) + timeout)
+        });
+        // Without a reply due, the read waits as long as a reply may; a
+        // line sent meanwhile gets its deadline on the next turn.
+        let wait = match deadline {
+            Some(deadline) => Some(deadline.saturating_duration_since(Instant::now())),
+            None => timeout,
+        };
+        if wait.is_some_and(|wait| wait.is_zero()) {
+            return Err(timed_out(connection, sent, &replies));
+        }
+        connection
+            .stream
+            .set_read_timeout(wait)
+            .with_context(|| format!("setting a timeout on the connection to {addr}"))?;
         let read = match (&connection.stream).read(&mut chunk) {
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) if is_timeout(&err) => {
-                let owed = owed(sent, &replies);
-                if owed == 0 || sent_before <= replies.lines {
-                    // Nothing is due (the user has not typed the next line
-                    // yet), or only lines sent during this wait, which get a
-                    // wait of their own.
-                    continue;
-                }
-                let waited = connection.timeout.map_or_else(String::new, human::duration);
-                return Err(fail(
-                    Code::Timeout,
-                    format!(
-                        "timed out after {waited} waiting for a reply from {addr} ({owed} lines unanswered)"
-                    ),
-                ));
-            }
+            // The deadline is checked on the next turn.
+            Err(err) if is_timeout(&err) => continue,
             Err(err) => {
                 return Err(fail_with(
                     Code::RecvError,
@@ -239,13 +283,32 @@ fn receive(connection: &mut Connection, out: &mut impl Write, sent: &Sent) -> an
         out.write_all(&chunk[..read])
             .and_then(|()| out.flush())
             .with_code(Code::WriteError, || "writing to standard output")?;
-        if replies.feed(&chunk[..read]) {
+        let before = replies.lines;
+        let refused = replies.feed(&chunk[..read]);
+        for _ in before..replies.lines {
+            sent.oldest(true);
+            previous_done = Instant::now();
+        }
+        if refused {
             return Err(fail(
                 Code::BadResponse,
                 format!("{addr} refused a line longer than {MAX_LINE} bytes and closed"),
             ));
         }
     }
+}
+
+/// The error of a reply that did not come whole in time.
+fn timed_out(connection: &Connection, sent: &Sent, replies: &ReplyLines) -> anyhow::Error {
+    let waited = connection.timeout.map_or_else(String::new, human::duration);
+    fail(
+        Code::Timeout,
+        format!(
+            "timed out after {waited} waiting for a reply from {} ({} lines unanswered)",
+            connection.addr,
+            owed(sent, replies)
+        ),
+    )
 }
 
 /// Reply lines owed: lines sent less reply lines received.

@@ -9,14 +9,18 @@ use std::time::Duration;
 use log::{debug, warn};
 use url::Url;
 
+use super::credentials::{Credentials, PerOrigin};
 use super::download::{Body, Download};
 use super::exchange::{Exchange, RECEIVE_BUFFER, Response, Wire};
 use super::failure::{Failed, exit_code, redirect_failure};
+use super::names::Conditional;
+use super::observed::Observed;
 use super::report::Report;
 use super::retry;
 use super::target;
 use super::transport::proxy::Proxy;
 use super::transport::{Connector, Deadline, Stream};
+use super::verbose;
 use crate::exit::{Code, fail, fail_with};
 use crate::http::{
     self, Framing, Method, Redirects, RequestHeaders, ResponseHead, Resume, Verdict,
@@ -37,6 +41,12 @@ pub struct Options {
     pub content_on_error: bool,
     /// `--compressed`: ask for a compressed body.
     pub compressed: bool,
+    /// The credentials for the origin the fetch starts at (`-u`, the
+    /// URL's, the `.netrc`'s), sent as Basic `Authorization` to it alone,
+    /// and the `.netrc` for the hosts redirects lead to.
+    pub credentials: PerOrigin,
+    /// `-N`, `-z`: fetch only a newer (or older) file.
+    pub condition: Option<Conditional>,
 }
 
 /// Where an attempt gets its connections: a [`Connector`] in a fetch; a
@@ -140,6 +150,8 @@ pub struct Attempts<C = Connector> {
     pub first_url: Url,
     /// Where the heads are printed.
     pub report: Report,
+    /// What `--write-out` reports, noted on the way.
+    pub observed: Observed,
 }
 
 impl<C: Connect> Attempts<C> {
@@ -152,23 +164,30 @@ impl<C: Connect> Attempts<C> {
         let mut url = self.first_url.clone();
         let mut redirects = Redirects::new(&url, self.options.max_redirects);
         let mut heads = Vec::new();
+        self.observed.attempt_started();
         loop {
             let resume = download
                 .resume()
                 .filter(|_| self.options.method == Method::Get);
-            let extra = request_fields(resume.as_ref(), self.options.compressed);
+            let mut extra = request_fields(resume.as_ref(), self.options.compressed);
+            // A download that continues has decided to fetch already.
+            if let (None, Some(conditional)) = (&resume, &self.options.condition) {
+                extra.push(conditional.condition.request_field());
+            }
             let request = Request {
                 method: self.options.method,
                 url: &url,
                 first_url: &self.first_url,
                 headers: &self.options.headers,
+                credentials: self.options.credentials.for_url(&url, &self.first_url),
                 extra: &extra,
                 close: !self.connector.keep_alive(&url),
             };
-            let mut response = attempt(&self.connector, &request, self.total)?;
+            let mut response = attempt(&self.connector, &request, self.total, &self.observed)?;
             heads.push(response.head.raw.clone());
             if let Some(next) = follow(&mut redirects, &response.head, &url)? {
                 response.exchange.drain(response.framing);
+                self.observed.redirected();
                 url = next;
                 continue;
             }
@@ -252,6 +271,11 @@ impl<C: Connect> Attempts<C> {
         body: Body,
         download: &mut Download,
     ) -> anyhow::Result<()> {
+        let unmet = self.options.condition.as_ref();
+        if let Some(why) = unmet.and_then(|condition| condition.unmet(&response.head, url)) {
+            download.save_nothing(why);
+            return Ok(());
+        }
         check_status(&response.head, url, self.options.content_on_error)?;
         if self.options.method == Method::Head {
             return Ok(());
@@ -300,6 +324,8 @@ struct Request<'a> {
     url: &'a Url,
     first_url: &'a Url,
     headers: &'a RequestHeaders,
+    /// The credentials for `url`.
+    credentials: Option<Credentials>,
     /// Fields of this attempt: `Range` and `If-Range`, `Accept-Encoding`.
     extra: &'a [(&'static str, String)],
     /// Send `Connection: close`: no other request waits for the connection.
@@ -312,21 +338,21 @@ fn attempt<C: Connect>(
     connector: &C,
     request: &Request<'_>,
     total: Option<Deadline>,
+    observed: &Observed,
 ) -> Result<Response<C::Wire>, AttemptFailed<C>> {
     let url = request.url;
     let not_connected = |err| Failed::Error {
         err,
         connected: false,
     };
+    observed.request(url);
     let mut stream = connector.connect(url, total).map_err(not_connected)?;
+    observed.connected();
     let (exchange, head) = loop {
         let wire = request_head(request, stream.proxy());
-        // As sent, but for the proxy's credentials, which no log shows.
+        // As sent, but for the credentials, which no log shows.
         let shown = stream.proxy().map(Proxy::without_credentials);
-        debug!(
-            "request: {}",
-            request_head(request, shown.as_ref()).escape_debug()
-        );
+        verbose::sent(request_head(request, shown.as_ref()).as_bytes());
         let reused = stream.reused();
         let mut exchange = Exchange::with_buffer(
             stream,
@@ -342,12 +368,14 @@ fn attempt<C: Connect>(
             Err(err) if reused && !exchange.received_any() => {
                 debug!("a kept connection failed before any reply ({err:#}): sending on a new one");
                 stream = connector.connect_new(url, total).map_err(not_connected)?;
+                observed.connected();
             }
             Err(err) => {
                 return Err(Failed::connected(err.context(format!("fetching {url}"))));
             }
         }
     };
+    observed.head(&head);
     let framing = http::framing(&head, request.method == Method::Head).map_err(|err| {
         Failed::connected(fail_with(exit_code(&err), format!("fetching {url}"), err))
     })?;
@@ -366,6 +394,12 @@ fn request_head(request: &Request<'_>, proxy: Option<&Proxy>) -> String {
     let mut fields = request
         .headers
         .for_url(request.url, request.first_url, request.close);
+    // Credentials go to the origin they were given for, and give way to -H.
+    if let Some(credentials) = &request.credentials
+        && !request.headers.sets("authorization")
+    {
+        fields.insert(1, ("Authorization".to_owned(), credentials.basic()));
+    }
     // A field the user set with -H stays as set.
     for (name, value) in request.extra {
         if !fields.iter().any(|(set, _)| set.eq_ignore_ascii_case(name)) {
@@ -440,6 +474,7 @@ mod tests {
             url,
             first_url: url,
             headers,
+            credentials: None,
             extra: &[],
             close: true,
         }
@@ -455,6 +490,7 @@ mod tests {
             total: None,
             first_url: url(first),
             report: Report::new(Verbosity::Silent, false),
+            observed: Observed::default(),
         }
     }
 
@@ -469,6 +505,8 @@ mod tests {
             max_redirects: Some(10),
             content_on_error: false,
             compressed: false,
+            credentials: PerOrigin::default(),
+            condition: None,
         }
     }
 
@@ -585,6 +623,50 @@ mod tests {
                 .contains("Connection: close");
             assert_eq!(sent_close, !kept, "{shown:?}");
         }
+    }
+
+    #[test]
+    fn credentials_go_to_the_first_origin_alone_and_give_way_to_h() {
+        let script = Script::new(&[
+            b"HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 302 Found\r\nLocation: http://other/c\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut download = download_into(dir.path(), "http://h/a");
+        let mut options = options(Method::Get, &[]);
+        options.credentials.first = Some(Credentials::new("Aladdin", "open sesame"));
+        let attempts = attempts(script, "http://h/a", options);
+        assert!(attempts.download(&mut download).is_ok());
+        let basic = "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n";
+        let requests = attempts.connector.requests();
+        assert!(requests[0].1.contains(basic), "{}", requests[0].1);
+        assert!(
+            requests[1].1.contains(basic),
+            "same origin: {}",
+            requests[1].1
+        );
+        assert!(
+            !requests[2].1.contains("Authorization"),
+            "{}",
+            requests[2].1
+        );
+        download.abandon(true);
+
+        let url = url("http://h/a");
+        let headers = RequestHeaders::new(
+            None,
+            vec![http::parse_custom("Authorization: Bearer t").unwrap()],
+        );
+        let request = Request {
+            credentials: Some(Credentials::new("u", "p")),
+            ..get(&url, &headers)
+        };
+        let head = request_head(&request, None);
+        assert!(
+            head.contains("Authorization: Bearer t\r\n") && !head.contains("Basic"),
+            "{head}"
+        );
     }
 
     #[test]
@@ -871,7 +953,9 @@ mod tests {
         let limit = Some(Duration::from_secs(10));
         let connector = Connector::new(limit, limit, None, false);
         let headers = RequestHeaders::default();
-        let Ok(mut response) = attempt(&connector, &get(&url, &headers), None) else {
+        let Ok(mut response) =
+            attempt(&connector, &get(&url, &headers), None, &Observed::default())
+        else {
             panic!("the attempt failed")
         };
         assert_eq!(
@@ -898,7 +982,9 @@ mod tests {
         let limit = Some(Duration::from_secs(10));
         let connector = Connector::new(limit, limit, None, false);
         let headers = RequestHeaders::default();
-        let Err(Failed::Error { err, .. }) = attempt(&connector, &get(&url, &headers), None) else {
+        let Err(Failed::Error { err, .. }) =
+            attempt(&connector, &get(&url, &headers), None, &Observed::default())
+        else {
             panic!("conflicting lengths were accepted")
         };
         server.join().unwrap();

@@ -15,6 +15,7 @@ use log::debug;
 use super::failure::{HeadCut, exit_code};
 use super::transport::proxy::Proxy;
 use super::transport::{Deadline, Stream};
+use super::verbose;
 use crate::exit::{Code, fail, fail_with};
 use crate::http::{self, BodyDecoder, Framing, HttpError, ResponseHead};
 
@@ -189,6 +190,7 @@ impl<S: Wire> Exchange<S> {
         loop {
             match http::parse_head(&self.buf[self.start..self.end]) {
                 Ok(Some((head, used))) => {
+                    verbose::received(&self.buf[self.start..self.start + used]);
                     self.start += used;
                     if head.is_interim() {
                         debug!("skipping interim response {} {}", head.status, head.reason);

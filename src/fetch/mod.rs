@@ -17,8 +17,11 @@
 //!
 //! The command line is turned once into the parts of [`Config`], and each
 //! part goes only where it is used: the request's [`attempt::Options`],
-//! [`transport::Options`], [`download::Options`], [`retry::Policy`] and the
-//! [`Verbosity`].
+//! [`transport::Options`], [`download::Options`], [`retry::Policy`], the
+//! [`Verbosity`], and the [`credentials::Options`], which become the
+//! request's and the proxy's credentials once the URL is known. What
+//! `--write-out` reports is noted on the way ([`observed`]) and rendered
+//! at the end ([`write_out`]).
 //!
 //! | part | owns | tutorial |
 //! |---|---|---|
@@ -28,21 +31,31 @@
 //! | [`exchange`] | one request and its response over one connection | `s.send(...)`, the `recv` loop |
 //! | [`output`] | atomic file output, stdout | `open(a.out, 'wb')` |
 //! | [`report`] | the heads as received, the closing line | `print(header)` |
-//! | [`signals`] | removing the temporary file on SIGINT, SIGTERM, SIGHUP | — |
+//! | [`signals`] | removing the temporary file on SIGINT, SIGTERM, SIGHUP, and the line saying what is kept | — |
 //! | [`download`] | the saved bytes across attempts, the body plan, codings, checks | — |
 //! | [`retry`] | which failures are retried, and when | — |
 //! | [`failure`] | what a failure means: exit codes, and whether to retry | — |
+//! | [`names`] | `-J`, `-R`, `-N`, `-z`: the file's name and time, fetching only a newer file | — |
 //! | [`partial`] | `-C`: the `.part` file and its metadata | — |
 //! | [`verify`] | `--checksum`, `--expect-size` | — |
-//! | [`progress`] | the progress bar | — |
+//! | [`progress`] | the progress bar, progress lines in a log, how far the download is | — |
+//! | [`verbose`] | `-v`'s `> ` and `< ` lines: the heads as sent and received, credentials hidden | — |
+//! | [`credentials`] | `-u`, the URL's user and password, `-U`: which apply, Basic | — |
+//! | [`netrc`] | the `.netrc` file (pure) | — |
+//! | [`write_out`] | `-w/--write-out`: the format and its variables (pure) | — |
+//! | [`observed`] | what `--write-out` reports, noted on the way | — |
 //! | [`many`] | several URLs: lists, names, kept-alive connections, parallel transfers, the summary | — |
 //! | this file | the steps in order, and the one decision to retry or give up | — |
 
 pub mod attempt;
+pub mod credentials;
 pub mod download;
 pub mod exchange;
 pub mod failure;
 pub mod many;
+pub mod names;
+pub mod netrc;
+pub mod observed;
 pub mod output;
 pub mod partial;
 pub mod progress;
@@ -53,7 +66,9 @@ mod scripted;
 pub mod signals;
 pub mod target;
 pub mod transport;
+pub mod verbose;
 pub mod verify;
+pub mod write_out;
 
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -68,6 +83,7 @@ use crate::human::{self, thousands};
 use attempt::{AttemptFailed, Attempts, Connect};
 use download::{Body, Download, Finished};
 use failure::{Failed, cannot_start_over, classify};
+use observed::Observed;
 use output::Destination;
 use report::Report;
 pub use report::Verbosity;
@@ -101,40 +117,104 @@ pub struct Config {
     pub max_time: Option<Duration>,
     /// How much is said.
     pub verbosity: Verbosity,
+    /// Who the fetch says it is: `-u`, `-U`, the `.netrc`.
+    pub credentials: credentials::Options,
+    /// `-w/--write-out`: the format, or `@FILE` to read it from.
+    pub write_out: Option<String>,
+    /// `-N` and `-z`: fetch only a newer (or older) file.
+    pub times: Times,
 }
 
-/// Fetches `config.target`: prints the response heads, and saves the final
-/// body unless its status is 400 or more (the error-page rule) or `-I` asked
-/// for heads only; after a transient failure, tries again. Several URLs go
-/// to [`many`].
+/// `-N` and `-z`, turned into the condition of the requests once the
+/// target is known.
+#[derive(Debug, Clone, Default)]
+pub struct Times {
+    /// `-N`: only if newer than the target.
+    pub timestamping: bool,
+    /// `-z DATE|FILE`.
+    pub time_cond: Option<names::TimeCond>,
+}
+
+/// Fetches `config.target` ([`fetch`]), then writes what `--write-out`
+/// asks, whatever the outcome, after the body and before the error line.
 pub fn run(config: Config) -> anyhow::Result<()> {
     if config.is_several() {
         return many::run(config);
     }
+    let format = config
+        .write_out
+        .as_deref()
+        .map(report::load_format)
+        .transpose()?;
+    let (outcome, record) = run_recorded(config);
+    if let Some(format) = format {
+        let written = report::write_out(&format.render(&record));
+        // When both failed, the fetch's error is the one to tell.
+        outcome?;
+        return written;
+    }
+    outcome
+}
+
+/// Fetches `config.target` ([`fetch`]), and returns with the outcome the
+/// record `--write-out` renders: a caller fetching several URLs renders
+/// its format once for each.
+pub fn run_recorded(config: Config) -> (anyhow::Result<()>, write_out::Record) {
+    let observed = Observed::new(Instant::now());
+    let outcome = fetch(config, &observed);
+    let (code, message) = match &outcome {
+        Ok(()) => (Code::Success, String::new()),
+        Err(err) => (Code::of(err), format!("{err:#}")),
+    };
+    let record = observed.record(code as u8, message);
+    (outcome, record)
+}
+
+/// Fetches `config.target`: prints the response heads, and saves the final
+/// body unless its status is 400 or more (the error-page rule) or `-I` asked
+/// for heads only; after a transient failure, tries again. What it sees
+/// goes into `observed`.
+fn fetch(config: Config, observed: &Observed) -> anyhow::Result<()> {
     let Config {
         targets,
         output,
         output_dir,
-        request,
-        transport,
+        mut request,
+        mut transport,
         download,
         many,
         retry,
         max_time,
         verbosity,
+        credentials,
+        times,
         ..
     } = config;
-    let first_url = target::parse(targets.first().map_or("", String::as_str))?;
+    let (first_url, url_user) =
+        target::parse_with_user(targets.first().map_or("", String::as_str))?;
+    observed.request(&first_url);
     let destination = destination(output.as_deref(), &first_url);
     let destination = many::names::in_dir(destination, output_dir.as_deref())?;
+    if let Destination::File(path) = &destination {
+        observed.file(path.to_string_lossy().into_owned());
+    }
     let method = request.method;
     let into_file = matches!(destination, Destination::File(_));
+    let target_file = match &destination {
+        Destination::File(path) => Some(path.as_path()),
+        Destination::Stdout | Destination::Descriptor { .. } => None,
+    };
+    request.condition =
+        names::condition(times.timestamping, times.time_cond.as_ref(), target_file)?;
     if download.continue_partial && (!into_file || method == Method::Head) {
         return Err(fail(
             Code::Usage,
             "-C continues a file beside the target: it cannot be used with -o -, a descriptor, or -I",
         ));
     }
+    // Before --max-time starts: a password may be asked for.
+    request.credentials = credentials::resolve(&credentials, url_user.as_ref(), &first_url)?;
+    transport.proxy_authorization = credentials::resolve_proxy(&credentials)?;
     let connector = transport.connector(request.headers.user_agent());
     let one_url = many::OneUrl {
         options: &many,
@@ -145,7 +225,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let Some(download) = one_url.prepare(download, &connector, &request)? else {
         return Ok(());
     };
-    let report = Report::new(verbosity, destination == Destination::Stdout);
+    let report = Report::new(verbosity, destination == Destination::Stdout)
+        .heads_asked(method == Method::Head);
     // --max-time counts from here: opening and checking a kept part is in it.
     let attempts = Attempts {
         connector,
@@ -153,11 +234,23 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         total: Deadline::after(max_time, "the whole transfer (--max-time)"),
         first_url,
         report,
+        observed: observed.clone(),
     };
     let partial = PartialFile::default();
-    if into_file {
-        signals::remove_on_signal(&partial)?;
-    }
+    let story = signals::Interruption {
+        silent: verbosity == Verbosity::Silent,
+        target: target_file.map(Path::to_path_buf),
+        written_to: match &destination {
+            Destination::Stdout => "stdout".to_owned(),
+            Destination::File(path) | Destination::Descriptor { path, .. } => {
+                path.display().to_string()
+            }
+        },
+        resume_command: download
+            .continue_partial
+            .then(|| signals::resume_command(&attempts.first_url, output.as_deref())),
+    };
+    signals::remove_on_signal(&partial, story)?;
     let one = One {
         destination,
         partial: &partial,
@@ -220,10 +313,18 @@ impl One<'_> {
         let mut previous: Option<anyhow::Error> = None;
         loop {
             let failed = match attempts.download(&mut download) {
-                Ok(()) => return Ok(finish(download, method, &attempts.report)?),
+                Ok(()) => {
+                    return Ok(finish(
+                        download,
+                        method,
+                        &attempts.report,
+                        &attempts.observed,
+                    )?);
+                }
                 Err(Failed::Error { err, .. }) if cannot_start_over(&err) && previous.is_some() => {
                     // The output could not take a new version: the error is
                     // the one that made this attempt necessary.
+                    attempts.observed.received(download.received());
                     return Err(abandon(download, previous.take().unwrap_or(err)).into());
                 }
                 Err(failed) => failed,
@@ -241,12 +342,14 @@ impl One<'_> {
                             &download,
                         ) =>
                 {
+                    attempts.observed.retried();
                     if let Failed::Error { err, .. } = failed {
                         previous = Some(err);
                     }
                 }
                 _ => {
                     gave_up(&retrier, &download);
+                    attempts.observed.received(download.received());
                     let connected = attempt.connected;
                     return give_up(failed, attempts, download)
                         .map_err(|err| GaveUp { err, connected });
@@ -304,7 +407,12 @@ fn give_up<C: Connect>(
                 attempts.take_final(&mut response, &url, Body::Whole, &mut download)
             });
             match saved {
-                Ok(()) => finish(download, attempts.options.method, &attempts.report),
+                Ok(()) => finish(
+                    download,
+                    attempts.options.method,
+                    &attempts.report,
+                    &attempts.observed,
+                ),
                 Err(err) => Err(abandon(download, err)),
             }
         }
@@ -313,7 +421,13 @@ fn give_up<C: Connect>(
 }
 
 /// Completes the download and says so; `-I` saves nothing.
-fn finish(download: Download, method: Method, report: &Report) -> anyhow::Result<Option<Finished>> {
+fn finish(
+    download: Download,
+    method: Method,
+    report: &Report,
+    observed: &Observed,
+) -> anyhow::Result<Option<Finished>> {
+    observed.received(download.received());
     if method == Method::Head {
         return Ok(None);
     }

@@ -1,13 +1,27 @@
 //! What a fetch tells its user, besides the log: the response heads as
-//! received (the tutorial's `print(header)`), and one line at the end
-//! saying what was saved. How much of it is shown is decided once, from
-//! `-q` and `-s`.
+//! received (the tutorial's `print(header)`), one line at the end saying
+//! what was saved, and what `-w/--write-out` asks. How much of it is shown
+//! is decided once, from `-q` and `-s`, by one rule:
+//!
+//! | | heads | progress, warnings, saved line | error line | `-w` | body with `-o -` |
+//! |---|---|---|---|---|---|
+//! | default | yes | yes | yes | yes | yes |
+//! | `-q` | no | no | yes | yes | yes |
+//! | `-s` | no | no | no | yes | yes |
+//! | `-s -S` | no | no | yes | yes | yes |
+//!
+//! With `-I` the heads are the output asked for, as a body is: printed at
+//! every level.
+//!
+//! The error line itself is printed by `main`; the log level follows the
+//! same rule ([`crate::cli::Cli::log_level`]).
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::download::Finished;
-use crate::exit::{Code, WithCode};
+use super::write_out::{Format, Stream};
+use crate::exit::{Code, WithCode, fail};
 use crate::human::thousands;
 
 /// How much a fetch says.
@@ -16,10 +30,10 @@ pub enum Verbosity {
     /// The heads, the progress bar, warnings, the line saying what was saved.
     #[default]
     Normal,
-    /// `-q`: no warnings, no progress, no closing line; the heads are still
-    /// printed, unless they would share stderr with nothing else to say.
+    /// `-q`: errors only: no heads, no warnings, no progress, no closing
+    /// line.
     Quiet,
-    /// `-s`: errors only.
+    /// `-s`: nothing at all (the error line too, unless `-S`).
     Silent,
 }
 
@@ -52,6 +66,8 @@ pub struct Report {
     verbosity: Verbosity,
     /// The body goes to stdout: the heads go to stderr.
     heads_to_stderr: bool,
+    /// `-I`: the heads are what was asked for, printed at every level.
+    heads_asked: bool,
     /// One URL of several: what it says is kept, to be written whole
     /// when it ends, never interleaved with another's.
     block: Option<Arc<Mutex<Block>>>,
@@ -74,6 +90,17 @@ impl Report {
             verbosity,
             heads_to_stderr,
             block: None,
+            heads_asked: false,
+        }
+    }
+
+    /// The same report, for `-I` when `asked`: the heads are then the
+    /// output, as a body is, and printed even with `-q` or `-s` (as `curl
+    /// -sI` prints them).
+    pub fn heads_asked(self, asked: bool) -> Report {
+        Report {
+            heads_asked: asked,
+            ..self
         }
     }
 
@@ -90,14 +117,14 @@ impl Report {
         let report = Report {
             verbosity,
             heads_to_stderr: false,
+            heads_asked: false,
             block: Some(Arc::clone(&block)),
         };
         (report, block)
     }
 
     /// Prints the heads of an attempt, each as received: on stdout, or on
-    /// stderr when the body goes to stdout (and then not at all with `-q`);
-    /// never with `-s`.
+    /// stderr when the body goes to stdout; never with `-q` or `-s`.
     pub fn heads(&self, heads: &[Vec<u8>]) -> anyhow::Result<()> {
         heads.iter().try_for_each(|head| self.head(head))
     }
@@ -126,7 +153,7 @@ impl Report {
     /// Where the heads go, if anywhere.
     fn heads_go(&self) -> Option<Channel> {
         match (self.verbosity, self.heads_to_stderr) {
-            (Verbosity::Silent, _) | (Verbosity::Quiet, true) => None,
+            (Verbosity::Silent | Verbosity::Quiet, _) if !self.heads_asked => None,
             (_, true) => Some(Channel::Stderr),
             (_, false) => Some(Channel::Stdout),
         }
@@ -166,6 +193,48 @@ pub fn lock(block: &Mutex<Block>) -> MutexGuard<'_, Block> {
 }
 
 impl Report {}
+/// Reads a `--write-out` format: the argument itself, or with `@FILE` the
+/// text of FILE (`@-`: standard input), as curl does. An unknown variable
+/// is a usage error; an unreadable file exits 26.
+pub fn load_format(argument: &str) -> anyhow::Result<Format> {
+    let text = match argument.strip_prefix('@') {
+        None => argument.to_owned(),
+        Some("-") => io::read_to_string(io::stdin()).with_code(
+            Code::ReadError,
+            || "reading the --write-out format from stdin",
+        )?,
+        Some(file) => std::fs::read_to_string(file).with_code(Code::ReadError, || {
+            format!("reading the --write-out format from {file}")
+        })?,
+    };
+    Format::parse(&text).map_err(|message| fail(Code::Usage, message))
+}
+
+/// Writes what `--write-out` rendered, each run to its stream. A reader of
+/// stdout that has gone (`| head`) is no error.
+pub fn write_out(runs: &[(Stream, String)]) -> anyhow::Result<()> {
+    for (stream, text) in runs {
+        let written = match stream {
+            Stream::Stdout => {
+                let mut stdout = io::stdout().lock();
+                stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|()| stdout.flush())
+            }
+            Stream::Stderr => {
+                let mut stderr = io::stderr().lock();
+                stderr
+                    .write_all(text.as_bytes())
+                    .and_then(|()| stderr.flush())
+            }
+        };
+        match written {
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other.with_code(Code::WriteError, || "writing the --write-out text")?,
+        }
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
@@ -182,14 +251,10 @@ mod tests {
     }
 
     #[test]
-    fn heads_go_to_stdout_or_beside_a_body_on_stdout_and_never_with_s() {
+    fn heads_go_to_stdout_or_beside_a_body_on_stdout_and_never_with_q_or_s() {
         let go = |verbosity, body_on_stdout| Report::new(verbosity, body_on_stdout).heads_go();
         assert_eq!(go(Verbosity::Normal, false), Some(Channel::Stdout));
-        assert_eq!(
-            go(Verbosity::Quiet, false),
-            Some(Channel::Stdout),
-            "-q keeps the heads"
-        );
+        assert_eq!(go(Verbosity::Quiet, false), None, "-q: nothing on stdout");
         assert_eq!(go(Verbosity::Normal, true), Some(Channel::Stderr), "-o -");
         assert_eq!(
             go(Verbosity::Quiet, true),
@@ -198,5 +263,19 @@ mod tests {
         );
         assert_eq!(go(Verbosity::Silent, false), None);
         assert_eq!(go(Verbosity::Silent, true), None);
+        let asked = Report::new(Verbosity::Silent, false).heads_asked(true);
+        assert_eq!(asked.heads_go(), Some(Channel::Stdout), "-I -s");
+    }
+
+    #[test]
+    fn a_format_is_read_from_a_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("format");
+        std::fs::write(&file, "%{http_code}\\n").unwrap();
+        let from_file = load_format(&format!("@{}", file.display())).unwrap();
+        assert_eq!(from_file, Format::parse("%{http_code}\n").unwrap());
+        let missing = load_format(&format!("@{}", dir.path().join("no").display()));
+        assert_eq!(Code::of(&missing.unwrap_err()), Code::ReadError);
+        assert_eq!(Code::of(&load_format("%{nope}").unwrap_err()), Code::Usage);
     }
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
+use super::credentials::User;
 use super::failure::url_failure;
 use crate::exit::{Code, WithCode};
 use crate::http;
@@ -22,38 +23,58 @@ pub const DEFAULT_FILE_NAME: &str = "index.html";
 /// segment gives a shortened name instead of a failed download.
 const MAX_FILE_NAME_BYTES: usize = 255;
 
-/// Turns a TARGET into an `http` or `https` URL.
+/// Turns a TARGET into an `http` or `https` URL, without the user name and
+/// password it may hold (see [`parse_with_user`]): the tests' shorthand.
+#[cfg(test)]
+pub fn parse(target: &str) -> anyhow::Result<Url> {
+    parse_with_user(target).map(|(url, _)| url)
+}
+
+/// Turns a TARGET into an `http` or `https` URL, and the user name and
+/// password it held, percent-decoded, taken out of it: the URL that goes
+/// into messages, logs and `--write-out` has none.
 ///
 /// Anything without `://` is taken as an http URL without its scheme. This
 /// matters because the URL syntax reads `localhost:8080` as the scheme
 /// `localhost` followed by the path `8080`.
-pub fn parse(target: &str) -> anyhow::Result<Url> {
+pub fn parse_with_user(target: &str) -> anyhow::Result<(Url, Option<User>)> {
     let text = if target.contains("://") {
         target.to_owned()
     } else {
         format!("http://{target}")
     };
     let url = Url::parse(&text).with_code(Code::UrlMalformed, || {
-        format!("invalid URL \"{}\"", target.escape_debug())
+        format!(
+            "invalid URL \"{}\"",
+            without_userinfo(target).escape_debug()
+        )
     })?;
-    fetchable(url)
+    let decode = |part: &str| percent_decode_str(part).decode_utf8_lossy().into_owned();
+    let user = (!url.username().is_empty() || url.password().is_some()).then(|| User {
+        name: decode(url.username()),
+        password: url.password().map(decode),
+    });
+    let (url, _) = http::sendable(url).map_err(|err| url_failure(&err))?;
+    Ok((url, user))
 }
 
-/// Checks that a URL can be fetched ([`http::sendable`]): a scheme other
-/// than http and https exits 1 (curl's code for an unsupported protocol), a
-/// URL without a host exits 3. A user name and password are not sent
-/// (authentication is not supported): a warning says so.
-fn fetchable(url: Url) -> anyhow::Result<Url> {
-    let (url, dropped_credentials) = http::sendable(url).map_err(|err| url_failure(&err))?;
-    if dropped_credentials {
-        warn_credentials_dropped();
+/// A TARGET as a message may quote it: a user name and password before
+/// the host are replaced by `***`.
+fn without_userinfo(target: &str) -> String {
+    let start = target.find("://").map_or(0, |at| at + 3);
+    let end = target[start..]
+        .find(['/', '?', '#'])
+        .map_or(target.len(), |at| start + at);
+    match target[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &target[..start], &target[start + at..]),
+        None => target.to_owned(),
     }
-    Ok(url)
 }
 
-/// Says that the user name and password of a URL are not sent.
+/// Says that the user name and password of a redirect's `Location` are not
+/// sent: credentials go only where the user sent them.
 pub fn warn_credentials_dropped() {
-    log::warn!("user name and password in the URL are not sent: authentication is not supported");
+    log::warn!("the user name and password in a redirect's Location are not sent");
 }
 
 /// The name a download is saved under when `-o` is not given: the last
@@ -119,9 +140,30 @@ mod tests {
     }
 
     #[test]
-    fn credentials_are_dropped_and_never_shown() {
+    fn credentials_are_taken_out_of_the_url_and_never_shown() {
         assert_eq!(url("http://user:secret@h/p").as_str(), "http://h/p");
         assert_eq!(url("user@h:81").as_str(), "http://h:81/");
+        let (url, user) = parse_with_user("http://al%40ice:s%3Acr%C3%A9t@h/p").unwrap();
+        assert_eq!(url.as_str(), "http://h/p");
+        let user = user.unwrap();
+        assert_eq!(
+            (user.name.as_str(), user.password.as_deref()),
+            ("al@ice", Some("s:crét"))
+        );
+        let (_, user) = parse_with_user("bob@h").unwrap();
+        assert_eq!(user.unwrap().password, None);
+        assert!(parse_with_user("h/p").unwrap().1.is_none());
+        for malformed in [
+            "http://u:s3cret@h:99999/",
+            "u:s3cret@h:99999",
+            "u:s3c@ret@[::1",
+        ] {
+            let err = parse(malformed).unwrap_err();
+            assert_eq!(Code::of(&err), Code::UrlMalformed);
+            assert!(!format!("{err:#}").contains("s3c"), "{err:#}");
+        }
+        assert_eq!(without_userinfo("http://u:p@h/a@b"), "http://***@h/a@b");
+        assert_eq!(without_userinfo("h:1/x"), "h:1/x");
         let err = parse("ftp://u:secret@h/").unwrap_err();
         assert!(!format!("{err:#}").contains("secret"), "{err:#}");
     }

@@ -10,6 +10,8 @@
 //! | `coding` | content and transfer codings (gzip, deflate, br, zstd) |
 //! | `redirect` | follow or stop, the redirect count, the URLs a fetch can send, fields for the first origin only |
 //! | `range` | `Range` and `If-Range`, and what the answer to them means |
+//! | `conditional` | `If-Modified-Since`, `If-Unmodified-Since` and `Last-Modified` for `-N` and `-z`, the dates `-z` takes |
+//! | `disposition` | the file name of `Content-Disposition`, for `-J`, reduced to a safe plain name |
 //! | `persistence` | whether a connection can carry another request (the kept-alive connections of a fetch of several URLs) |
 //! | `error` | every way a response can break the protocol |
 //!
@@ -46,6 +48,8 @@
 mod body;
 mod chunked;
 mod coding;
+mod conditional;
+mod disposition;
 mod error;
 mod framing;
 mod head;
@@ -60,6 +64,8 @@ pub use coding::{
     Coding, CodingError, DECODE_BUFFER, DecodeError, Decoder, MAX_CODINGS, ZSTD_WINDOW_LOG_MAX,
     content_codings, transfer_codings,
 };
+pub use conditional::{Answer, TimeCondition, parse_date};
+pub use disposition::{MAX_NAME_BYTES, NameRefusal, disposition_name};
 pub use error::{HttpError, Truncation};
 pub use framing::{Framing, framing};
 pub use head::{Header, MAX_HEAD_BYTES, MAX_HEADERS, ResponseHead, parse_head};
@@ -67,8 +73,9 @@ pub use persistence::{closes, reusable};
 pub use range::{RangeMismatch, Resume, Validator, Verdict, judge_unranged};
 pub use redirect::{Redirect, RedirectError, Redirects, UrlError, goes_to, same_origin, sendable};
 pub use request::{
-    Custom, DEFAULT_USER_AGENT, FieldError, Method, RequestHeaders, absolute_form, host_header,
-    is_token, origin_form, parse_custom, parse_user_agent, request_head,
+    Custom, DEFAULT_USER_AGENT, FieldError, Method, RequestHeaders, absolute_form,
+    hide_credentials, host_header, is_token, origin_form, parse_custom, parse_user_agent,
+    request_head,
 };
 
 // The promise of the module documentation: a head-sized buffer always holds

@@ -215,6 +215,12 @@ impl RequestHeaders {
         fields
     }
 
+    /// True when the user gave a field of this name with `-H`, to send or
+    /// to remove: credentials of `-u` then give way, as in curl.
+    pub fn sets(&self, name: &str) -> bool {
+        self.custom_value(name).is_some()
+    }
+
     /// The value the user gave a field: `None` if not given, `Some(None)`
     /// if removed. The last `-H` of a name wins over a default.
     fn custom_value(&self, name: &str) -> Option<Option<&str>> {
@@ -271,12 +277,45 @@ pub fn request_head(method: Method, request_target: &str, fields: &[(String, Str
     head
 }
 
+/// A request head as a log may show it: the credentials of
+/// `Authorization` and `Proxy-Authorization` replaced by `[hidden]`, their
+/// scheme kept (`Authorization: Basic [hidden]`).
+pub fn hide_credentials(head: &str) -> String {
+    let mut shown = String::with_capacity(head.len());
+    for line in head.split_inclusive("\r\n") {
+        let secret = line.split_once(':').filter(|(name, _)| {
+            name.eq_ignore_ascii_case("authorization")
+                || name.eq_ignore_ascii_case("proxy-authorization")
+        });
+        match secret {
+            Some((name, value)) => {
+                let scheme = value.split_whitespace().next().unwrap_or_default();
+                let ending = if line.ends_with("\r\n") { "\r\n" } else { "" };
+                shown.push_str(&format!("{name}: {scheme} [hidden]{ending}"));
+            }
+            None => shown.push_str(line),
+        }
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn custom(arguments: &[&str]) -> Vec<Custom> {
         arguments.iter().map(|a| parse_custom(a).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_shown_head_hides_credentials_but_their_scheme() {
+        let head = "GET / HTTP/1.1\r\nHost: h\r\nauthorization: Basic dTpw\r\nProxy-Authorization: Bearer s3cret\r\nX-Authorization: kept\r\n\r\n";
+        assert_eq!(
+            hide_credentials(head),
+            "GET / HTTP/1.1\r\nHost: h\r\nauthorization: Basic [hidden]\r\nProxy-Authorization: Bearer [hidden]\r\nX-Authorization: kept\r\n\r\n"
+        );
+        let sets = RequestHeaders::new(None, custom(&["authorization:"]));
+        assert!(sets.sets("Authorization") && !sets.sets("Cookie"));
     }
 
     fn names_and_values(fields: &[(String, String)]) -> Vec<String> {

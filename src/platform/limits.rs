@@ -5,13 +5,17 @@
 
 use std::fs;
 
+use super::memory;
 use crate::capacity::Limits;
 
-/// Reads every limit the capacity rule needs, as they stand now. Call it
+/// Reads every limit the capacity rule needs, as they stand now, for
+/// connection threads with stacks of `thread_stack` bytes and up to
+/// `arenas` malloc arenas (see [`memory::limit_malloc_arenas`]). Call it
 /// after raising the open-file limit.
-pub fn limits() -> Limits {
+pub fn limits(thread_stack: usize, arenas: u64) -> Limits {
     let (user_threads_max, user_threads) = user_threads();
     let (cgroup_pids_max, cgroup_pids) = cgroup_pids().unwrap_or((None, 0));
+    let (memory_max, memory_in_use) = memory::memory_cgroup().unwrap_or((None, 0));
     Limits {
         max_map_count: read_number("/proc/sys/vm/max_map_count"),
         maps_in_use: count_lines("/proc/self/maps"),
@@ -24,7 +28,13 @@ pub fn limits() -> Limits {
         cgroup_pids,
         open_files_max: soft_limit(libc::RLIMIT_NOFILE),
         open_files: fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count() as u64),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+        cores: memory::cores(),
+        address_space_max: soft_limit(libc::RLIMIT_AS),
+        address_space_in_use: memory::address_space_in_use(),
+        address_space_per_connection: memory::reserved_per_thread(thread_stack),
+        extra_arenas: arenas.saturating_sub(1),
+        memory_max,
+        memory_in_use,
     }
 }
 
@@ -123,10 +133,15 @@ mod tests {
 
     #[test]
     fn this_process_has_maps_files_and_threads() {
-        let limits = limits();
+        let limits = limits(256 * 1024, 2);
         assert!(limits.maps_in_use > 10, "{limits:?}");
         assert!(limits.open_files >= 3, "{limits:?}");
         assert!(limits.threads_on_system >= 1, "{limits:?}");
         assert!(limits.max_map_count.is_some(), "{limits:?}");
+        assert!(limits.address_space_in_use > 0, "{limits:?}");
+        assert!(
+            limits.address_space_per_connection > 256 * 1024,
+            "{limits:?}"
+        );
     }
 }

@@ -13,6 +13,13 @@
 //! it as one), and setting a flag that a second Ctrl-C turns into an
 //! immediate exit ([`flag_then_exit`]). They take atomics, not a closure,
 //! so that no caller can put code in a handler that a handler must not run.
+//!
+//! A signal that was ignored when sockdemo started stays ignored: a shell
+//! starts a background job of a script, and `nohup` its command, with
+//! SIGINT (or SIGHUP) ignored, so that the Ctrl-C meant for the job in the
+//! foreground does not reach it. Each function here leaves such a signal
+//! alone ([`is_ignored`]), as curl does, instead of installing a handler
+//! that would undo the caller's choice.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -28,13 +35,19 @@ pub use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 /// Starts a thread called `thread` that runs `action` for each of
 /// `signals` as it arrives, in ordinary code, where it may lock, allocate
 /// and log. Two signals that arrive close together may reach it as one.
+/// Signals that were ignored when the process started are left ignored,
+/// and with none left no thread is started.
 pub fn watch(
     thread: &str,
     signals: &[libc::c_int],
     mut action: impl FnMut(libc::c_int) + Send + 'static,
 ) -> anyhow::Result<()> {
+    let signals = not_ignored(signals);
+    if signals.is_empty() {
+        return Ok(());
+    }
     let mut arrivals =
-        Signals::new(signals).with_context(|| format!("handling {}", names(signals)))?;
+        Signals::new(&signals).with_context(|| format!("handling {}", names(&signals)))?;
     thread::Builder::new()
         .name(thread.into())
         .spawn(move || {
@@ -58,7 +71,7 @@ pub fn count(
     level: &Arc<AtomicU8>,
     raise_to: u8,
 ) -> anyhow::Result<()> {
-    for &signal in signals {
+    for signal in not_ignored(signals) {
         let (received, level) = (Arc::clone(received), Arc::clone(level));
         let action = move || {
             if received.fetch_add(1, Ordering::SeqCst) >= 1 {
@@ -83,10 +96,47 @@ pub fn flag_then_exit(
     flag: &Arc<AtomicBool>,
     status: libc::c_int,
 ) -> std::io::Result<()> {
+    if not_ignored(&[signal]).is_empty() {
+        return Ok(());
+    }
     // In this order: the exit sees the flag as it was before this signal.
     signal_hook::flag::register_conditional_shutdown(signal, status, Arc::clone(flag))?;
     signal_hook::flag::register(signal, Arc::clone(flag))?;
     Ok(())
+}
+
+/// Whether `signal` is ignored (`SIG_IGN`). sockdemo never ignores a
+/// signal itself, so an ignored one was ignored when the process started.
+#[allow(unsafe_code)]
+pub fn is_ignored(signal: libc::c_int) -> bool {
+    let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: with a null new action, sigaction only writes the current
+    // action into `current`, a properly aligned sigaction that we own; it
+    // changes nothing. On success `current` is initialised (it was zeroed
+    // before, so it is a valid sigaction either way).
+    let current = unsafe {
+        libc::sigaction(signal, std::ptr::null(), current.as_mut_ptr());
+        current.assume_init()
+    };
+    current.sa_sigaction == libc::SIG_IGN
+}
+
+/// `signals` but those that are ignored, which stay so.
+fn not_ignored(signals: &[libc::c_int]) -> Vec<libc::c_int> {
+    signals
+        .iter()
+        .copied()
+        .filter(|&signal| {
+            let ignored = is_ignored(signal);
+            if ignored {
+                debug!(
+                    "{} was ignored when sockdemo started: it stays ignored",
+                    name(signal)
+                );
+            }
+            !ignored
+        })
+        .collect()
 }
 
 /// Ends the process the way `signal` would have, had it not been handled:
@@ -119,6 +169,18 @@ fn names(signals: &[libc::c_int]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ignored_signal_is_told_from_one_with_its_default_action() {
+        // The Rust runtime ignores SIGPIPE before main (and before a test
+        // harness's main); nothing in this crate's tests touches SIGUSR2.
+        assert!(is_ignored(libc::SIGPIPE));
+        assert!(!is_ignored(libc::SIGUSR2));
+        assert_eq!(
+            not_ignored(&[libc::SIGPIPE, libc::SIGUSR2]),
+            [libc::SIGUSR2]
+        );
+    }
 
     #[test]
     fn signals_are_named_as_messages_list_them() {

@@ -13,7 +13,9 @@
 //! sending, so the connection closes the way nginx's `lingering_close` does:
 //! it shuts its write side down (the replies, then the end of the stream, go
 //! out), and reads and discards what the client still sends until the
-//! client has acknowledged everything or closes, for at most [`LINGER`].
+//! client has acknowledged everything, closes or resets, for at most
+//! [`LINGER`]: a probe that connects and closes at once frees its place
+//! at once.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -21,10 +23,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use log::info;
+use log::{info, warn};
 
 use super::registry::Slot;
-use crate::greeting::{Flow, Framer, RAW_MESSAGE_MAX, WELCOME};
+use crate::greeting::{Flow, Framer, OUT_OF_MEMORY, RAW_MESSAGE_MAX, WELCOME};
 use crate::human;
 
 /// Bytes asked for per read: the tutorial's `recv(1024)`, so that raw mode
@@ -77,6 +79,8 @@ pub enum End {
     Finished,
     /// The client sent a line longer than the framer accepts.
     LineTooLong,
+    /// The memory for the client's line or reply could not be allocated.
+    OutOfMemory,
     /// The client sent nothing for the idle timeout.
     Silent,
     /// The client read none of the replies for the idle timeout.
@@ -123,6 +127,7 @@ pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, slot: Slot, settings: Set
     match end {
         End::Finished => info!("connection from {peer} closed"),
         End::LineTooLong => info!("connection from {peer} closed: line too long"),
+        End::OutOfMemory => warn!("connection from {peer} closed: out of memory for its line"),
         End::Silent => info!("connection from {peer} closed: sent nothing for {idle}"),
         End::NotReading => info!("connection from {peer} closed: read no reply for {idle}"),
         End::Stopping => info!("connection from {peer} closed: the server is stopping"),
@@ -184,13 +189,24 @@ pub fn greet_and_answer(
                 }
                 return write_failure(err);
             }
-            replies.clear();
-            replies.shrink_to(KEEP_REPLY_CAPACITY);
+            // Given back after a burst by letting it go: shrinking in place
+            // is an allocation too, and one that cannot be caught.
+            if replies.capacity() > KEEP_REPLY_CAPACITY {
+                replies = Vec::new();
+            } else {
+                replies.clear();
+            }
         }
         match flow {
             Flow::Continue => {}
             Flow::Close => return End::Finished,
             Flow::LineTooLong => return End::LineTooLong,
+            Flow::OutOfMemory => {
+                return match send(stream, OUT_OF_MEMORY, settings.idle_timeout) {
+                    Ok(()) => End::OutOfMemory,
+                    Err(err) => write_failure(err),
+                };
+            }
         }
     }
 }
@@ -251,8 +267,8 @@ impl End {
 /// The lingering close: shut the write side down, so that the queued
 /// replies and then the end of the stream go out, and read and discard what
 /// the client still sends, until the client has acknowledged every byte
-/// (`SIOCOUTQ` is zero), [`LINGER`] has passed, or the server hurries to
-/// stop. Only then may the socket be closed without a reset destroying
+/// (`SIOCOUTQ` is zero), closes its side or resets, [`LINGER`] has passed,
+/// or the server hurries to stop. Only then may the socket be closed without a reset destroying
 /// replies the client has not received. Stopping after a byte count instead
 /// would bring the reset back for a client that keeps sending.
 fn linger(stream: &TcpStream, slot: &Slot) {
@@ -276,13 +292,14 @@ fn linger(stream: &TcpStream, slot: &Slot) {
             &mut discard
         };
         match (&*stream).read(buffer) {
-            Ok(0) => {
-                // The client sends no more (or the server shut reading down
-                // at the end of the grace): wait for its acknowledgements.
-                thread::sleep(LINGER_POLL);
-            }
+            // The client has closed (or the server shut the socket down to
+            // end the wait): nothing unread is left, so closing sends no
+            // reset, and the kernel still delivers what is queued. A probe
+            // that connects and closes at once frees its place here.
+            Ok(0) => return,
             Ok(_) => discard.resize(DISCARD_BUF, 0),
             Err(err) if is_retry(&err) => {}
+            // A reset: nothing more can be delivered.
             Err(_) => return,
         }
     }
@@ -545,6 +562,35 @@ mod tests {
             End::Finished
         ));
         assert_eq!(stream.written, b"Welcome!Hello, x!");
+    }
+
+    #[test]
+    fn a_failed_allocation_ends_the_connection_with_its_error_line() {
+        // In line mode, a line that arrives a read at a time, while this
+        // thread can allocate no more than 16 KiB at once: the line's
+        // buffer cannot grow past it.
+        let mut reads = vec![b"Ann\n".to_vec()];
+        reads.extend(std::iter::repeat_n(vec![b'a'; READ_BUF], 40));
+        let mut stream = Scripted::new(reads.into_iter().map(Ok));
+        let end = {
+            let _ceiling = crate::platform::alloc_limit::fail_above(16 * 1024);
+            greet_and_answer(&mut stream, PLAIN, || false)
+        };
+        assert!(matches!(end, End::OutOfMemory), "{end:?}");
+        assert_eq!(
+            stream.written.escape_ascii().to_string(),
+            "Welcome!Hello, Ann!\\nError: out of memory\\n"
+        );
+
+        // A reply that cannot be built: raw mode, 1 KiB of invalid UTF-8,
+        // whose reply takes 3 KiB.
+        let mut stream = Scripted::new([Ok(b"Bob".to_vec()), Ok(vec![0xff; READ_BUF])]);
+        let end = {
+            let _ceiling = crate::platform::alloc_limit::fail_above(2 * 1024);
+            greet_and_answer(&mut stream, PLAIN, || false)
+        };
+        assert!(matches!(end, End::OutOfMemory), "{end:?}");
+        assert_eq!(stream.written, b"Welcome!Hello, Bob!Error: out of memory\n");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - `listener`: the socket (backlog, SO_REUSEADDR, dual stack);
 //! - `connection`: one client's conversation, one read and one write per round trip;
 //! - `registry`: the live connections, `--max-connections`, the totals;
+//! - `pressure`: new clients told busy while the memory control group is nearly full;
 //! - `shutdown`: the [`Stopper`], and SIGINT / SIGTERM turned into a graceful stop;
 //! - `throttle`: log lines a flood could repeat, at most one a second.
 //!
@@ -29,6 +30,7 @@
 
 mod connection;
 mod listener;
+mod pressure;
 mod registry;
 mod shutdown;
 mod throttle;
@@ -46,7 +48,9 @@ use crate::address::Address;
 use crate::capacity::{self, Capacity};
 use crate::greeting::BUSY;
 use crate::human::{self, thousands};
+use crate::platform::memory;
 use connection::{LINGER, Settings};
+use pressure::Pressure;
 use registry::{Registry, Stage};
 use throttle::Throttle;
 
@@ -86,9 +90,18 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(5);
 /// Longest pause after failed accepts: retry at least once a second.
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// After the remaining connections are shut down, how long they get to end
-/// and log their closing line before the server exits.
+/// After a second signal has shut the remaining connections down, how long
+/// they get to end and log their closing line before the server exits.
 const SETTLE: Duration = Duration::from_secs(1);
+
+/// After the lingering close has run its course at the end of the grace
+/// period, how long the connections get to end before the server exits:
+/// with [`LINGER`], the server exits at most 2.5 s after the grace period.
+const LAST_CLOSE: Duration = Duration::from_millis(500);
+
+/// At the end of the grace period, how often the server looks for
+/// connections whose clients have taken their last replies, to close them.
+const IDLE_POLL: Duration = Duration::from_millis(50);
 
 /// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
 pub fn run(config: &Config) -> anyhow::Result<()> {
@@ -114,6 +127,8 @@ pub struct Server {
     /// what they know (whether the accept loop was woken already).
     stopper: Stopper,
     max_connections: usize,
+    /// The memory control group's use, watched if it has a limit.
+    pressure: Pressure,
     settings: Settings,
     grace: Duration,
 }
@@ -138,7 +153,9 @@ impl Server {
         let addr = listener
             .local_addr()
             .context("reading the listening address")?;
-        let capacity = capacity::connections(&crate::platform::limits::limits());
+        let arenas = memory::limit_malloc_arenas(capacity::malloc_arenas(memory::cores()));
+        let limits = crate::platform::limits::limits(CONNECTION_STACK, arenas);
+        let capacity = capacity::connections(&limits);
         let (max_connections, warning) = connections_allowed(config.max_connections, &capacity);
         if let Some(warning) = warning {
             warn!("{warning}");
@@ -151,6 +168,7 @@ impl Server {
             registry,
             stopper,
             max_connections,
+            pressure: Pressure::new(limits.memory_max.is_some()),
             settings: Settings {
                 delay: config.delay,
                 idle_timeout: config.idle_timeout,
@@ -181,11 +199,12 @@ impl Server {
             registry,
             stopper: _,
             max_connections,
+            pressure,
             settings,
             grace,
         } = self;
         info!("waiting for connections on {addr}");
-        accept_loop(&listener, &registry, settings, max_connections)?;
+        accept_loop(&listener, &registry, settings, max_connections, pressure)?;
         // Closed now: the port is free again while connections drain.
         drop(listener);
 
@@ -228,6 +247,7 @@ fn accept_loop(
     registry: &Arc<Registry>,
     settings: Settings,
     max_connections: usize,
+    mut pressure: Pressure,
 ) -> anyhow::Result<()> {
     let mut backoff = BACKOFF_FIRST;
     let mut failures_in_a_row = 0u64;
@@ -235,6 +255,7 @@ fn accept_loop(
     let recovery_log = Throttle::new();
     let refusal_log = Throttle::new();
     let thread_log = Throttle::new();
+    let memory_log = Throttle::new();
     loop {
         match listener.accept() {
             // A client accepted just as shutdown begins is served all the
@@ -244,6 +265,8 @@ fn accept_loop(
                 // IPv4 address it is, not as `[::ffff:a.b.c.d]`.
                 let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
                 if failures_in_a_row > 0 {
+                    // Not flushed at the end: the accept that follows each
+                    // one held back is the news, and it was logged.
                     if let Some(held_back) = recovery_log.allow() {
                         info!(
                             "accepting again; failed attempts in a row: {failures_in_a_row}{held_back}"
@@ -252,7 +275,7 @@ fn accept_loop(
                     failures_in_a_row = 0;
                     backoff = BACKOFF_FIRST;
                 }
-                match start_connection(stream, peer, registry, settings) {
+                match start_connection(stream, peer, registry, settings, &mut pressure) {
                     Started::Yes => {}
                     Started::Busy => {
                         if let Some(held_back) = refusal_log.allow() {
@@ -262,10 +285,19 @@ fn accept_loop(
                             );
                         }
                     }
+                    Started::MemoryFull { limit, used } => {
+                        if let Some(held_back) = memory_log.allow() {
+                            warn!(
+                                "refused a connection from {peer}: the control group's memory is nearly used up ({} of {}){held_back}",
+                                human::bytes(used),
+                                human::bytes(limit)
+                            );
+                        }
+                    }
                     Started::NoThread(err) => {
                         if let Some(held_back) = thread_log.allow() {
                             warn!(
-                                "cannot start a thread for {peer}, closing its connection: {err}{held_back}"
+                                "cannot start a thread for {peer}, told it the server is busy: {err}{held_back}"
                             );
                         }
                     }
@@ -273,7 +305,7 @@ fn accept_loop(
             }
             // Shutdown shuts the listening socket down, which ends a
             // blocked accept with an error.
-            Err(_) if registry.stage() != Stage::Running => return Ok(()),
+            Err(_) if registry.stage() != Stage::Running => break,
             Err(err) if is_transient(&err) => {
                 failures_in_a_row += 1;
                 if let Some(held_back) = failure_log.allow() {
@@ -288,9 +320,24 @@ fn accept_loop(
             Err(err) => return Err(err).context("accepting connections"),
         }
         if registry.stage() != Stage::Running {
-            return Ok(());
+            break;
         }
     }
+    // Lines held back since the last report of their kind are counted
+    // before the server stops, not lost.
+    if let Some(held_back) = refusal_log.flush() {
+        warn!("refused {held_back} more connections since the last report (--max-connections)");
+    }
+    if let Some(held_back) = memory_log.flush() {
+        warn!("refused {held_back} more connections since the last report (memory)");
+    }
+    if let Some(held_back) = thread_log.flush() {
+        warn!("could not start a thread for {held_back} more connections since the last report");
+    }
+    if let Some(held_back) = failure_log.flush() {
+        warn!("{held_back} more failed accepts since the last report");
+    }
+    Ok(())
 }
 
 /// What became of an accepted client.
@@ -299,7 +346,15 @@ enum Started {
     Yes,
     /// The server is full: it got the busy line and was closed.
     Busy,
-    /// No thread could be started for it: it was closed.
+    /// The memory control group is nearly full: it got the busy line and
+    /// was closed.
+    MemoryFull {
+        /// The group's limit, in bytes.
+        limit: u64,
+        /// What the group uses, in bytes.
+        used: u64,
+    },
+    /// No thread could be started for it: it got the busy line and was closed.
     NoThread(io::Error),
 }
 
@@ -309,17 +364,20 @@ fn start_connection(
     peer: SocketAddr,
     registry: &Arc<Registry>,
     settings: Settings,
+    pressure: &mut Pressure,
 ) -> Started {
+    if let Some((limit, used)) = pressure.full() {
+        registry.refuse();
+        turn_away(&stream);
+        return Started::MemoryFull { limit, used };
+    }
     let stream = Arc::new(stream);
     let Some(slot) = registry.admit(Arc::clone(&stream), peer) else {
-        // Non-blocking, so that a client can never hold up the accept loop; a
-        // fresh socket's send buffer takes one short line anyway. The client
-        // is turned away whether or not the line gets through.
-        let _ = stream
-            .set_nonblocking(true)
-            .and_then(|()| (&*stream).write_all(BUSY));
+        turn_away(&stream);
         return Started::Busy;
     };
+    // Kept here too, to tell the client if its thread cannot start.
+    let kept = Arc::clone(&stream);
     let spawned = thread::Builder::new()
         .name(format!("connection {}", slot.id()))
         .stack_size(CONNECTION_STACK)
@@ -329,17 +387,30 @@ fn start_connection(
             registry.started();
             Started::Yes
         }
-        // The closure, with the socket and the slot, is dropped: this one
-        // client is closed and its place freed.
+        // The closure, with the slot, is dropped: the place is freed, and
+        // the client is told, as when the server is full.
         Err(err) => {
             registry.not_started();
+            turn_away(&kept);
             Started::NoThread(err)
         }
     }
 }
 
-/// Lets live connections finish for up to `grace`, then closes the rest;
-/// a second signal closes them at once.
+/// Sends a client the busy line; it is then closed, when the last handle
+/// on its socket goes. Non-blocking, so that a client can never hold up the
+/// accept loop; a fresh socket's send buffer takes one short line anyway.
+/// The client is turned away whether or not the line gets through.
+fn turn_away(stream: &TcpStream) {
+    let _ = stream
+        .set_nonblocking(true)
+        .and_then(|()| { stream }.write_all(BUSY));
+}
+
+/// Lets live connections finish for up to `grace`, then closes the rest:
+/// idle ones at once, the others by lingering, all within [`LINGER`] and
+/// [`LAST_CLOSE`] of the grace period's end. A second signal closes them at
+/// once.
 fn drain(registry: &Registry, grace: Duration) {
     info!(
         "refusing new connections; live ones may finish within {}",
@@ -349,21 +420,36 @@ fn drain(registry: &Registry, grace: Duration) {
     if registry.stage() == Stage::Hurrying {
         // The signal thread shuts them down, and busy ones end themselves.
         info!("second signal: closing {live} live connections now");
-    } else if live > 0 {
-        info!("grace period over; closing live connections: {live}");
-        registry.advance(Stage::Closing);
-        registry.shut_down_all(Shutdown::Write);
-    } else {
+        let left = registry.wait_until_empty(Instant::now() + SETTLE);
+        if left > 0 {
+            info!("exiting with {left} connections still closing");
+        }
         return;
     }
-    // At the end of the grace, closing connections linger (up to LINGER)
-    // so that clients still sending get every reply; after a second
-    // signal, they close at once.
-    let settle = match registry.stage() {
-        Stage::Hurrying => SETTLE,
-        _ => LINGER + SETTLE,
-    };
-    let left = registry.wait_until_empty(Instant::now() + settle);
+    if live == 0 {
+        return;
+    }
+    info!("grace period over; closing live connections: {live}");
+    registry.advance(Stage::Closing);
+    let lingered = Instant::now() + LINGER;
+    // Idle clients (blocked in a read the client will not end) close now;
+    // the others get their replies and the end of the stream, and linger.
+    registry.shut_down_idle(Some(Shutdown::Write));
+    loop {
+        let next = (Instant::now() + IDLE_POLL).min(lingered);
+        if registry.wait_until_empty(next) == 0 {
+            return;
+        }
+        if Instant::now() >= lingered || registry.stage() == Stage::Hurrying {
+            break;
+        }
+        // A client that has taken its last replies since is idle now.
+        registry.shut_down_idle(None);
+    }
+    // The lingering is over for everyone (a client still sending is cut
+    // off, as in a connection's own lingering close).
+    registry.shut_down_all(Shutdown::Both);
+    let left = registry.wait_until_empty(Instant::now() + LAST_CLOSE);
     if left > 0 {
         info!("exiting with {left} connections still closing");
     }
@@ -566,6 +652,7 @@ mod tests {
             limit: Some(crate::capacity::Limit::MaxMapCount),
             of: 65_530,
             in_use: 1_000,
+            per: 4,
         };
         let (max, warning) = connections_allowed(30_000, &capacity);
         assert_eq!(max, 15_900);
@@ -583,6 +670,7 @@ mod tests {
             limit: Some(crate::capacity::Limit::OpenFiles),
             of: 5_050,
             in_use: 10,
+            per: 1,
         };
         let (max, warning) = connections_allowed(100, &small);
         assert_eq!(max, 100);

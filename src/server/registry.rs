@@ -22,6 +22,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::platform::send_queue;
+
 /// Where the server stands in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -51,7 +53,8 @@ impl Stage {
 pub struct Totals {
     /// Connections admitted and given a thread since the start.
     pub served: u64,
-    /// Connections turned away because the server was full.
+    /// Connections turned away with the busy line: the server was full,
+    /// or no thread could be started for them.
     pub refused: u64,
     /// The most connections alive at once.
     pub peak: usize,
@@ -73,7 +76,7 @@ pub struct Registry {
 struct State {
     live: HashMap<u64, Arc<TcpStream>>,
     next_id: u64,
-    /// Admitted, but closed unserved because no thread could be started.
+    /// Admitted, but turned away because no thread could be started.
     unstarted: u64,
     refused: u64,
     peak: usize,
@@ -123,8 +126,14 @@ impl Registry {
         })
     }
 
+    /// Counts a connection turned away before it was admitted (the memory
+    /// control group is nearly full).
+    pub fn refuse(&self) {
+        self.lock().refused += 1;
+    }
+
     /// Counts an admitted connection whose thread could not be started:
-    /// it was closed, not served.
+    /// it was turned away, not served.
     pub fn not_started(&self) {
         self.lock().unstarted += 1;
     }
@@ -215,12 +224,40 @@ impl Registry {
         live.len()
     }
 
+    /// Shuts down, both ways, every live socket that is idle: nothing unread,
+    /// every byte sent acknowledged (see [`send_queue::idle`]). Its
+    /// connection, blocked in a read, sees the end of the stream at once and
+    /// closes, losing nothing. The others are shut down for writing only,
+    /// when `others` says so, and close by lingering. Returns how many were
+    /// idle.
+    ///
+    /// A client that sends a last message just after its socket was found
+    /// idle gets a reset instead of the end of the stream: the server would
+    /// not have answered it anyway, as the grace period is over.
+    pub fn shut_down_idle(&self, others: Option<Shutdown>) -> usize {
+        let live: Vec<Arc<TcpStream>> = self.lock().live.values().cloned().collect();
+        let mut idle = 0;
+        for stream in &live {
+            let how = if send_queue::idle(stream) {
+                idle += 1;
+                Shutdown::Both
+            } else if let Some(how) = others {
+                how
+            } else {
+                continue;
+            };
+            // A socket the peer already reset cannot be shut down; it is ending anyway.
+            let _ = stream.shutdown(how);
+        }
+        idle
+    }
+
     /// The totals so far.
     pub fn totals(&self) -> Totals {
         let state = self.lock();
         Totals {
             served: state.next_id - state.unstarted,
-            refused: state.refused,
+            refused: state.refused + state.unstarted,
             peak: state.peak,
         }
     }
@@ -307,7 +344,7 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_whose_thread_did_not_start_is_neither_served_nor_at_once() {
+    fn a_connection_whose_thread_did_not_start_is_refused_not_served() {
         let registry = Registry::new(5);
         let (a, _ca) = socket_pair();
         let (b, _cb) = socket_pair();
@@ -320,7 +357,7 @@ mod tests {
             registry.totals(),
             Totals {
                 served: 1,
-                refused: 0,
+                refused: 1,
                 peak: 1
             }
         );

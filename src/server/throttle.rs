@@ -2,7 +2,8 @@
 //! refused client, a failed accept, a thread that cannot start) go through a
 //! throttle: at most one per [`EVERY`], each saying how many like it were
 //! held back since the last one, so that a flood of clients cannot flood
-//! the log too.
+//! the log too. What is still held back when the server stops is reported
+//! then ([`Throttle::flush`]), so that every count appears.
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -44,6 +45,14 @@ impl Throttle {
         self.allow_at(Instant::now())
     }
 
+    /// The lines held back since the last one let through, if any, taken:
+    /// for a last report when nothing more of the kind will come.
+    pub fn flush(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let held_back = std::mem::take(&mut state.held_back);
+        (held_back > 0).then_some(held_back)
+    }
+
     fn allow_at(&self, now: Instant) -> Option<HeldBack> {
         // Only counters live under the lock: a poisoned one is still usable.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -80,5 +89,9 @@ mod tests {
         assert_eq!(held_back, HeldBack(2));
         assert_eq!(held_back.to_string(), " (2 more since the last report)");
         assert_eq!(HeldBack(0).to_string(), "");
+        assert_eq!(throttle.flush(), None);
+        assert_eq!(throttle.allow_at(start + EVERY), None);
+        assert_eq!(throttle.flush(), Some(1));
+        assert_eq!(throttle.flush(), None);
     }
 }

@@ -294,3 +294,42 @@ fn a_line_typed_late_gets_the_whole_timeout_for_its_reply() {
         "Welcome!\nHello, Bob!\n"
     );
 }
+
+#[test]
+fn stdin_bounds_a_trickled_reply_by_one_timeout_in_all() {
+    // Each byte of the reply comes well within the timeout, the whole reply
+    // never: 12 bytes every 500 ms take 6 s, where one timeout is 1 s. The
+    // trickle is the behaviour under test.
+    let mut acts = vec![send("Welcome!")];
+    for byte in b"Hello, Bob!\n" {
+        acts.push(Act::Pause(Duration::from_millis(500)));
+        acts.push(Act::Send(vec![*byte]));
+    }
+    let server = Scripted::start_unprompted(acts);
+    let started = std::time::Instant::now();
+    let output = run_bounded_with_input(
+        sockdemo().args([
+            "client",
+            "--stdin",
+            "--timeout",
+            "1s",
+            "--connect",
+            &server.addr.to_string(),
+        ]),
+        b"Bob\n",
+        STEP,
+    );
+    let took = started.elapsed();
+    let stderr = text(&output.stderr);
+    assert_eq!(code(&output), 28, "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "sockdemo: error: timed out after 1s waiting for a reply from {} (1 lines unanswered)\n",
+            server.addr
+        )
+    );
+    // One timeout and the start of the process; 3.5 s leaves room for a
+    // busy machine and stays well below the 6 s of the trickle.
+    assert!(took < Duration::from_millis(3500), "gave up after {took:?}");
+}

@@ -196,13 +196,14 @@ fn dash_o_dash_streams_the_body_to_stdout_and_the_head_to_stderr() {
 }
 
 #[test]
-fn quiet_prints_nothing_on_stderr() {
+fn quiet_prints_nothing_on_stderr_nor_stdout() {
     let server = serving(vec![send(OK_HEAD), send("hello world")]);
     let dir = Dir::new();
     let output = dir.fetch(&[&server.url("/x"), "-o", "out.bin", "-q"]);
     assert_eq!(code(&output), 0);
     assert_eq!(text(&output.stderr), "");
-    assert_eq!(output.stdout, OK_HEAD.as_bytes());
+    assert_eq!(text(&output.stdout), "", "-q: errors only, no heads");
+    assert_eq!(dir.read("out.bin"), b"hello world");
 }
 
 #[test]
@@ -812,7 +813,7 @@ fn interrupting_a_download_leaves_the_old_file_and_no_temporary() {
 /// A pseudo-terminal: `(controller, terminal)`; what is written to the
 /// terminal side is read from the controller side.
 #[allow(unsafe_code)]
-fn pseudo_terminal() -> (fs::File, fs::File) {
+pub(crate) fn pseudo_terminal() -> (fs::File, fs::File) {
     use std::os::fd::FromRawFd;
     let (mut controller, mut terminal) = (0, 0);
     // SAFETY: openpty writes two new file descriptors, which are then owned

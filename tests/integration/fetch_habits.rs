@@ -1,4 +1,4 @@
-//! curl's habits in `sockdemo fetch`: `-s`, `-q`, `-i`, `-I`, `-H`, `-A`,
+//! curl's habits in `sockdemo fetch`: `-s`, `-S`, `-q`, `-i`, `-I`, `-H`, `-A`,
 //! `-L`, `-O`, the flags that contradict each other, and the success line.
 //! The scripted server records each request, so the tests check the bytes
 //! sent.
@@ -22,7 +22,7 @@ fn only_request(server: &Scripted) -> String {
 }
 
 #[test]
-fn silent_prints_nothing_but_errors() {
+fn silent_prints_nothing_and_show_error_brings_back_the_error_line() {
     let server = serving(OK);
     let dir = Dir::new();
     let output = dir.fetch(&[&server.url("/f"), "-o", "out.bin", "-s"]);
@@ -39,6 +39,10 @@ fn silent_prints_nothing_but_errors() {
     let output = dir.fetch(&[&missing.url("/f"), "-o", "out.bin", "-s"]);
     assert_eq!(code(&output), 22);
     assert_eq!(output.stdout, b"");
+    assert_eq!(text(&output.stderr), "", "-s: not even the error");
+    let output = dir.fetch(&[&missing.url("/f"), "-o", "out.bin", "-sS"]);
+    assert_eq!(code(&output), 22);
+    assert_eq!(output.stdout, b"");
     let message = text(&output.stderr);
     assert!(message.starts_with("sockdemo: error: "), "{message}");
     assert_eq!(message.lines().count(), 1, "{message}");
@@ -46,15 +50,32 @@ fn silent_prints_nothing_but_errors() {
 }
 
 #[test]
-fn quiet_keeps_the_head_and_drops_the_success_line() {
+fn quiet_drops_the_heads_and_the_success_line_but_not_the_error() {
     let server = serving(OK);
     let dir = Dir::empty();
     let output = dir.fetch(&[&server.url("/f"), "-o", "out.bin", "-q"]);
     assert_eq!(code(&output), 0);
-    assert_eq!(output.stdout, OK_HEAD.as_bytes());
+    assert_eq!(text(&output.stdout), "", "-q: nothing on stdout");
     assert_eq!(text(&output.stderr), "");
     let output = dir.fetch(&[&server.url("/f"), "-o", "out.bin"]);
     assert_eq!(text(&output.stderr), "saved 5 bytes to out.bin\n");
+    let missing = serving("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    let output = dir.fetch(&[&missing.url("/f"), "-o", "out.bin", "-q"]);
+    assert_eq!(code(&output), 22);
+    assert_eq!(text(&output.stdout), "");
+    assert_eq!(
+        text(&output.stderr).lines().count(),
+        1,
+        "{}",
+        text(&output.stderr)
+    );
+    // With -I the heads are the output asked for, as curl -sI prints them.
+    for level in ["-q", "-s"] {
+        let output = dir.fetch(&[&server.url("/f"), "-I", level]);
+        assert_eq!(code(&output), 0, "{level}");
+        assert_eq!(output.stdout, OK_HEAD.as_bytes(), "{level}");
+        assert_eq!(text(&output.stderr), "", "{level}");
+    }
 }
 
 #[test]

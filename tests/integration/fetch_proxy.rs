@@ -130,7 +130,16 @@ fn proxy_credentials_come_from_the_proxy_url() {
         );
         assert_eq!(code(&output), 0, "{url}: {}", text(&output.stderr));
         let logged = text(&output.stderr);
-        assert!(logged.contains("request: "), "{logged}");
+        assert!(logged.contains("\n> GET "), "{logged}");
+        if url.starts_with("https") {
+            // The tunnel's own exchange, its credentials hidden.
+            assert!(logged.contains("\n> CONNECT localhost:"), "{logged}");
+            assert!(
+                logged.contains("\n> Proxy-Authorization: Basic [hidden]\n"),
+                "{logged}"
+            );
+            assert!(logged.contains("\n< HTTP/1.1 200"), "{logged}");
+        }
         assert!(
             !logged.contains("s3cret") && !logged.contains("YWxAaWNlOnMzY3JldA=="),
             "{logged}"
@@ -155,8 +164,8 @@ fn a_dead_proxy_exits_7_and_is_named() {
     assert_eq!(code(&output), 7, "{}", text(&output.stderr));
     let message = text(&output.stderr);
     assert!(
-        message.starts_with(&format!(
-            "sockdemo: error: proxy {}: could not connect to",
+        message.ends_with(&format!(
+            "could not connect to proxy {}: Connection refused\n",
             dead.trim_start_matches("http://")
         )),
         "{message}"

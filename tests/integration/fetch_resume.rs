@@ -50,7 +50,7 @@ fn field(server: &FileServer, name: &str) -> Vec<Option<String>> {
 fn warnings(stderr: &[u8]) -> Vec<String> {
     text(stderr)
         .lines()
-        .filter(|line| line.contains(" WARN "))
+        .filter(|line| line.starts_with("sockdemo: warning: "))
         .map(str::to_owned)
         .collect()
 }

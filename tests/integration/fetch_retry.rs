@@ -40,7 +40,7 @@ fn sha256_hex(data: &[u8]) -> String {
 fn warnings(stderr: &[u8]) -> Vec<String> {
     text(stderr)
         .lines()
-        .filter(|line| line.contains(" WARN "))
+        .filter(|line| line.starts_with("sockdemo: warning: "))
         .map(str::to_owned)
         .collect()
 }

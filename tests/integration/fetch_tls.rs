@@ -224,7 +224,7 @@ fn a_redirect_from_https_to_http_is_followed_with_a_warning() {
     assert_eq!(code(&output), 0, "{}", text(&output.stderr));
     assert_eq!(dir.read("out.bin"), BODY);
     assert!(
-        text(&output.stderr).contains("WARN  redirected from https to plain http"),
+        text(&output.stderr).contains("sockdemo: warning: redirected from https to plain http"),
         "{}",
         text(&output.stderr)
     );

@@ -223,10 +223,45 @@ fn an_openssl_self_signed_certificate_on_nginx_is_trusted_with_cacert() {
 
 #[test]
 #[ignore = "needs nginx (apt-get install nginx-light): run by .ci/run"]
+fn nginx_basic_auth_takes_u_the_url_and_the_netrc() {
+    let nginx = Nginx::start(
+        "location /private/ { auth_basic \"sockdemo\"; auth_basic_user_file www/htpasswd; }",
+        |www| {
+            fs::write(www.join("htpasswd"), "alice:{PLAIN}s3cret\n").expect("write htpasswd");
+            fs::create_dir(www.join("private")).expect("create private");
+            fs::write(www.join("private/f.txt"), "secret file\n").expect("write f.txt");
+        },
+    );
+    let dir = Dir::empty();
+    let url = nginx.url("/private/f.txt");
+    let output = dir.fetch(&[&url, "-o", "out", "-s", "-w", "%{http_code}"]);
+    assert_eq!(code(&output), 22);
+    assert_eq!(text(&output.stdout), "401");
+    let output = dir.fetch(&[&url, "-o", "out", "-u", "alice:wrong", "-q"]);
+    assert_eq!(code(&output), 22, "{}", text(&output.stderr));
+    let with_user = format!("http://alice:s3cret@{}/private/f.txt", nginx.addr);
+    dir.write(
+        "rc",
+        format!("machine {} login alice password s3cret\n", nginx.addr.ip()),
+    );
+    for args in [
+        vec![url.as_str(), "-u", "alice:s3cret"],
+        vec![with_user.as_str()],
+        vec![url.as_str(), "--netrc-file", "rc"],
+    ] {
+        let output = dir.fetch(&[&args[..], &["-o", "out", "-s", "-w", "%{http_code}"]].concat());
+        assert_eq!(code(&output), 0, "{args:?}: {}", text(&output.stderr));
+        assert_eq!(text(&output.stdout), "200", "{args:?}");
+        assert_eq!(dir.read("out"), b"secret file\n", "{args:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs nginx (apt-get install nginx-light): run by .ci/run"]
 fn an_error_page_from_nginx_leaves_the_file_alone() {
     let nginx = Nginx::start("", |_| {});
     let dir = Dir::new();
-    let output = dir.fetch(&[&nginx.url("/release.tar.gz"), "-o", "out.bin", "-q"]);
+    let output = dir.fetch(&[&nginx.url("/release.tar.gz"), "-o", "out.bin"]);
     assert_eq!(code(&output), 22, "{}", text(&output.stderr));
     assert!(
         text(&output.stdout).starts_with("HTTP/1.1 404 Not Found\r\n"),
@@ -252,6 +287,11 @@ struct Tinyproxy {
 
 impl Tinyproxy {
     fn start(connect_ports: &[u16]) -> Tinyproxy {
+        Tinyproxy::start_with(connect_ports, "")
+    }
+
+    /// Starts tinyproxy with `extra` lines added to its configuration.
+    fn start_with(connect_ports: &[u16], extra: &str) -> Tinyproxy {
         require("tinyproxy", "-v");
         let dir = tempfile::tempdir().expect("temporary directory");
         let addr = free_addr();
@@ -263,6 +303,7 @@ impl Tinyproxy {
         for port in connect_ports {
             config.push_str(&format!("ConnectPort {port}\n"));
         }
+        config.push_str(extra);
         let path = dir.path().join("tinyproxy.conf");
         fs::write(&path, config).expect("write tinyproxy.conf");
         let process = Process::spawn(
@@ -286,6 +327,48 @@ impl Tinyproxy {
     fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+#[test]
+#[ignore = "needs nginx and tinyproxy (apt-get install nginx-light tinyproxy-bin): run by .ci/run"]
+fn tinyproxy_basic_auth_takes_proxy_user() {
+    let nginx = Nginx::start("", |www| {
+        fs::write(www.join("f.txt"), "through\n").expect("write f.txt")
+    });
+    let proxy = Tinyproxy::start_with(&[], "BasicAuth alice s3cret\n");
+    let dir = Dir::empty();
+    let url = nginx.url("/f.txt");
+    let output = dir.fetch(&[
+        &url,
+        "-x",
+        &proxy.url(),
+        "-o",
+        "out",
+        "-s",
+        "-w",
+        "%{http_code}",
+    ]);
+    assert_eq!(code(&output), 22);
+    assert_eq!(
+        text(&output.stdout),
+        "407",
+        "tinyproxy asks for credentials"
+    );
+    let output = dir.fetch(&[
+        &url,
+        "-x",
+        &proxy.url(),
+        "-U",
+        "alice:s3cret",
+        "-o",
+        "out",
+        "-s",
+        "-w",
+        "%{http_code}",
+    ]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "200");
+    assert_eq!(dir.read("out"), b"through\n");
 }
 
 #[test]

@@ -44,6 +44,7 @@ use crate::capacity;
 use crate::exit::{Code, fail};
 use crate::greeting::{EXIT, WELCOME, write_reply};
 use crate::human::thousands;
+use crate::platform::memory;
 use crate::platform::signals::{self, SIGINT};
 use summary::{Summary, report};
 
@@ -361,7 +362,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// hold a thread and a socket for every connection.
 fn ensure_capacity(connections: usize) -> anyhow::Result<()> {
     crate::platform::open_files::raise_to_hard_limit().context("raising the open file limit")?;
-    let capacity = capacity::connections(&crate::platform::limits::limits());
+    let arenas = memory::limit_malloc_arenas(capacity::malloc_arenas(memory::cores()));
+    let limits = crate::platform::limits::limits(THREAD_STACK, arenas);
+    let capacity = capacity::connections(&limits);
     if connections > capacity.get() {
         return Err(fail(
             Code::Failure,

@@ -16,6 +16,7 @@ use url::Url;
 
 use super::exchange::{Response, Wire};
 use super::failure::CannotStartOver;
+use super::names::{self, Naming};
 use super::output::{Destination, Output};
 use super::partial::Meta;
 use super::progress::Progress;
@@ -40,6 +41,8 @@ pub struct Options {
     pub max_filesize: Option<u64>,
     /// `--compressed`: save a compressed body decoded.
     pub compressed: bool,
+    /// `-J`, `-R`: the file's name and time from the response.
+    pub naming: Naming,
 }
 
 /// The version of the file the saved bytes are a prefix of, when they can
@@ -63,6 +66,8 @@ pub struct Download {
     output: Option<Output>,
     /// Bytes of the file in the output.
     saved: u64,
+    /// Bytes of bodies received by this run, before content decoding.
+    received: u64,
     source: Option<Source>,
     verifier: Verifier,
     max_filesize: Option<u64>,
@@ -71,6 +76,9 @@ pub struct Download {
     /// Why the final response saves nothing (a 304 has no body): the
     /// user's file stays as it is.
     nothing: Option<String>,
+    naming: Naming,
+    /// `-R`: the time the saved file gets.
+    modified: Option<std::time::SystemTime>,
     /// A 206 that did not fit has already made this run start over.
     started_over: bool,
 }
@@ -101,12 +109,15 @@ impl Download {
             url: url.to_owned(),
             output: None,
             saved: 0,
+            received: 0,
             source: None,
             verifier: Verifier::new(options.checksum, options.expect_size),
             max_filesize: options.max_filesize,
             compressed: options.compressed,
             quiet,
             nothing: None,
+            naming: options.naming,
+            modified: None,
             started_over: false,
             destination,
         };
@@ -149,6 +160,12 @@ impl Download {
     /// Bytes of the file saved so far.
     pub fn saved(&self) -> u64 {
         self.saved
+    }
+
+    /// Bytes of bodies received by this run, as sent (before a content
+    /// coding is undone): `--write-out`'s `size_download`.
+    pub fn received(&self) -> u64 {
+        self.received
     }
 
     /// The length of the whole file, when known.
@@ -229,11 +246,22 @@ impl Download {
         if body == Body::Whole {
             self.take_whole(response, url, &codings)?;
         }
+        if self.naming.remote_time {
+            self.modified = names::last_modified(&response.head);
+        }
         let output = match &mut self.output {
             Some(output) => output,
-            None => self
-                .output
-                .insert(Output::open(&self.destination, &self.partial)?),
+            None => {
+                if let (true, Destination::File(url_named)) =
+                    (self.naming.header_name, &self.destination)
+                {
+                    let path =
+                        names::header_name(url_named, &response.head, self.naming.may_replace)?;
+                    self.destination = Destination::File(path);
+                }
+                self.output
+                    .insert(Output::open(&self.destination, &self.partial)?)
+            }
         };
         let plan = Plan::new(
             codings,
@@ -243,11 +271,12 @@ impl Download {
             self.max_filesize,
         )
         .map_err(|err| plan_failure(&err, Some(url)))?;
-        let progress = Progress::start(plan.total, self.saved, self.quiet);
+        let mut progress =
+            Progress::start(plan.total, self.saved, self.quiet, self.partial.meter());
         if plan.end.is_some() {
             progress.note(&format!("resuming at {}", human::bytes(self.saved)));
         }
-        let (saved, verifier) = (&mut self.saved, &mut self.verifier);
+        let (saved, verifier, received) = (&mut self.saved, &mut self.verifier, &mut self.received);
         let mut write = |data: &[u8]| -> anyhow::Result<()> {
             plan.check_growth(*saved + data.len() as u64)
                 .map_err(|err| plan_failure(&err, None))?;
@@ -263,6 +292,7 @@ impl Download {
         response
             .exchange
             .body(response.framing, |data| {
+                *received += data.len() as u64;
                 decoder.feed(data, &mut write).map_err(decoding)
             })
             .and_then(|_| decoder.finish(&mut write).map_err(decoding))
@@ -342,6 +372,9 @@ impl Download {
             ));
         }
         let name = output.commit()?;
+        if let (Some(time), Destination::File(path)) = (self.modified, &self.destination) {
+            names::set_modified(path, time);
+        }
         Ok(Finished::Saved {
             name,
             bytes: self.saved,

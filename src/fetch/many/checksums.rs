@@ -6,9 +6,11 @@
 //! fetched are ignored. The file may be a local path or an http(s) URL,
 //! fetched first.
 
+use crate::fetch::observed::Observed;
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Instant;
 
 use url::Url;
 
@@ -143,6 +145,7 @@ fn fetch<C: Connect>(
         total: None,
         first_url: url,
         report: Report::new(Verbosity::Silent, false),
+        observed: Observed::new(Instant::now()),
     };
     let one = One {
         destination: Destination::File(path.clone()),
@@ -214,6 +217,8 @@ mod tests {
             max_redirects: None,
             content_on_error: false,
             compressed: false,
+            credentials: Default::default(),
+            condition: None,
         };
         let err = load(
             "/nonexistent/SHA256SUMS",

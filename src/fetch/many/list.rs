@@ -10,6 +10,7 @@ use std::path::Path;
 use url::Url;
 
 use crate::exit::{Code, WithCode, fail};
+use crate::fetch::credentials::User;
 use crate::fetch::target;
 
 /// Where a URL of the run was given, for messages.
@@ -37,6 +38,8 @@ pub struct Entry {
     pub url: Url,
     /// Where it was given.
     pub place: Place,
+    /// The user name and password the URL held, taken out of it.
+    pub user: Option<User>,
 }
 
 /// The URLs given as arguments, each checked: a malformed one ends the run
@@ -47,8 +50,8 @@ pub fn arguments(targets: &[String]) -> anyhow::Result<Vec<Entry>> {
         .enumerate()
         .map(|(at, text)| {
             let place = Place::Argument(at + 1);
-            target::parse(text)
-                .map(|url| Entry { url, place })
+            target::parse_with_user(text)
+                .map(|(url, user)| Entry { url, place, user })
                 .map_err(|err| err.context(format!("{}", Place::Argument(at + 1))))
         })
         .collect()
@@ -85,13 +88,13 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Entry>> {
                 format!("{place}: one URL a line, not {line:?}"),
             ));
         }
-        let url = target::parse(line).map_err(|err| {
+        let (url, user) = target::parse_with_user(line).map_err(|err| {
             fail(
                 Code::Usage,
                 format!("{place}: {line:?} is not a URL: {err:#}"),
             )
         })?;
-        entries.push(Entry { url, place });
+        entries.push(Entry { url, place, user });
     }
     Ok(entries)
 }

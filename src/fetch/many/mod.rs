@@ -36,14 +36,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::attempt::{self, Attempts, Connect};
+use super::credentials;
 use super::download::{self, Finished};
 use super::exchange::PARALLEL_RECEIVE_BUFFER;
+use super::names as fetch_names;
+use super::observed::Observed;
 use super::output::Destination;
 use super::report::{self, Block, Report, Verbosity};
 use super::signals::{self, PartialFiles};
 use super::transport::Deadline;
 use super::transport::pool::Pool;
-use super::{Config, One, retry};
+use super::write_out::{Format, Stream};
+use super::{Config, One, Times, retry};
 use crate::exit::{Code, fail};
 use crate::http::Method;
 use bar::RunBar;
@@ -108,6 +112,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         retry,
         max_time,
         verbosity,
+        credentials,
+        write_out,
+        times,
     } = config;
     check_flags(output.is_some(), &download, request.method)?;
     let mut entries = list::arguments(&targets)?;
@@ -121,6 +128,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     if let (Some(dir), false) = (&output_dir, heads_only) {
         names::create_dir(dir)?;
     }
+    let write_out = write_out.as_deref().map(report::load_format).transpose()?;
+    // Asked once for the run: a password, the .netrc.
+    let credentials_of_run = credentials::Settled::new(&credentials)?;
+    let mut transport = transport;
+    transport.proxy_authorization = credentials::resolve_proxy(&credentials)?;
     let mut pool = Pool::new(transport.connector(request.headers.user_agent()));
     if many.parallel {
         pool = pool.with_receive_buffer(PARALLEL_RECEIVE_BUFFER);
@@ -154,6 +166,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         show_heads: many.include || heads_only,
         skip_existing: many.skip_existing,
         fail_early: many.fail_early,
+        credentials: credentials_of_run,
+        times,
+        write_out,
     };
     let summary = Arc::new(Mutex::new(Summary::new(jobs.len())));
     let started = Instant::now();
@@ -164,6 +179,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let bar = RunBar::start(jobs.len(), verbosity.is_quiet(), pool.received());
     let mut write = |done: Done| {
         write_block(&jobs[done.index], &done.block, verbosity, &bar);
+        if let Err(err) = report::write_out(&done.written_out) {
+            log::debug!("writing the --write-out text: {err:#}");
+        }
         bar.done();
         lock(&summary).record(done.index, &jobs[done.index].entry.url, done.outcome);
     };
@@ -267,6 +285,8 @@ struct Done {
     index: usize,
     outcome: Outcome,
     block: Block,
+    /// What `--write-out` rendered for the URL.
+    written_out: Vec<(Stream, String)>,
 }
 
 /// What every slot of a run shares.
@@ -284,6 +304,9 @@ struct Run<'a> {
     show_heads: bool,
     skip_existing: bool,
     fail_early: bool,
+    credentials: credentials::Settled,
+    times: Times,
+    write_out: Option<Format>,
 }
 
 impl Run<'_> {
@@ -298,6 +321,7 @@ impl Run<'_> {
                         index,
                         outcome: Outcome::Unreachable(code),
                         block: Block::default(),
+                        written_out: Vec::new(),
                     }
                 }
                 Task::Fetch(index) => {
@@ -343,17 +367,48 @@ impl Run<'_> {
                     index,
                     outcome,
                     block,
+                    written_out: Vec::new(),
                 },
                 None,
             );
         }
         let (report, block) = Report::collecting(self.verbosity, self.show_heads);
+        let observed = Observed::new(Instant::now());
+        observed.request(url);
+        if let Some(path) = &job.path {
+            observed.file(path.to_string_lossy().into_owned());
+        }
+        let mut request = self.request.clone();
+        request.credentials = self.credentials.for_target(job.entry.user.as_ref(), url);
+        let condition = fetch_names::condition(
+            self.times.timestamping,
+            self.times.time_cond.as_ref(),
+            job.path.as_deref(),
+        );
+        request.condition = match condition {
+            Ok(condition) => condition,
+            Err(err) => {
+                let outcome = Outcome::Failed(Code::of(&err), format!("{err:#}"));
+                let block = Block::default();
+                let written_out = Vec::new();
+                return (
+                    Done {
+                        index,
+                        outcome,
+                        block,
+                        written_out,
+                    },
+                    None,
+                );
+            }
+        };
         let attempts = Attempts {
-            options: self.request.clone(),
+            options: request,
             connector: self.pool,
             total: Deadline::after(self.max_time, "the whole transfer (--max-time)"),
             first_url: url.clone(),
             report,
+            observed: observed.clone(),
         };
         let partial = self.files.add(index);
         let mut options = self.download.clone();
@@ -373,6 +428,16 @@ impl Run<'_> {
         self.files.forget(index);
         drop(attempts);
         let block = std::mem::take(&mut *report::lock(&block));
+        let written_out = match &self.write_out {
+            Some(format) => {
+                let (code, message) = match &result {
+                    Ok(_) => (Code::Success, String::new()),
+                    Err(gave_up) => (Code::of(&gave_up.err), format!("{:#}", gave_up.err)),
+                };
+                format.render(&observed.record(code as u8, message))
+            }
+            None => Vec::new(),
+        };
         let (outcome, unreachable) = match result {
             Ok(Some(Finished::Saved { bytes, .. })) => (Outcome::Fetched(bytes), None),
             Ok(_) => (Outcome::Fetched(0), None),
@@ -390,6 +455,7 @@ impl Run<'_> {
                 index,
                 outcome,
                 block,
+                written_out,
             },
             unreachable,
         )

@@ -5,19 +5,29 @@
 //! | module | owns |
 //! |---|---|
 //! | [`time`] | the timeout and the deadlines on every read and write |
-//! | [`tcp`] | resolving the host, connecting to each address in turn |
+//! | [`resolve`] | the run's one resolver thread, and its cache of answers |
+//! | [`eyeballs`] | Happy Eyeballs' rules: the order of the addresses, when each attempt starts |
+//! | [`tcp`] | resolving the host, racing connections to its addresses |
 //! | [`proxy`] | which proxy a URL goes through, reaching it, the `CONNECT` tunnel |
 //! | [`tls`] | wrapping a connection in TLS; its settings, what it trusts, its errors in words |
 //! | [`pool`] | connections kept alive between the requests of several URLs |
 //!
-//! [`Connector::connect`] chains the steps: [`tcp::connect`] (or
+//! [`Connector::connect`] chains the steps: [`tcp::Dialer::connect`] (or
 //! [`proxy::connect`], then [`proxy::open_tunnel`] for `https`) returns a
 //! connected stream, [`tls::wrap`] wraps it for `https`.
 //!
+//! One [`Connector`] serves a whole run: its clones share the resolver
+//! (one thread, one cache of answers) and the TLS settings, whose session
+//! cache lets a new connection to a host already met resume its TLS
+//! session. Several threads connecting at once share it, by reference or
+//! by clones.
+//!
 //! The tutorial's counterpart is `s.connect((host, 80))`.
 
+pub mod eyeballs;
 pub mod pool;
 pub mod proxy;
+pub mod resolve;
 pub mod tcp;
 pub mod time;
 pub mod tls;
@@ -31,7 +41,9 @@ use rustls::ClientConfig;
 use url::Url;
 
 use crate::exit::{Code, fail};
+pub use eyeballs::Family;
 use proxy::Proxy;
+use tcp::Dialer;
 pub use time::Deadline;
 use time::TimedStream;
 use tls::TlsStream;
@@ -41,8 +53,10 @@ use tls::trust::Origin;
 /// none), the TLS trust settings and the proxy.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Limit on resolving, and on connecting to each address.
+    /// Limit on resolving and connecting, all addresses together.
     pub connect_timeout: Option<Duration>,
+    /// `-4`, `-6`: the address families allowed.
+    pub family: Family,
     /// Limit on waiting for data, and on each step of bounded size: the TLS
     /// handshake, a response head, a redirect's body.
     pub timeout: Option<Duration>,
@@ -54,11 +68,18 @@ pub struct Options {
     pub proxy: Option<String>,
     /// `--noproxy`: the hosts reached directly, instead of `no_proxy`.
     pub noproxy: Option<String>,
+    /// `-U/--proxy-user`: the proxy's `Proxy-Authorization`, over the
+    /// credentials of the proxy URL. Never logged.
+    pub proxy_authorization: Option<String>,
 }
 
 impl Options {
     /// The connector these options describe, choosing proxies from the
     /// process environment too; `user_agent` goes with a `CONNECT`.
+    ///
+    /// Make one for a run, and give each connecting thread a clone: a
+    /// second call would start a second resolver and a second TLS session
+    /// cache.
     pub fn connector(self, user_agent: &str) -> Connector {
         Connector::new(
             self.connect_timeout,
@@ -66,26 +87,35 @@ impl Options {
             self.cacert.as_deref(),
             self.insecure,
         )
+        .with_family(self.family)
         .with_proxies(Proxies {
             proxy: self.proxy,
             noproxy: self.noproxy,
+            authorization: self.proxy_authorization,
             user_agent: user_agent.to_owned(),
             ..Proxies::default()
         })
     }
 }
 
-/// How to connect: the time limits, the TLS trust settings and the proxy.
-#[derive(Debug)]
+/// How to connect: the resolver, the address families, the time limits,
+/// the TLS trust settings and the proxy.
+///
+/// Made once for a run, and `Send + Sync`: the threads of a run that
+/// connects in parallel share it by reference, or each take a clone. Clones
+/// share the resolver (one thread and its cache) and the TLS settings
+/// (built once, with one cache of TLS sessions), so every connection of the
+/// run resumes what an earlier one to its host established.
+#[derive(Debug, Clone)]
 pub struct Connector {
-    connect_timeout: Option<Duration>,
+    dialer: Dialer,
     timeout: Option<Duration>,
     cacert: Option<PathBuf>,
     insecure: bool,
     proxies: Proxies,
     /// Built on the first `https` connection only, so that a plain-http
-    /// fetch never reads a trust store.
-    tls: OnceLock<Tls>,
+    /// fetch never reads a trust store; shared by the clones.
+    tls: Arc<OnceLock<Tls>>,
 }
 
 /// How a fetch chooses its proxy (see [`proxy::choose`]).
@@ -95,6 +125,8 @@ pub struct Proxies {
     pub proxy: Option<String>,
     /// `--noproxy`: the hosts reached directly, instead of `no_proxy`.
     pub noproxy: Option<String>,
+    /// `-U/--proxy-user`: the `Proxy-Authorization` for any proxy chosen.
+    pub authorization: Option<String>,
     /// Sent as `User-Agent` on a `CONNECT`.
     pub user_agent: String,
     /// Where the proxy variables are read: the process environment, or a
@@ -107,6 +139,7 @@ impl Default for Proxies {
         Proxies {
             proxy: None,
             noproxy: None,
+            authorization: None,
             user_agent: String::new(),
             env: proxy::process_env,
         }
@@ -123,9 +156,11 @@ struct Tls {
 
 impl Connector {
     /// A connector with these limits (`None`: no limit) and trust settings:
-    /// `connect_timeout` for resolving and for each address, `timeout` for
-    /// waiting on data and for the TLS handshake as a whole. It connects
-    /// directly unless [`Connector::with_proxies`] says otherwise.
+    /// `connect_timeout` for resolving and connecting (all addresses
+    /// together), `timeout` for waiting on data and for the TLS handshake
+    /// as a whole. It connects directly, over either IP family, unless
+    /// [`Connector::with_proxies`] and [`Connector::with_family`] say
+    /// otherwise.
     pub fn new(
         connect_timeout: Option<Duration>,
         timeout: Option<Duration>,
@@ -133,7 +168,10 @@ impl Connector {
         insecure: bool,
     ) -> Connector {
         Connector {
-            connect_timeout,
+            dialer: Dialer {
+                connect_timeout,
+                ..Dialer::default()
+            },
             timeout,
             cacert: cacert.map(Path::to_path_buf),
             insecure,
@@ -141,7 +179,18 @@ impl Connector {
                 env: |_| None,
                 ..Proxies::default()
             },
-            tls: OnceLock::new(),
+            tls: Arc::default(),
+        }
+    }
+
+    /// The same connector, with only the addresses of `family`.
+    pub fn with_family(self, family: Family) -> Connector {
+        Connector {
+            dialer: Dialer {
+                family,
+                ..self.dialer
+            },
+            ..self
         }
     }
 
@@ -177,13 +226,19 @@ impl Connector {
         let Proxies {
             proxy,
             noproxy,
+            authorization,
             user_agent,
             env,
         } = &self.proxies;
-        let proxy = proxy::choose(url, proxy.as_deref(), noproxy.as_deref(), env)?;
+        let proxy = proxy::choose(url, proxy.as_deref(), noproxy.as_deref(), env)?.map(|proxy| {
+            match authorization {
+                Some(authorization) => proxy.with_authorization(authorization.clone()),
+                None => proxy,
+            }
+        });
         let tcp = match &proxy {
-            Some(proxy) => proxy::connect(proxy, self.connect_timeout, deadline)?,
-            None => tcp::connect(&host, port, self.connect_timeout, deadline)?,
+            Some(proxy) => proxy::connect(proxy, &self.dialer, deadline)?,
+            None => self.dialer.connect(&host, port, deadline)?,
         };
         let mut stream = TimedStream::new(tcp, self.timeout, deadline);
         let Some(tls) = tls else {
@@ -330,6 +385,22 @@ mod tests {
             panic!("connected to a closed port")
         };
         assert_eq!(Code::of(&err), Code::CouldntConnect);
+    }
+
+    #[test]
+    fn clones_share_the_tls_settings_across_threads() {
+        fn shareable<T: Clone + Send + Sync>() {}
+        shareable::<Connector>();
+        let connector = Connector::new(None, None, None, true);
+        let clone = connector.clone();
+        let theirs = std::thread::spawn(move || Arc::clone(&clone.tls().unwrap().config))
+            .join()
+            .unwrap();
+        let ours = &connector.tls().unwrap().config;
+        assert!(
+            Arc::ptr_eq(ours, &theirs),
+            "two TLS settings, two session caches"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod acceptor;
 pub mod dir;
 pub mod other_user;
 pub mod proxy;
+pub mod pty;
 pub mod ranged;
 pub mod scripted;
 pub mod talk;
@@ -41,6 +42,7 @@ const CLEARED_ENV: &[&str] = &[
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "CURL_CA_BUNDLE",
+    "NETRC",
 ];
 
 /// Lists the preconditions to skip, as comma-separated words.

@@ -17,7 +17,6 @@ pub use choice::{choose, process_env};
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -29,6 +28,7 @@ use log::debug;
 use super::tcp;
 use super::time::Deadline;
 use crate::exit::{Code, WithCode, fail, fail_with};
+use crate::fetch::verbose;
 use crate::http::{self, MAX_HEAD_BYTES, ResponseHead};
 
 /// The port of a proxy URL that names none: curl's.
@@ -99,6 +99,14 @@ impl Proxy {
                 .unwrap_or(DEFAULT_PROXY_PORT),
             authorization,
         })
+    }
+
+    /// The same proxy with this `Proxy-Authorization` value (`-U`).
+    pub fn with_authorization(self, authorization: String) -> Proxy {
+        Proxy {
+            authorization: Some(authorization),
+            ..self
+        }
     }
 
     /// The same proxy without its credentials, for a request shown in a log.
@@ -181,12 +189,12 @@ pub fn check_tunnel_reply(head: &ResponseHead, proxy: &Proxy, url: &Url) -> anyh
     ))
 }
 
-/// Connects to the proxy, as [`tcp::connect`] connects to a host, with
-/// curl's codes for a proxy: one that cannot be resolved exits 5, one that
-/// cannot be reached 7.
+/// Connects to the proxy, as [`tcp::Dialer::connect`] connects to a host,
+/// with messages that call it the proxy and curl's codes for a proxy: one
+/// that cannot be resolved exits 5, one that cannot be reached 7.
 pub fn connect(
     proxy: &Proxy,
-    connect_timeout: Option<Duration>,
+    dialer: &tcp::Dialer,
     deadline: Option<Deadline>,
 ) -> anyhow::Result<TcpStream> {
     debug!("going through proxy {}", proxy.name());
@@ -195,18 +203,24 @@ pub fn connect(
         Host::Ipv4(ip) => Host::Ipv4(*ip),
         Host::Ipv6(ip) => Host::Ipv6(*ip),
     };
-    tcp::connect(&host, proxy.port, connect_timeout, deadline)
+    let name = format!("proxy {}", proxy.name());
+    dialer
+        .connect_named(&host, proxy.port, name, deadline)
         .map_err(|err| proxy_failure(proxy, err))
 }
 
-/// A failure to reach the proxy, named so, and with curl's code for a
-/// proxy that cannot be resolved (5) in place of a host's (6).
+/// A failure to resolve the proxy, named so, with curl's code for a proxy
+/// that cannot be resolved (5) in place of a host's (6). Other failures
+/// name the proxy already.
 fn proxy_failure(proxy: &Proxy, err: anyhow::Error) -> anyhow::Error {
-    let code = match Code::of(&err) {
-        Code::CouldntResolve => Code::CouldntResolveProxy,
-        code => code,
-    };
-    fail_with(code, format!("proxy {}", proxy.name()), err)
+    match Code::of(&err) {
+        Code::CouldntResolve => fail_with(
+            Code::CouldntResolveProxy,
+            format!("proxy {}", proxy.name()),
+            err,
+        ),
+        _ => err,
+    }
 }
 
 /// Opens a tunnel through the proxy at the other end of `stream` to `url`'s
@@ -229,6 +243,7 @@ pub fn open_tunnel(
         proxy.name(),
         authority(url)
     );
+    verbose::sent(request.as_bytes());
     stream
         .write_all(request.as_bytes())
         .and_then(|()| stream.flush())
@@ -285,7 +300,10 @@ fn read_reply(stream: &mut impl Read, proxy: &Proxy) -> anyhow::Result<(Response
         };
         buf.extend_from_slice(&chunk[..read]);
         match http::parse_head(&buf) {
-            Ok(Some((head, used))) => return Ok((head, used < buf.len())),
+            Ok(Some((head, used))) => {
+                verbose::received(&buf[..used]);
+                return Ok((head, used < buf.len()));
+            }
             Ok(None) if buf.len() < MAX_HEAD_BYTES => {}
             Ok(None) => return Err(refused("CONNECT reply head too large".into())),
             Err(err) => {
@@ -464,19 +482,20 @@ mod tests {
             .and_then(|listener| listener.local_addr())
             .unwrap();
         let proxy = Proxy::parse(&closed.to_string()).unwrap();
-        let err = connect(&proxy, Some(std::time::Duration::from_secs(5)), None).unwrap_err();
+        let dialer = tcp::Dialer {
+            connect_timeout: Some(std::time::Duration::from_secs(5)),
+            ..tcp::Dialer::default()
+        };
+        let err = connect(&proxy, &dialer, None).unwrap_err();
         assert_eq!(Code::of(&err), Code::CouldntConnect);
-        assert!(
-            format!("{err:#}").starts_with(&format!(
-                "proxy {closed}: could not connect to 127.0.0.1 port {}",
-                closed.port()
-            )),
-            "{err:#}"
+        assert_eq!(
+            format!("{err:#}"),
+            format!("could not connect to proxy {closed}: Connection refused")
         );
         let stream = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let proxy = Proxy::parse(&listener.local_addr().unwrap().to_string()).unwrap();
-            connect(&proxy, None, None).unwrap()
+            connect(&proxy, &tcp::Dialer::default(), None).unwrap()
         };
         assert!(stream.nodelay().unwrap());
     }

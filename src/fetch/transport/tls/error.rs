@@ -279,7 +279,7 @@ fn alert_name(number: u8) -> Option<&'static str> {
 }
 
 /// A time as its UTC date, `2026-01-02`.
-fn date(time: UnixTime) -> String {
+pub(super) fn date(time: UnixTime) -> String {
     let (year, month, day) = civil_date(time.as_secs() / 86_400);
     format!("{year:04}-{month:02}-{day:02}")
 }

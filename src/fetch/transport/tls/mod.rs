@@ -3,9 +3,11 @@
 //! a rejected certificate (exit 60) from other TLS failures (35) and from a
 //! timeout (28), in words ([`error`]). The settings are [`config`]'s, what
 //! they trust [`trust`]'s; the verifiers (the trust store's, and `--insecure`'s) are [`verifier`]'s.
+//! A finished handshake is told in one line with `-v` ([`summary`]).
 
 pub mod config;
 pub mod error;
+pub mod summary;
 pub mod trust;
 pub mod verifier;
 
@@ -52,15 +54,7 @@ pub fn wrap(
             .map_err(|err| handshake_error(err, host, trust))?;
     }
     stream.set_deadline(later);
-    debug!(
-        "TLS with {host}: {}, {}",
-        tls.protocol_version()
-            .and_then(|version| version.as_str())
-            .unwrap_or("unknown version"),
-        tls.negotiated_cipher_suite()
-            .and_then(|suite| suite.suite().as_str())
-            .unwrap_or("unknown cipher suite"),
-    );
+    debug!("{}", summary::Handshake::of(&tls).line(&host.to_string()));
     Ok(StreamOwned::new(tls, stream))
 }
 
