@@ -486,7 +486,7 @@ mod tests {
     fn usage_errors_are_one_line_and_a_pointer_to_help() {
         assert_eq!(
             usage_error_of(&["fetch"]),
-            "sockdemo: error: the following required arguments were not provided: <TARGET>\n\
+            "sockdemo: error: the following required arguments were not provided: <TARGET>...\n\
              sockdemo: try 'sockdemo fetch --help' for more information\n"
         );
         assert_eq!(
