@@ -23,6 +23,7 @@ pub mod bar;
 pub mod checksums;
 pub mod list;
 pub mod names;
+mod run;
 pub mod schedule;
 pub mod summary;
 
@@ -35,26 +36,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::attempt::{self, Attempts, Connect};
+use super::attempt::{self};
 use super::credentials;
-use super::download::{self, Finished};
+use super::download::{self};
 use super::exchange::PARALLEL_RECEIVE_BUFFER;
-use super::names as fetch_names;
-use super::observed::Observed;
 use super::output::Destination;
-use super::report::{self, Block, Report, Verbosity};
+use super::report::{self, Block, Verbosity};
 use super::signals::{self, PartialFiles};
-use super::transport::Deadline;
 use super::transport::pool::Pool;
-use super::write_out::{Format, Stream};
-use super::{Config, One, Times, retry};
+use super::{Config, retry};
 use crate::exit::{Code, fail};
 use crate::http::Method;
 use bar::RunBar;
 use checksums::Checksums;
 use names::Job;
-use schedule::{Schedule, Task};
-use summary::{Outcome, Summary};
+use run::{Done, Run};
+use schedule::Schedule;
+use summary::Summary;
 
 /// `--parallel-max` by default: curl's.
 pub const DEFAULT_PARALLEL_MAX: usize = 50;
@@ -277,188 +275,6 @@ fn write_block(job: &Job, block: &Block, verbosity: Verbosity, bar: &RunBar) {
     }
     if !verbosity.is_quiet() && !block.stderr.is_empty() {
         bar.print(&block.stderr);
-    }
-}
-
-/// What a slot sends the writer when a URL ends.
-struct Done {
-    index: usize,
-    outcome: Outcome,
-    block: Block,
-    /// What `--write-out` rendered for the URL.
-    written_out: Vec<(Stream, String)>,
-}
-
-/// What every slot of a run shares.
-struct Run<'a> {
-    jobs: &'a [Job],
-    pool: &'a Pool,
-    schedule: Schedule,
-    files: PartialFiles,
-    request: attempt::Options,
-    download: download::Options,
-    checksums: Checksums,
-    retry: retry::Policy,
-    max_time: Option<Duration>,
-    verbosity: Verbosity,
-    show_heads: bool,
-    skip_existing: bool,
-    fail_early: bool,
-    credentials: credentials::Settled,
-    times: Times,
-    write_out: Option<Format>,
-}
-
-impl Run<'_> {
-    /// A transfer slot: takes URLs until none is left, handing each to
-    /// `writer` as it ends (false from it: the writer is gone).
-    fn slot(&self, mut writer: impl FnMut(Done) -> bool) {
-        while let Some(task) = self.schedule.take() {
-            let done = match task {
-                Task::Unreachable(index, code) => {
-                    self.pool.begin(&self.jobs[index].entry.url);
-                    Done {
-                        index,
-                        outcome: Outcome::Unreachable(code),
-                        block: Block::default(),
-                        written_out: Vec::new(),
-                    }
-                }
-                Task::Fetch(index) => {
-                    let (done, unreachable) = self.fetch(index);
-                    self.schedule.done(index, unreachable);
-                    done
-                }
-            };
-            let mut done = done;
-            if self.fail_early && matches!(done.outcome, Outcome::Failed(..)) {
-                if self.pool.stopped() {
-                    // Ended by the stop that another failure made.
-                    done.outcome = Outcome::Stopped;
-                } else {
-                    // Before the slot looks for its next URL; the other
-                    // transfers end now.
-                    self.schedule.stop();
-                    self.pool.stop();
-                }
-            }
-            if !writer(done) {
-                return;
-            }
-        }
-    }
-
-    /// Fetches the URL at `index`; the code as well when its host could
-    /// not be reached at all.
-    fn fetch(&self, index: usize) -> (Done, Option<Code>) {
-        let job = &self.jobs[index];
-        let url = &job.entry.url;
-        self.pool.begin(url);
-        if let (true, Some(path)) = (self.skip_existing, &job.path)
-            && path.exists()
-        {
-            let block = Block {
-                stderr: skipped_line(path).into_bytes(),
-                ..Block::default()
-            };
-            let outcome = Outcome::Skipped;
-            return (
-                Done {
-                    index,
-                    outcome,
-                    block,
-                    written_out: Vec::new(),
-                },
-                None,
-            );
-        }
-        let (report, block) = Report::collecting(self.verbosity, self.show_heads);
-        let observed = Observed::new(Instant::now());
-        observed.request(url);
-        if let Some(path) = &job.path {
-            observed.file(path.to_string_lossy().into_owned());
-        }
-        let mut request = self.request.clone();
-        request.credentials = self.credentials.for_target(job.entry.user.as_ref(), url);
-        let condition = fetch_names::condition(
-            self.times.timestamping,
-            self.times.time_cond.as_ref(),
-            job.path.as_deref(),
-        );
-        request.condition = match condition {
-            Ok(condition) => condition,
-            Err(err) => {
-                let outcome = Outcome::Failed(Code::of(&err), format!("{err:#}"));
-                let block = Block::default();
-                let written_out = Vec::new();
-                return (
-                    Done {
-                        index,
-                        outcome,
-                        block,
-                        written_out,
-                    },
-                    None,
-                );
-            }
-        };
-        let attempts = Attempts {
-            options: request,
-            connector: self.pool,
-            total: Deadline::after(self.max_time, "the whole transfer (--max-time)"),
-            first_url: url.clone(),
-            report,
-            observed: observed.clone(),
-        };
-        let partial = self.files.add(index);
-        let mut options = self.download.clone();
-        options.checksum = job.path.as_deref().and_then(|path| self.checksums.of(path));
-        let one = One {
-            // -I saves nothing: no file is named.
-            destination: job
-                .path
-                .clone()
-                .map_or(Destination::Stdout, Destination::File),
-            partial: &partial,
-            options,
-            retry: self.retry.clone(),
-            quiet: true,
-        };
-        let result = one.fetch(&attempts);
-        self.files.forget(index);
-        drop(attempts);
-        let block = std::mem::take(&mut *report::lock(&block));
-        let written_out = match &self.write_out {
-            Some(format) => {
-                let (code, message) = match &result {
-                    Ok(_) => (Code::Success, String::new()),
-                    Err(gave_up) => (Code::of(&gave_up.err), format!("{:#}", gave_up.err)),
-                };
-                format.render(&observed.record(code as u8, message))
-            }
-            None => Vec::new(),
-        };
-        let (outcome, unreachable) = match result {
-            Ok(Some(Finished::Saved { bytes, .. })) => (Outcome::Fetched(bytes), None),
-            Ok(_) => (Outcome::Fetched(0), None),
-            Err(gave_up) => {
-                let code = Code::of(&gave_up.err);
-                let unreachable = (!gave_up.connected).then_some(code);
-                (
-                    Outcome::Failed(code, format!("{:#}", gave_up.err)),
-                    unreachable,
-                )
-            }
-        };
-        (
-            Done {
-                index,
-                outcome,
-                block,
-                written_out,
-            },
-            unreachable,
-        )
     }
 }
 
