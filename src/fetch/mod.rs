@@ -11,9 +11,10 @@
 //!
 //! [`run`] reads as the tutorial's steps: one attempt ([`attempt`]) connects,
 //! sends the request and reads the head, follows or stops, and saves the
-//! body ([`Download::save`]). Around it, `run` decides in one place whether
-//! to try again after a transient failure ([`retry`]), continuing the body
-//! where it stopped when the server proves it has the same file.
+//! body ([`download::Download::save`]). Around it, [`One`] decides in one
+//! place whether to try again after a transient failure ([`retry`]),
+//! continuing the body where it stopped when the server proves it has the
+//! same file. Several URLs go to [`many`], each its own [`One`].
 //!
 //! The command line is turned once into the parts of [`Config`], and each
 //! part goes only where it is used: the request's [`attempt::Options`],

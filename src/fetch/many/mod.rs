@@ -1,6 +1,6 @@
 //! A fetch of several URLs: those given as arguments and those of
 //! `--input-file`, each its own download (its own retries, resume and
-//! error-page rule, [`One`]) over connections kept alive between them
+//! error-page rule, [`One`](crate::fetch::One)) over connections kept alive between them
 //! ([`Pool`]), one after another or, with `-Z`, in parallel.
 //!
 //! Everything is checked before the first request: every URL, every line
