@@ -94,6 +94,11 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "fetch: the file and the directories (separated by colons) of CA certificates to trust, unless --cacert or CURL_CA_BUNDLE is given; with none of these, the system's store",
     ),
     (
+        "NETRC",
+        "fetch: the .netrc file that -n and --netrc-optional read, instead of ~/.netrc",
+    ),
+    ("HOME", "fetch: where ~/.netrc is"),
+    (
         "RUST_LOG",
         "the log filter, which overrides -v and -q: a level (debug) or per module (sockdemo=trace,rustls=debug); log lines are then timestamped. Without it, -v and -vv raise sockdemo's own level only",
     ),
@@ -104,10 +109,16 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 ];
 
 /// The files sockdemo reads of its own accord.
-const FILES: &[(&str, &str)] = &[(
-    "/etc/ssl/certs",
-    "fetch: the system's CA certificates (where OpenSSL keeps them: on Debian, /etc/ssl/certs/ca-certificates.crt), trusted when neither --cacert nor a variable above names others",
-)];
+const FILES: &[(&str, &str)] = &[
+    (
+        "~/.netrc",
+        "fetch: the user names and passwords of hosts (machine, login, password), read with -n or --netrc-optional unless NETRC names another file; Basic authentication only",
+    ),
+    (
+        "/etc/ssl/certs",
+        "fetch: the system's CA certificates (where OpenSSL keeps them: on Debian, /etc/ssl/certs/ca-certificates.crt), trusted when neither --cacert nor a variable above names others",
+    ),
+];
 
 /// Related manual pages.
 const SEE_ALSO: &str = ".BR curl (1),\n.BR wget (1),\n.BR nc (1)";
@@ -336,6 +347,7 @@ mod tests {
             "CURL_CA_BUNDLE",
             "SSL_CERT_FILE",
             "SSL_CERT_DIR",
+            "NETRC",
             "RUST_LOG",
             "NO_COLOR",
         ] {
@@ -346,6 +358,7 @@ mod tests {
             );
         }
         assert!(part(&page, ".SH FILES").contains("/etc/ssl/certs"));
+        assert!(part(&page, ".SH FILES").contains(".netrc"));
         assert_eq!(page.matches(".ds Aq").count(), 2, "one preamble, two lines");
     }
 
