@@ -293,6 +293,8 @@ impl FetchArgs {
                     remote_time: self.remote_time || self.timestamping,
                     may_replace: self.timestamping,
                 },
+                // Set by a run of several URLs.
+                saved: None,
             },
             retry: retry::Policy {
                 retries: self.retry,

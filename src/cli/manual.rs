@@ -99,6 +99,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("HOME", "fetch: where ~/.netrc is"),
     (
+        "MALLOC_ARENA_MAX, GLIBC_TUNABLES",
+        "serve, client's load mode: glibc's limit on malloc arenas (or glibc.malloc.arena_max among the tunables); when set, it is kept instead of sockdemo's own of one a core, at most 4, and counted in the capacity rule",
+    ),
+    (
         "RUST_LOG",
         "the log filter, which overrides -v and -q: a level (debug) or per module (sockdemo=trace,rustls=debug); log lines are then timestamped. Without it, -v and -vv raise sockdemo's own level only",
     ),

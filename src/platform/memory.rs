@@ -33,11 +33,18 @@ const HEAP_PER_CONNECTION: u64 = 8 * 1024;
 /// almost none of it is used. Connection threads allocate seldom (a reply
 /// buffer, a long line), and each thread keeps a cache of small blocks of
 /// its own, so a few arenas are enough. Elsewhere than glibc nothing is
-/// done, and the default is returned as the count.
+/// done, and the default is returned as the count. A limit the user set
+/// (`MALLOC_ARENA_MAX`, or `glibc.malloc.arena_max` in `GLIBC_TUNABLES`)
+/// is theirs: it is kept, and returned.
 #[allow(unsafe_code)]
 pub fn limit_malloc_arenas(arenas: u64) -> u64 {
     #[cfg(target_env = "gnu")]
     {
+        let set = std::env::var("MALLOC_ARENA_MAX").ok();
+        let tunables = std::env::var("GLIBC_TUNABLES").ok();
+        if let Some(theirs) = arenas_set_by_user(set.as_deref(), tunables.as_deref()) {
+            return theirs;
+        }
         let value = libc::c_int::try_from(arenas).unwrap_or(libc::c_int::MAX);
         // SAFETY: mallopt only sets a tuning parameter of the allocator; it
         // is called before the connection threads exist.
@@ -46,6 +53,21 @@ pub fn limit_malloc_arenas(arenas: u64) -> u64 {
         }
     }
     8 * cores()
+}
+
+/// The arena limit given in the environment, as glibc reads it:
+/// `MALLOC_ARENA_MAX=N`, or `glibc.malloc.arena_max=N` among the
+/// colon-separated `GLIBC_TUNABLES`. Zero means no limit to glibc.
+fn arenas_set_by_user(malloc_arena_max: Option<&str>, tunables: Option<&str>) -> Option<u64> {
+    let from_tunables = tunables.and_then(|tunables| {
+        tunables
+            .split(':')
+            .find_map(|tunable| tunable.strip_prefix("glibc.malloc.arena_max="))
+    });
+    [from_tunables, malloc_arena_max]
+        .into_iter()
+        .flatten()
+        .find_map(|value| value.trim().parse::<u64>().ok().filter(|&n| n > 0))
 }
 
 /// The cores the process may run on.
@@ -241,6 +263,17 @@ mod tests {
         .expect("v1 stat");
         assert_eq!(memory_cgroup_v1(own_text), (None, 3_000_000));
         fs::remove_dir_all(&root).expect("cleaned up");
+    }
+
+    #[test]
+    fn an_arena_limit_the_user_set_is_read_as_glibc_reads_it() {
+        assert_eq!(arenas_set_by_user(None, None), None);
+        assert_eq!(arenas_set_by_user(Some("1"), None), Some(1));
+        assert_eq!(arenas_set_by_user(Some("0"), None), None, "no limit");
+        assert_eq!(arenas_set_by_user(Some("x"), None), None);
+        let tunables = "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=2";
+        assert_eq!(arenas_set_by_user(Some("1"), Some(tunables)), Some(2));
+        assert_eq!(arenas_set_by_user(None, Some("glibc.malloc.check=0")), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! | [`open_files::raise_to_hard_limit`] | raises the open-file limit for many connections | `getrlimit`/`setrlimit(RLIMIT_NOFILE)` |
 //! | [`start_writeback`] | starts writing a downloaded file to disk early | `sync_file_range` |
 //! | [`limits::limits`] | reads the limits on threads, mappings, files and memory for the capacity rule | `/proc/sys/vm/max_map_count`, `/proc/self/maps`, `kernel.threads-max`, `pid_max`, `/proc/loadavg`, `getrlimit(RLIMIT_NPROC, RLIMIT_NOFILE, RLIMIT_AS)`, the cgroup's `pids.max`, and [`memory`]'s |
-//! | [`memory::limit_malloc_arenas`] | bounds glibc's malloc arenas, each of which reserves 64 MiB of address space | `mallopt(M_ARENA_MAX)` |
+//! | [`memory::limit_malloc_arenas`] | bounds glibc's malloc arenas, each of which reserves 64 MiB of address space, unless the environment does | `mallopt(M_ARENA_MAX)`; `MALLOC_ARENA_MAX`, `GLIBC_TUNABLES` |
 //! | [`memory::reserved_per_thread`], [`memory::address_space_in_use`] | the address space a connection thread reserves, and the process has reserved, for the capacity rule under `RLIMIT_AS` | `sysconf(_SC_PAGESIZE)`, `getauxval(AT_MINSIGSTKSZ)`, `VmSize` in `/proc/self/status` |
 //! | [`memory::memory_cgroup`] | the memory control group's limit and use, for the capacity rule | v1 `memory.stat` (`hierarchical_memory_limit`, `total_cache`), `memory.usage_in_bytes`; v2 `memory.max` up to the root, `memory.current`, `memory.stat` (`file`) |
 //! | [`send_queue::unacknowledged`] | bytes sent that the peer has not acknowledged, for the lingering close | `ioctl(SIOCOUTQ)` |

@@ -363,6 +363,49 @@ fn two_urls_with_one_name_are_refused_before_any_request() {
 }
 
 #[test]
+fn a_name_given_by_one_response_is_never_replaced_by_another_url_of_the_run() {
+    let dir = Dir::empty();
+    let saved = dir.path().join("x.bin");
+    // /b names x.bin by Content-Disposition and is saved first; /x.bin,
+    // in flight meanwhile, would be saved under the same name from its URL.
+    let server = KeepAlive::start(move |path| match path {
+        "/b" => {
+            let body = b"from b\n";
+            let mut bytes = format!(
+                "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=\"x.bin\"\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            bytes.extend_from_slice(body);
+            Reply {
+                bytes,
+                after: After::Keep,
+                delay: Duration::ZERO,
+            }
+        }
+        _ => {
+            wait_for("/b to be saved as x.bin", STEP, || {
+                saved.exists().then_some(())
+            });
+            ok(&body_of(path))
+        }
+    });
+    let output = fetch(&dir, &urls(&server, &["/x.bin", "/b"]), &["-Z", "-J"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(code(&output), 23, "stderr: {stderr}");
+    assert!(
+        stderr.contains("x.bin") && stderr.contains("saved from another URL of this run"),
+        "{stderr}"
+    );
+    assert_eq!(
+        dir.read("x.bin"),
+        b"from b\n",
+        "the file saved first is kept"
+    );
+    assert_eq!(dir.entries(), ["x.bin"], "no temporary file left");
+}
+
+#[test]
 fn the_same_url_twice_is_fetched_once_with_a_warning() {
     let server = KeepAlive::start(|path| ok(&body_of(path)));
     let dir = Dir::empty();

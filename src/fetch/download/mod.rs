@@ -10,6 +10,8 @@
 
 mod plan;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use log::{debug, info, warn};
 use url::Url;
@@ -17,7 +19,7 @@ use url::Url;
 use super::exchange::{Response, Wire};
 use super::failure::CannotStartOver;
 use super::names::{self, Naming};
-use super::output::{Destination, Output};
+use super::output::{Destination, Output, SavedNames};
 use super::partial::Meta;
 use super::progress::Progress;
 use super::signals::PartialFile;
@@ -43,6 +45,9 @@ pub struct Options {
     pub compressed: bool,
     /// `-J`, `-R`: the file's name and time from the response.
     pub naming: Naming,
+    /// In a run of several URLs, the files saved so far, which no other
+    /// URL of the run replaces.
+    pub saved: Option<Arc<SavedNames>>,
 }
 
 /// The version of the file the saved bytes are a prefix of, when they can
@@ -77,6 +82,7 @@ pub struct Download {
     /// user's file stays as it is.
     nothing: Option<String>,
     naming: Naming,
+    saved_in_run: Option<Arc<SavedNames>>,
     /// `-R`: the time the saved file gets.
     modified: Option<std::time::SystemTime>,
     /// A 206 that did not fit has already made this run start over.
@@ -117,6 +123,7 @@ impl Download {
             quiet,
             nothing: None,
             naming: options.naming,
+            saved_in_run: options.saved,
             modified: None,
             started_over: false,
             destination,
@@ -371,7 +378,7 @@ impl Download {
                 mismatch,
             ));
         }
-        let name = output.commit()?;
+        let name = output.commit(self.saved_in_run.as_deref())?;
         if let (Some(time), Destination::File(path)) = (self.modified, &self.destination) {
             names::set_modified(path, time);
         }

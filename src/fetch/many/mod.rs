@@ -115,6 +115,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         times,
     } = config;
     check_flags(output.is_some(), &download, request.method)?;
+    let mut download = download;
+    // No URL of the run replaces a file another saved (two -J names alike).
+    download.saved = Some(Arc::default());
     let mut entries = list::arguments(&targets)?;
     if let Some(path) = &input_file {
         let text = list::read(path)?;

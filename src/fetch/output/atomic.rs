@@ -22,6 +22,7 @@ use std::path::Path;
 use log::{debug, warn};
 
 use super::place::Place;
+use super::saved::SavedNames;
 use crate::fetch::partial::{Meta, Partial, file_name};
 use crate::fetch::signals::PartialFile;
 use crate::platform;
@@ -207,7 +208,9 @@ impl Atomic {
         self.writeback_from = self.written;
     }
 
-    pub(super) fn commit(&mut self) -> io::Result<()> {
+    /// Syncs the file and renames it over the target; with `saved`, only
+    /// if no file of that name was saved earlier in the run.
+    pub(super) fn commit(&mut self, saved: Option<&SavedNames>) -> io::Result<()> {
         let temp = self
             .temp
             .take()
@@ -217,7 +220,11 @@ impl Atomic {
         self.place.settle_permissions(temp.file());
         // No signal removes the file while it is renamed, nor after.
         let (dir, target) = (self.place.dir(), self.place.target());
-        self.partial.settle(|| temp.persist(&dir, &target))?;
+        let rename = || temp.persist(&dir, &target);
+        self.partial.settle(|| match saved {
+            Some(saved) => saved.rename_once(&self.place, rename),
+            None => rename(),
+        })?;
         // The rename is done: nothing below may fail.
         if let Some(dir) = &self.dir
             && let Err(err) = dir.sync_all()

@@ -26,6 +26,7 @@ use log::debug;
 
 mod atomic;
 mod place;
+mod saved;
 
 use super::partial::{Meta, Partial};
 use super::signals::PartialFile;
@@ -34,6 +35,7 @@ use crate::http::Resume;
 use crate::platform;
 use atomic::{Atomic, Temp};
 use place::Opened;
+pub use saved::SavedNames;
 
 /// Body bytes are gathered into writes of at least this size when they
 /// arrive in small pieces (small chunks of a chunked body); larger pieces
@@ -241,7 +243,10 @@ impl Output {
     /// download has succeeded: a failed fsync of the directory is only a
     /// warning, since after a crash the directory holds either the old file
     /// or the new one, never a mix.
-    pub fn commit(self) -> anyhow::Result<String> {
+    ///
+    /// With `saved` (a run of several URLs), a file saved earlier in the
+    /// run is not replaced: exit 23.
+    pub fn commit(self, saved: Option<&SavedNames>) -> anyhow::Result<String> {
         let name = self.name;
         let writing = || format!("writing {name}");
         let sink = self
@@ -251,7 +256,9 @@ impl Output {
             .with_code(Code::WriteError, writing)?;
         match sink {
             Sink::Stdout(_) | Sink::Direct(_) => {}
-            Sink::Atomic(mut atomic) => atomic.commit().with_code(Code::WriteError, writing)?,
+            Sink::Atomic(mut atomic) => {
+                atomic.commit(saved).with_code(Code::WriteError, writing)?
+            }
         }
         Ok(name)
     }
@@ -377,7 +384,7 @@ mod tests {
         output.write_all(&vec![b'x'; 3 * WRITE_BLOCK]).unwrap();
         assert!(!path.exists(), "visible before commit");
         assert_eq!(entries(dir.path()).len(), 0, "an unnamed temporary file");
-        output.commit().unwrap();
+        output.commit(None).unwrap();
         let mut expected = b"hello ".to_vec();
         expected.extend(vec![b'x'; 3 * WRITE_BLOCK]);
         assert_eq!(fs::read(&path).unwrap(), expected);
@@ -406,7 +413,7 @@ mod tests {
         std::os::unix::fs::symlink("real.txt", &link).unwrap();
         let mut output = open(&file(link.clone())).unwrap();
         output.write_all(b"new").unwrap();
-        output.commit().unwrap();
+        output.commit(None).unwrap();
         assert!(
             fs::symlink_metadata(&link)
                 .unwrap()
@@ -429,7 +436,7 @@ mod tests {
         assert!(!made.exists(), "a failed download left the file it created");
         let mut output = open(&file(link.clone())).unwrap();
         output.write_all(b"new").unwrap();
-        output.commit().unwrap();
+        output.commit(None).unwrap();
         assert_eq!(fs::read(&made).unwrap(), b"new");
         assert!(
             fs::symlink_metadata(&link)
@@ -445,7 +452,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.txt");
         let output = open(&file(path.clone())).unwrap();
-        output.commit().unwrap();
+        output.commit(None).unwrap();
         // Read, not set: the umask is shared with the tests running alongside.
         let status = fs::read_to_string("/proc/self/status").unwrap();
         let umask = status
@@ -460,7 +467,7 @@ mod tests {
     fn a_non_regular_file_is_written_in_place() {
         let mut output = open(&file("/dev/null")).unwrap();
         output.write_all(b"discarded").unwrap();
-        assert_eq!(output.commit().unwrap(), "/dev/null");
+        assert_eq!(output.commit(None).unwrap(), "/dev/null");
         // Not replaced by a regular file, which root could have done.
         assert!(
             fs::metadata("/dev/null")

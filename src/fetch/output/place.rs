@@ -175,6 +175,12 @@ impl Place {
         }
     }
 
+    /// The file as the kernel knows it, for [`super::SavedNames`].
+    pub(super) fn key(&self) -> io::Result<(u64, u64, OsString)> {
+        let dir = self.dir.metadata()?;
+        Ok((dir.dev(), dir.ino(), self.name.clone()))
+    }
+
     /// After a failed download: removes the empty file created through a
     /// dangling link, if it is still that.
     pub(super) fn remove_placeholder(&self) {
