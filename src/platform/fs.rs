@@ -15,6 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// Creates an unnamed regular file in the directory `dir`, for writing,
 /// with `mode` (less the umask) once it is linked. Fails with
@@ -169,7 +170,14 @@ pub fn effective_uid() -> u32 {
 
 /// This process's umask, read without changing it (`Umask:` in
 /// `/proc/self/status`, Linux 4.7 and later); `None` when it cannot be read.
+/// Read once: sockdemo never changes its umask, and a run of many files
+/// would otherwise read the status file for each.
 pub fn umask() -> Option<u32> {
+    static UMASK: OnceLock<Option<u32>> = OnceLock::new();
+    *UMASK.get_or_init(read_umask)
+}
+
+fn read_umask() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let mask = status
         .lines()
