@@ -26,6 +26,9 @@ struct State {
     /// The hosts that could not be reached, and the code they failed with.
     unreachable: HashMap<String, Code>,
     stopped: bool,
+    /// The slots waiting for a host's turn: only then is a change worth
+    /// waking them for.
+    waiting: usize,
 }
 
 /// The URLs of a run waiting for a slot.
@@ -47,6 +50,7 @@ impl Schedule {
                 active: HashMap::new(),
                 unreachable: HashMap::new(),
                 stopped: false,
+                waiting: 0,
             }),
             hosts,
             max_per_host: max_per_host.max(1),
@@ -76,10 +80,12 @@ impl Schedule {
                 *state.active.entry(host.clone()).or_default() += 1;
                 return Some(Task::Fetch(index));
             }
+            state.waiting += 1;
             state = self
                 .changed
                 .wait(state)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state.waiting -= 1;
         }
     }
 
@@ -97,8 +103,11 @@ impl Schedule {
         if let Some(code) = unreachable {
             state.unreachable.insert(host.clone(), code);
         }
+        let waiting = state.waiting > 0;
         drop(state);
-        self.changed.notify_all();
+        if waiting {
+            self.changed.notify_all();
+        }
     }
 
     /// Hands out nothing more (`--fail-early`); what is under way ends as

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::place::Place;
 
@@ -23,24 +23,29 @@ impl SavedNames {
     /// Runs `rename`, which puts the file of `place` into its directory,
     /// unless a file of that name was saved earlier in the run: then the
     /// error is [`io::ErrorKind::AlreadyExists`] and the earlier file stays.
-    /// One rename at a time, so that two transfers finishing together
-    /// cannot both find the name free.
+    /// The name is claimed before the rename, so that two transfers
+    /// finishing together cannot both find it free, and given back if the
+    /// rename fails.
     pub(super) fn rename_once(
         &self,
         place: &Place,
         rename: impl FnOnce() -> io::Result<()>,
     ) -> io::Result<()> {
         let key = place.key()?;
-        let mut saved = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if saved.contains(&key) {
+        if !self.lock().insert(key.clone()) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "a file of this name was saved from another URL of this run, and is kept",
             ));
         }
-        rename()?;
-        saved.insert(key);
-        Ok(())
+        rename().inspect_err(|_| {
+            self.lock().remove(&key);
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashSet<Key>> {
+        // A set of names, valid whatever a panicking holder was doing.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -75,5 +80,12 @@ mod tests {
             .rename_once(&place(&dir.path().join("sub/a")), &mut rename)
             .unwrap();
         assert_eq!(renames, 2, "the refused rename was not run");
+        let failed = saved.rename_once(&place(&dir.path().join("b")), || {
+            Err(io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        saved
+            .rename_once(&place(&dir.path().join("b")), || Ok(()))
+            .expect("a failed rename gives its name back");
     }
 }

@@ -95,26 +95,27 @@ pub struct Pooled {
     reused: bool,
     /// The bytes received by all the pool's connections, for the progress bar.
     received: Arc<AtomicU64>,
-    /// Its handle in the pool while in use, for [`Pool::stop`].
-    _in_use: InUse,
+    /// Its handle in the pool, for [`Pool::stop`].
+    registration: Registration,
 }
 
-/// The sockets of the connections in use, by number, through which
-/// [`Pool::stop`] shuts them down.
+/// The sockets of the pool's connections, in use or idle, by number,
+/// through which [`Pool::stop`] shuts them down.
 #[derive(Default)]
 struct Sockets {
     next: u64,
     open: HashMap<u64, TcpStream>,
 }
 
-/// A connection's place in [`Sockets`], given up when it is dropped (the
-/// connection ended, or went back to the pool).
-struct InUse {
+/// A connection's place in [`Sockets`], from when it is made to when it is
+/// closed: a kept connection keeps its place, so that a request on it costs
+/// no second handle.
+struct Registration {
     number: Option<u64>,
     sockets: Arc<Mutex<Sockets>>,
 }
 
-impl Drop for InUse {
+impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(number) = self.number {
             lock(&self.sockets).open.remove(&number);
@@ -168,6 +169,7 @@ impl Wire for Pooled {
 /// An idle connection and since when.
 struct Idle {
     stream: Stream,
+    registration: Registration,
     since: Instant,
 }
 
@@ -201,7 +203,7 @@ pub struct Pool {
     connector: Connector,
     state: Mutex<State>,
     receive_buffer: usize,
-    in_use: Arc<Mutex<Sockets>>,
+    sockets: Arc<Mutex<Sockets>>,
     stopped: AtomicBool,
     received: Arc<AtomicU64>,
 }
@@ -213,7 +215,7 @@ impl Pool {
             connector,
             state: Mutex::default(),
             receive_buffer: RECEIVE_BUFFER,
-            in_use: Arc::default(),
+            sockets: Arc::default(),
             stopped: AtomicBool::new(false),
             received: Arc::default(),
         }
@@ -231,14 +233,14 @@ impl Pool {
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         self.lock().idle.clear();
-        for socket in lock(&self.in_use).open.values() {
+        for socket in lock(&self.sockets).open.values() {
             let _ = socket.shutdown(Shutdown::Both);
         }
     }
 
-    /// `stream`, in use, registered for [`Pool::stop`].
-    fn in_use(&self, stream: Stream, reused: bool) -> Pooled {
-        let mut sockets = lock(&self.in_use);
+    /// `stream`, a new connection, registered for [`Pool::stop`].
+    fn register(&self, stream: Stream) -> Pooled {
+        let mut sockets = lock(&self.sockets);
         let number = match stream.socket() {
             Ok(socket) => {
                 sockets.next += 1;
@@ -260,11 +262,11 @@ impl Pool {
         }
         Pooled {
             stream,
-            reused,
+            reused: false,
             received: Arc::clone(&self.received),
-            _in_use: InUse {
+            registration: Registration {
                 number,
-                sockets: Arc::clone(&self.in_use),
+                sockets: Arc::clone(&self.sockets),
             },
         }
     }
@@ -345,7 +347,12 @@ impl Connect for Pool {
                 debug!("reusing a kept connection to {route:?}");
                 let mut stream = kept.stream;
                 stream.set_deadline(deadline);
-                return Ok(self.in_use(stream, true));
+                return Ok(Pooled {
+                    stream,
+                    reused: true,
+                    received: Arc::clone(&self.received),
+                    registration: kept.registration,
+                });
             }
         }
         self.connect_new(url, deadline)
@@ -367,7 +374,7 @@ impl Connect for Pool {
     fn connect_new(&self, url: &Url, deadline: Option<Deadline>) -> anyhow::Result<Pooled> {
         self.check_stopped()?;
         let stream = self.connector.connect(url, deadline)?;
-        Ok(self.in_use(stream, false))
+        Ok(self.register(stream))
     }
 
     fn stopped(&self) -> bool {
@@ -387,6 +394,7 @@ impl Connect for Pool {
         if state.waiting.get(&route).is_some_and(|&n| n > 0) {
             state.idle.entry(route).or_default().push(Idle {
                 stream: wire.stream,
+                registration: wire.registration,
                 since: now,
             });
         }
@@ -459,11 +467,14 @@ mod tests {
         let stream = connector.connect(&u, None).unwrap();
         let route = Route::of(&u, None).unwrap();
         let since = Instant::now();
-        state
-            .idle
-            .entry(route)
-            .or_default()
-            .push(Idle { stream, since });
+        state.idle.entry(route).or_default().push(Idle {
+            stream,
+            registration: Registration {
+                number: None,
+                sockets: Arc::default(),
+            },
+            since,
+        });
         state.close_expired(since + IDLE_TIMEOUT / 2);
         assert_eq!(state.idle.len(), 1);
         state.close_expired(since + IDLE_TIMEOUT);

@@ -82,6 +82,22 @@ impl fmt::Display for Deadline {
     }
 }
 
+/// How much longer than a wait may take the socket's limit may stay: a
+/// deadline met this late is met, and a request whose head must arrive
+/// within the timeout (a deadline a few microseconds short of it) then
+/// costs no system calls to set the socket's limits.
+const SLACK: Duration = Duration::from_millis(10);
+
+/// True when a socket whose limit is `applied` may wait for at most
+/// `limit` as it is: the same limit, or one longer by at most [`SLACK`]
+/// (never a shorter one, which would end a wait too early).
+fn may_stay(applied: Option<Duration>, limit: Option<Duration>) -> bool {
+    match (applied, limit) {
+        (Some(applied), Some(limit)) => applied >= limit && applied - limit <= SLACK,
+        (applied, limit) => applied == limit,
+    }
+}
+
 /// A TCP connection whose every read and write waits at most the timeout,
 /// and never past the deadline.
 #[derive(Debug)]
@@ -90,7 +106,8 @@ pub struct TimedStream {
     timeout: Option<Duration>,
     deadline: Option<Deadline>,
     /// The limit the socket has now, so that it is set again only when it
-    /// changes: not at all while the deadline is further off than the timeout.
+    /// changes: not at all while the deadline is further off than the
+    /// timeout (or about as far: [`SLACK`]).
     applied: Option<Duration>,
 }
 
@@ -124,7 +141,7 @@ impl TimedStream {
     /// Gives the socket the limit the next wait may take.
     fn arm(&mut self) -> io::Result<()> {
         let limit = Deadline::cap(self.deadline, self.timeout)?;
-        if limit != self.applied {
+        if !may_stay(self.applied, limit) {
             self.tcp.set_read_timeout(limit)?;
             self.tcp.set_write_timeout(limit)?;
             self.applied = limit;
@@ -141,8 +158,8 @@ impl TimedStream {
             return err;
         }
         let message = match self.deadline {
-            // The deadline had cut the socket's limit short of the timeout.
-            Some(deadline) if self.applied != self.timeout => deadline.to_string(),
+            // The deadline, not the timeout, was what ran out.
+            Some(deadline) if deadline.left() <= SLACK => deadline.to_string(),
             _ => format!(
                 "{waiting_for} for {}",
                 human::duration(self.applied.unwrap_or_default())
@@ -188,6 +205,21 @@ impl Write for TimedStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_limit_stays_only_when_it_ends_no_wait_early_nor_much_late() {
+        let ms = Duration::from_millis;
+        assert!(may_stay(None, None));
+        assert!(may_stay(Some(ms(30_000)), Some(ms(30_000))));
+        assert!(
+            may_stay(Some(ms(30_000)), Some(ms(29_995))),
+            "a little late"
+        );
+        assert!(!may_stay(Some(ms(30_000)), Some(ms(29_000))), "too late");
+        assert!(!may_stay(Some(ms(29_995)), Some(ms(30_000))), "too early");
+        assert!(!may_stay(None, Some(ms(1))));
+        assert!(!may_stay(Some(ms(1)), None));
+    }
 
     #[test]
     fn a_step_deadline_never_outlives_the_outer_one() {
