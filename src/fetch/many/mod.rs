@@ -5,9 +5,10 @@
 //!
 //! Everything is checked before the first request: every URL, every line
 //! of the list, every file name ([`names`]). Then transfer slots, one
-//! blocking thread each, take URLs from the [`schedule`]; the calling
-//! thread is the one writer, which prints each URL's block of output whole
-//! as it ends, and counts it in the [`summary`].
+//! blocking thread each, take URLs from the [`schedule`]. There is one
+//! writer, which a slot takes in turn as its URL ends (a mutex): it prints
+//! the URL's block of output whole and counts it in the [`summary`], so
+//! blocks come in completion order and never interleave.
 //!
 //! | part | owns |
 //! |---|---|
@@ -29,7 +30,6 @@ pub mod summary;
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -178,7 +178,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         eprintln!("{}", lock(&on_signal).line(started.elapsed()));
     })?;
     let bar = RunBar::start(jobs.len(), verbosity.is_quiet(), pool.received());
-    let mut write = |done: Done| {
+    let write = |done: Done| {
         write_block(&jobs[done.index], &done.block, verbosity, &bar);
         if let Err(err) = report::write_out(&done.written_out) {
             log::debug!("writing the --write-out text: {err:#}");
@@ -193,17 +193,23 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             true
         });
     } else {
+        // One writer, taken in turn: each URL's block is written whole, in
+        // the order the URLs end, by the slot that ended it (no thread is
+        // woken just to write).
+        let writer = Mutex::new(write);
         thread::scope(|scope| -> anyhow::Result<()> {
-            let (sender, finished) = mpsc::channel();
             for slot in 0..slots {
-                let (run, sender) = (&run, sender.clone());
+                let (run, writer) = (&run, &writer);
                 thread::Builder::new()
                     .name(format!("fetch-{slot}"))
-                    .spawn_scoped(scope, move || run.slot(|done| sender.send(done).is_ok()))
+                    .spawn_scoped(scope, move || {
+                        run.slot(|done| {
+                            (*lock(writer))(done);
+                            true
+                        });
+                    })
                     .context("starting a transfer thread")?;
             }
-            drop(sender);
-            finished.into_iter().for_each(&mut write);
             Ok(())
         })?;
     }
@@ -334,10 +340,11 @@ fn skipped_line(path: &std::path::Path) -> String {
     format!("skipped {}: it exists (--skip-existing)\n", path.display())
 }
 
-/// The summary, locked.
-fn lock(summary: &Mutex<Summary>) -> MutexGuard<'_, Summary> {
-    // Counts updated whole: valid whatever a panicking holder was doing.
-    summary
+/// The summary, or the writer, locked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Counts updated whole, blocks written whole: valid whatever a
+    // panicking holder was doing.
+    mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
