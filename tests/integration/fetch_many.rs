@@ -29,6 +29,9 @@ enum After {
     Keep,
     /// Closes it (whether or not the response said so).
     Close,
+    /// Holds it open, reading nothing more, until the server stops
+    /// (whatever the request said): a body sent in part stays unfinished.
+    Hold,
 }
 
 /// A response: its bytes, and what the server does after it.
@@ -178,6 +181,12 @@ fn serve(
         thread::sleep(reply.delay);
         let writer = reader.get_mut();
         let sent = writer.write_all(&reply.bytes).and_then(|()| writer.flush());
+        if sent.is_ok() && reply.after == After::Hold {
+            while !stop.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(10));
+            }
+            return;
+        }
         if sent.is_err() || reply.after == After::Close || close {
             return;
         }
@@ -642,10 +651,11 @@ fn interrupted(flags: &[&str]) -> Dir {
             while held.load(Ordering::SeqCst) {
                 thread::sleep(Duration::from_millis(10));
             }
-            // Kept open with part of the body sent: the client waits for the rest.
+            // Kept open with part of the body sent, even after a request
+            // that said `Connection: close`: the client waits for the rest.
             Reply {
                 bytes,
-                after: After::Keep,
+                after: After::Hold,
                 delay: Duration::ZERO,
             }
         })

@@ -152,7 +152,9 @@ impl Atomic {
             .ok_or_else(|| io::Error::other("the temporary file is gone"))
     }
 
-    /// Empties the file, and with `-C` records what it holds from now on.
+    /// Empties the file, and with `-C` records what it holds from now on;
+    /// while a `.part` holds nothing that can be continued, a signal
+    /// removes it.
     pub(super) fn restart(&mut self, meta: Option<Meta>) -> io::Result<()> {
         match self.temp.as_mut() {
             Some(temp @ (Temp::Unnamed(_) | Temp::Named(_))) => {
@@ -161,29 +163,23 @@ impl Atomic {
                 file.seek(SeekFrom::Start(0))?;
             }
             Some(Temp::Kept(partial)) => {
-                partial.start_over(None)?;
-                self.record(meta)?;
+                // Emptied and described anew: the old description is
+                // replaced in one rename, so a signal meanwhile never finds
+                // a kept part without one; a part that will hold nothing to
+                // continue goes to the signal thread first.
+                let resumable = meta.is_some();
+                if !resumable {
+                    self.partial.track(partial.path());
+                }
+                partial.start_over(meta)?;
+                if resumable {
+                    self.partial.keep();
+                }
             }
             None => return Err(io::Error::other("the temporary file is gone")),
         }
         self.written = 0;
         self.writeback_from = 0;
-        Ok(())
-    }
-
-    /// With `-C`: records the metadata of what the `.part` holds. While it
-    /// holds nothing that can be continued, a signal removes it.
-    fn record(&mut self, meta: Option<Meta>) -> io::Result<()> {
-        let Some(Temp::Kept(partial)) = self.temp.as_mut() else {
-            return Ok(());
-        };
-        let resumable = meta.is_some();
-        partial.record(meta)?;
-        if resumable {
-            self.partial.keep();
-        } else {
-            self.partial.track(partial.path());
-        }
         Ok(())
     }
 
