@@ -25,7 +25,7 @@
 //! | [`signals::count`] | counts signals in the handler itself, and raises a level on the second | `sigaction` (through signal-hook), atomics |
 //! | [`signals::flag_then_exit`] | load mode's Ctrl-C: the first sets a flag, the second exits at once | `sigaction` (through signal-hook), `_exit` |
 //! | [`signals::is_ignored`] | whether a signal was ignored when the process started, so that it stays so | `sigaction` with no new action |
-//! | [`tty::read_password`] | asks for a password on the terminal, without echo | `open("/dev/tty")`, `tcgetattr`/`tcsetattr` (through rustix) |
+//! | [`tty::read_password`] | asks for a password on the terminal, without echo, which a signal meanwhile gives back | `open("/dev/tty")`, `tcgetattr`/`tcsetattr` (through rustix); a handler that puts the terminal back on a signal: `sigaction`, `tcsetattr`, `raise` |
 //! | [`signals::end_as`] | ends the process as a handled signal would have | `sigaction(SIG_DFL)`, `raise` (signal-hook's default emulation) |
 //!
 //! The rest of the code is portable Rust plus `std::os::unix` (file modes,

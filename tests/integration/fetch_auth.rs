@@ -301,67 +301,124 @@ fn proxy_user_sends_the_proxys_credentials_and_not_the_origins() {
     assert_no_secret("-v", &output.stderr);
 }
 
+/// A fetch asking for alice's password on its terminal (a pseudo-terminal,
+/// its controlling terminal), with what the terminal has shown so far.
+struct AtThePrompt {
+    fetch: crate::support::Process,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+    /// The controlling side of the terminal: what the user types.
+    typing: std::fs::File,
+    shown: Vec<u8>,
+    arrived: std::sync::mpsc::Receiver<Vec<u8>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl AtThePrompt {
+    fn start(server: &Scripted, dir: &Dir) -> AtThePrompt {
+        use std::io::Read;
+        use std::os::unix::process::CommandExt;
+        use std::process::Stdio;
+        use std::sync::mpsc;
+
+        use crate::fetch::pseudo_terminal;
+        use crate::support::{Process, STEP, read_all_of, sockdemo};
+
+        let (mut controller, terminal) = pseudo_terminal();
+        let mut command = sockdemo();
+        command
+            .current_dir(dir.path())
+            .args(["fetch", &server.url("/f"), "-o", "out", "-u", "alice"])
+            .stdin(terminal)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // The terminal becomes the child's controlling terminal, its /dev/tty.
+        #[allow(unsafe_code)]
+        // SAFETY: setsid and ioctl are async-signal-safe, and the closure
+        // allocates nothing.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut fetch = Process::spawn(&mut command);
+        // The parent's copy of the terminal side goes with the command, so
+        // that reading the controller ends (EIO) once the child is gone.
+        drop(command);
+        let stderr = read_all_of(fetch.stderr());
+        let typing = controller.try_clone().expect("controller");
+        let (chunks, arrived) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n @ 1..) = controller.read(&mut buf) {
+                let _ = chunks.send(buf[..n].to_vec());
+            }
+        });
+        let prompt = "Enter host password for user 'alice': ";
+        let mut shown = Vec::new();
+        while !text(&shown).contains(prompt) {
+            match arrived.recv_timeout(STEP) {
+                Ok(chunk) => shown.extend(chunk),
+                Err(_) => panic!("no prompt on the terminal: {:?}", text(&shown)),
+            }
+        }
+        AtThePrompt {
+            fetch,
+            stderr,
+            typing,
+            shown,
+            arrived,
+            reader,
+        }
+    }
+
+    /// Whether the terminal echoes what is typed now.
+    fn echoes(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut settings = std::mem::MaybeUninit::<libc::termios>::zeroed();
+        // SAFETY: tcgetattr writes a termios into memory of our own; on a
+        // pseudo-terminal's controlling side it reads the terminal's.
+        #[allow(unsafe_code)]
+        let settings = unsafe {
+            assert_eq!(
+                libc::tcgetattr(self.typing.as_raw_fd(), settings.as_mut_ptr()),
+                0,
+                "tcgetattr: {}",
+                std::io::Error::last_os_error()
+            );
+            settings.assume_init()
+        };
+        settings.c_lflag & libc::ECHO != 0
+    }
+
+    /// Waits for the fetch to end; gives its status, its stderr and all the
+    /// terminal showed.
+    fn end(mut self) -> (std::process::ExitStatus, Vec<u8>, Vec<u8>) {
+        let status = self.fetch.wait(crate::support::STEP);
+        let stderr = self.stderr.join().expect("stderr");
+        drop(self.typing);
+        self.reader.join().expect("terminal reader");
+        self.shown.extend(self.arrived.try_iter().flatten());
+        (status, stderr, self.shown)
+    }
+}
+
 #[test]
 fn u_without_a_password_asks_on_the_terminal_without_echo() {
-    use std::io::{Read, Write};
-    use std::os::unix::process::CommandExt;
-    use std::process::Stdio;
-    use std::sync::mpsc;
-
-    use crate::fetch::pseudo_terminal;
-    use crate::support::{Process, STEP, read_all_of, sockdemo};
-
+    use std::io::Write;
     let server = serving_ok();
     let dir = Dir::empty();
-    let (mut controller, terminal) = pseudo_terminal();
-    let mut command = sockdemo();
-    command
-        .current_dir(dir.path())
-        .args(["fetch", &server.url("/f"), "-o", "out", "-u", "alice"])
-        .stdin(terminal)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    // The terminal becomes the child's controlling terminal, its /dev/tty.
-    #[allow(unsafe_code)]
-    // SAFETY: setsid and ioctl are async-signal-safe, and the closure
-    // allocates nothing.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut fetch = Process::spawn(&mut command);
-    // The parent's copy of the terminal side goes with the command, so that
-    // reading the controller ends (EIO) once the child is gone.
-    drop(command);
-    let stderr = read_all_of(fetch.stderr());
-    let mut typing = controller.try_clone().expect("controller");
-    let (chunks, arrived) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 256];
-        while let Ok(n @ 1..) = controller.read(&mut buf) {
-            let _ = chunks.send(buf[..n].to_vec());
-        }
-    });
-    let prompt = "Enter host password for user 'alice': ";
-    let mut shown = Vec::new();
-    while !text(&shown).contains(prompt) {
-        match arrived.recv_timeout(STEP) {
-            Ok(chunk) => shown.extend(chunk),
-            Err(_) => panic!("no prompt on the terminal: {:?}", text(&shown)),
-        }
-    }
-    typing.write_all(b"s3cret\n").expect("type the password");
-    let status = fetch.wait(STEP);
-    let stderr = stderr.join().expect("stderr");
+    let mut prompt = AtThePrompt::start(&server, &dir);
+    assert!(!prompt.echoes(), "the echo is off at the prompt");
+    prompt
+        .typing
+        .write_all(b"s3cret\n")
+        .expect("type the password");
+    let (status, stderr, shown) = prompt.end();
     assert!(status.success(), "{status:?}: {}", text(&stderr));
     assert_eq!(authorizations(&server), [ALICE]);
-    drop(typing);
-    reader.join().expect("terminal reader");
-    shown.extend(arrived.try_iter().flatten());
     assert!(
         shown.ends_with(b"\r\n"),
         "the newline shows: {:?}",
@@ -369,6 +426,25 @@ fn u_without_a_password_asks_on_the_terminal_without_echo() {
     );
     assert_no_secret("the terminal", &shown);
     assert_no_secret("stderr", &stderr);
+}
+
+#[test]
+fn ctrl_c_at_the_password_prompt_gives_the_terminal_its_echo_back() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    let server = serving_ok();
+    let dir = Dir::empty();
+    let mut prompt = AtThePrompt::start(&server, &dir);
+    assert!(!prompt.echoes(), "the echo is off at the prompt");
+    // Ctrl-C, typed: the terminal sends SIGINT to the fetch.
+    prompt.typing.write_all(b"s3\x03").expect("type Ctrl-C");
+    let status = prompt.fetch.wait(crate::support::STEP);
+    assert_eq!(status.signal(), Some(libc::SIGINT), "ends by the signal");
+    assert!(prompt.echoes(), "the terminal echoes again");
+    let (_, stderr, _) = prompt.end();
+    assert!(server.requests().is_empty(), "nothing was sent");
+    assert_no_secret("stderr", &stderr);
+    assert_eq!(dir.entries(), Vec::<String>::new());
 }
 
 #[test]
