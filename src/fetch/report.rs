@@ -20,6 +20,7 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::download::Finished;
+use super::verbose;
 use super::write_out::{Format, Stream};
 use crate::exit::{Code, WithCode, fail};
 use crate::human::thousands;
@@ -136,6 +137,10 @@ impl Report {
             None => return Ok(()),
             Some(_) if self.block.is_some() => {
                 self.with_block(|block| block.stdout.extend_from_slice(head));
+                return Ok(());
+            }
+            // Already on stderr, as the `< ` lines of -v: not twice.
+            Some(Channel::Stderr) if !self.heads_asked && verbose::shows_heads() => {
                 return Ok(());
             }
             Some(Channel::Stderr) => {

@@ -27,6 +27,11 @@ pub fn received(head: &[u8]) {
     show('<', head);
 }
 
+/// Whether heads are being shown as `> ` and `< ` lines on stderr (`-v`).
+pub fn shows_heads() -> bool {
+    log::log_enabled!(target: WIRE, Level::Debug)
+}
+
 fn show(mark: char, head: &[u8]) {
     if log::log_enabled!(target: WIRE, Level::Debug) {
         log::debug!(target: WIRE, "{}", lines(mark, head));

@@ -133,6 +133,27 @@ fn with_v_log_lines_are_timestamped_records() {
 }
 
 #[test]
+fn v_with_the_body_on_stdout_shows_the_heads_once() {
+    let server = Scripted::start(|_| ok_response());
+    let dir = Dir::empty();
+    let url = server.url("/f");
+    let output = dir.fetch(&[&url, "-o", "-", "-v"]);
+    assert_eq!(code(&output), 0, "{}", text(&output.stderr));
+    assert_eq!(output.stdout, BODY, "the body alone on stdout");
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        stderr.matches("HTTP/1.1 200 OK").count(),
+        1,
+        "as `< ` lines only: {stderr}"
+    );
+    assert!(stderr.contains("< HTTP/1.1 200 OK\n"), "{stderr}");
+    // Without -v the head is printed on stderr as received.
+    let output = dir.fetch(&[&url, "-o", "-"]);
+    let stderr = text(&output.stderr);
+    assert!(stderr.starts_with("HTTP/1.1 200 OK\r\n"), "{stderr}");
+}
+
+#[test]
 fn serve_logs_with_timestamps_at_every_level() {
     let server = Server::start(&[]);
     let line = server.wait_for_log("waiting for connections", STEP);
