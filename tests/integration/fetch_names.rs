@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::support::dir::{Dir, PRECIOUS};
 use crate::support::pty::{Pty, frames};
-use crate::support::scripted::{Act, Scripted, send};
-use crate::support::{Process, STEP, code, run_bounded, sockdemo, text};
+use crate::support::scripted::{Act, Cue, Scripted, send};
+use crate::support::{Process, STEP, code, run_bounded, sockdemo, text, wait_for};
 
 /// The time of the RFC's example date, `Sun, 06 Nov 1994 08:49:37 GMT`.
 const RFC_DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
@@ -320,6 +320,52 @@ fn remote_header_name_never_replaces_a_file_it_did_not_name() {
     let output = dir.fetch(&[&server.url("/download"), "-J", "-N"]);
     assert_eq!(code(&output), 0, "{}", text(&output.stderr));
     assert_eq!(dir.read("out.bin"), b"hello");
+}
+
+#[test]
+fn remote_header_name_keeps_a_file_that_appears_during_the_download() {
+    let cue = Cue::default();
+    let server = {
+        let cue = cue.clone();
+        Scripted::start(move |_| {
+            vec![
+                send(
+                    "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Disposition: attachment; filename=\"report.txt\"\r\n\r\nhello",
+                ),
+                Act::Await(cue.clone()),
+                send(" world"),
+            ]
+        })
+    };
+    let dir = Dir::empty();
+    let mut fetch = Process::spawn(
+        sockdemo()
+            .current_dir(dir.path())
+            .args(["fetch", &server.url("/download"), "-J"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let stderr = crate::support::read_all_of(fetch.stderr());
+    let inside = dir.path().canonicalize().expect("canonicalize");
+    wait_for("the download to be under way", STEP, || {
+        let fds = fs::read_dir(format!("/proc/{}/fd", fetch.id())).ok()?;
+        fds.filter_map(Result::ok)
+            .filter_map(|fd| fs::read_link(fd.path()).ok())
+            .any(|path| path.parent() == Some(inside.as_path()))
+            .then_some(())
+    });
+    // The name was free when the head came; now another program takes it.
+    fs::write(dir.path().join("report.txt"), b"mine").expect("write");
+    cue.give();
+    let status = fetch.wait(STEP);
+    let stderr = text(&stderr.join().expect("stderr"));
+    assert_eq!(status.code(), Some(23), "{stderr}");
+    assert!(
+        stderr.contains("report.txt") && stderr.contains("appeared during the download"),
+        "{stderr}"
+    );
+    assert_eq!(dir.read("report.txt"), b"mine", "the other file is kept");
+    assert_eq!(dir.entries(), ["report.txt"], "no temporary file left");
 }
 
 #[test]

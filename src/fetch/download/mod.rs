@@ -259,15 +259,24 @@ impl Download {
         let output = match &mut self.output {
             Some(output) => output,
             None => {
+                let mut keep_existing = false;
                 if let (true, Destination::File(url_named)) =
                     (self.naming.header_name, &self.destination)
                 {
                     let path =
                         names::header_name(url_named, &response.head, self.naming.may_replace)?;
+                    // A name the server chose replaces no file, not even
+                    // one that appears while the body comes.
+                    keep_existing = &path != url_named && !self.naming.may_replace;
                     self.destination = Destination::File(path);
                 }
-                self.output
-                    .insert(Output::open(&self.destination, &self.partial)?)
+                let output = self
+                    .output
+                    .insert(Output::open(&self.destination, &self.partial)?);
+                if keep_existing {
+                    output.keep_existing();
+                }
+                output
             }
         };
         let plan = Plan::new(

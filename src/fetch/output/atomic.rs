@@ -56,6 +56,9 @@ pub(super) struct Atomic {
     pub(super) writeback_from: u64,
     /// A `.part` whose data cannot be continued: removed, not kept.
     pub(super) discard: bool,
+    /// False when an existing file of the target's name must be kept (a
+    /// name the server chose, `-J`): the rename then fails instead.
+    pub(super) replace: bool,
     /// What a signal removes; cleared once the file is renamed or removed.
     pub(super) partial: PartialFile,
 }
@@ -114,8 +117,16 @@ impl Temp {
     /// Renames the file over `target` (an unnamed one is first linked to a
     /// temporary name); for a `.part`, then removes its metadata, which
     /// describes nothing any more.
-    fn persist(self, dir: &Path, target: &Path) -> io::Result<()> {
+    /// Gives the file the target's name: over a file of that name when
+    /// `replace`, else only while the name is free (AlreadyExists if not).
+    fn persist(self, dir: &Path, target: &Path, replace: bool) -> io::Result<()> {
         match self {
+            // linkat never replaces a file.
+            Temp::Unnamed(file) if !replace => platform::fs::link_unnamed(&file, target),
+            Temp::Named(temp) if !replace => temp
+                .persist_noclobber(target)
+                .map(drop)
+                .map_err(|err| err.error),
             Temp::Unnamed(file) => {
                 // Removed again if the rename fails.
                 let named =
@@ -216,7 +227,19 @@ impl Atomic {
         self.place.settle_permissions(temp.file());
         // No signal removes the file while it is renamed, nor after.
         let (dir, target) = (self.place.dir(), self.place.target());
-        let rename = || temp.persist(&dir, &target);
+        let replace = self.replace;
+        let rename = || {
+            temp.persist(&dir, &target, replace).map_err(|err| {
+                if !replace && err.kind() == io::ErrorKind::AlreadyExists {
+                    io::Error::new(
+                        err.kind(),
+                        "a file of this name appeared during the download, and is kept (-J replaces no file but the one the URL names)",
+                    )
+                } else {
+                    err
+                }
+            })
+        };
         self.partial.settle(|| match saved {
             Some(saved) => saved.rename_once(&self.place, rename),
             None => rename(),
@@ -288,7 +311,7 @@ mod tests {
         );
         assert_eq!(temp.file().metadata().unwrap().mode() & 0o777, 0o600);
         let target = dir.path().join("target");
-        temp.persist(dir.path(), &target).unwrap();
+        temp.persist(dir.path(), &target, true).unwrap();
         assert_eq!(names(dir.path()), ["target"]);
     }
 
@@ -300,8 +323,35 @@ mod tests {
         temp.file().write_all(b"done").unwrap();
         assert_eq!(names(dir.path()), Vec::<String>::new());
         let target = dir.path().join("target");
-        temp.persist(dir.path(), &target).unwrap();
+        temp.persist(dir.path(), &target, true).unwrap();
         assert_eq!(names(dir.path()), ["target"]);
         assert_eq!(std::fs::read(&target).unwrap(), b"done");
+    }
+
+    #[test]
+    fn without_replace_an_existing_file_is_kept_by_either_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"theirs").unwrap();
+        let partial = PartialFile::default();
+        for temp in [
+            Temp::create(dir.path(), &partial).unwrap(),
+            Temp::named(dir.path(), &partial).unwrap(),
+        ] {
+            temp.file().write_all(b"ours").unwrap();
+            let err = temp.persist(dir.path(), &target, false).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+            assert_eq!(std::fs::read(&target).unwrap(), b"theirs");
+        }
+        assert_eq!(names(dir.path()), ["target"], "no temporary file left");
+        std::fs::remove_file(&target).unwrap();
+        let temp = Temp::create(dir.path(), &partial).unwrap();
+        temp.file().write_all(b"ours").unwrap();
+        temp.persist(dir.path(), &target, false).unwrap();
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            b"ours",
+            "a free name is taken"
+        );
     }
 }

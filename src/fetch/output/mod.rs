@@ -228,6 +228,15 @@ impl Output {
         }
     }
 
+    /// From now on the commit keeps a file that exists by the target's
+    /// name, and fails instead (exit 23): for a name the server chose (`-J`),
+    /// which may not take the place of a file that appeared meanwhile.
+    pub fn keep_existing(&mut self) {
+        if let Sink::Atomic(atomic) = self.writer.get_mut() {
+            atomic.replace = false;
+        }
+    }
+
     /// Writes body bytes. Exit 23 on failure.
     pub fn write_all(&mut self, data: &[u8]) -> anyhow::Result<()> {
         self.writer
@@ -292,6 +301,7 @@ fn open_file(path: &Path, partial: &PartialFile) -> io::Result<Sink> {
     );
     Ok(Sink::Atomic(Box::new(Atomic {
         discard: false,
+        replace: true,
         temp: Some(temp),
         dir: open_dir(&place.dir()),
         place,
@@ -329,6 +339,7 @@ fn open_kept(path: &Path, url: &str, partial: &PartialFile) -> io::Result<Atomic
         place,
         partial: partial.clone(),
         discard: false,
+        replace: true,
     })
 }
 
