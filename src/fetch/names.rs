@@ -7,8 +7,7 @@
 //! what its answer means) is pure, in [`crate::http`]; this module reads
 //! the user's files and sets their times.
 
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -197,36 +196,10 @@ pub fn last_modified(head: &ResponseHead) -> Option<SystemTime> {
     httpdate::parse_http_date(text.trim()).ok()
 }
 
-/// `-R`: gives the saved file at `path` the time `time`. Only a regular
-/// file: a FIFO or a device written in place keeps its own. A failure is a
-/// warning: the file itself is saved.
-pub fn set_modified(path: &Path, time: SystemTime) {
-    let set = || -> std::io::Result<bool> {
-        // Non-blocking: opening a FIFO to look at it must not wait for a writer.
-        let file: File = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)?;
-        if !file.metadata()?.is_file() {
-            return Ok(false);
-        }
-        file.set_modified(time)?;
-        Ok(true)
-    };
-    match set() {
-        Ok(true) => log::debug!(
-            "{}: time set to {}",
-            path.display(),
-            httpdate::fmt_http_date(time)
-        ),
-        Ok(false) => {}
-        Err(err) => warn!("setting the time of {}: {err}", path.display()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::time::Duration;
 
     fn head(wire: &str) -> ResponseHead {
@@ -356,19 +329,8 @@ mod tests {
     }
 
     #[test]
-    fn the_time_of_a_regular_file_is_set_and_others_are_left() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("f");
-        fs::write(&file, b"x").unwrap();
+    fn the_time_comes_from_last_modified() {
         let time = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
-        set_modified(&file, time);
-        assert_eq!(fs::metadata(&file).unwrap().modified().unwrap(), time);
-        // /dev/null is written in place: its time is not ours to set.
-        set_modified(Path::new("/dev/null"), time);
-        assert_ne!(
-            fs::metadata("/dev/null").unwrap().modified().ok(),
-            Some(time)
-        );
         let stamped =
             head("HTTP/1.1 200 OK\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
         assert_eq!(last_modified(&stamped), Some(time));

@@ -387,10 +387,11 @@ impl Download {
                 mismatch,
             ));
         }
-        let name = output.commit(self.saved_in_run.as_deref())?;
-        if let (Some(time), Destination::File(path)) = (self.modified, &self.destination) {
-            names::set_modified(path, time);
+        let mut output = output;
+        if let Some(time) = self.modified {
+            output.set_modified(time);
         }
+        let name = output.commit(self.saved_in_run.as_deref())?;
         Ok(Finished::Saved {
             name,
             bytes: self.saved,

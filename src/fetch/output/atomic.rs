@@ -18,6 +18,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::time::SystemTime;
 
 use log::{debug, warn};
 
@@ -59,6 +60,8 @@ pub(super) struct Atomic {
     /// False when an existing file of the target's name must be kept (a
     /// name the server chose, `-J`): the rename then fails instead.
     pub(super) replace: bool,
+    /// `-R`: the time the file gets before it takes the target's name.
+    pub(super) modified: Option<SystemTime>,
     /// What a signal removes; cleared once the file is renamed or removed.
     pub(super) partial: PartialFile,
 }
@@ -222,6 +225,12 @@ impl Atomic {
             .temp
             .take()
             .ok_or_else(|| io::Error::other("the temporary file is gone"))?;
+        if let Some(time) = self.modified {
+            // Before the rename: no reader ever sees the download's own time.
+            if let Err(err) = temp.file().set_modified(time) {
+                warn!("setting the time of {}: {err}", self.place.shown.display());
+            }
+        }
         temp.file().sync_all()?;
         // Before the file has a name it shares with the target.
         self.place.settle_permissions(temp.file());

@@ -21,6 +21,7 @@ use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use log::debug;
 
@@ -237,6 +238,14 @@ impl Output {
         }
     }
 
+    /// `-R`: the file gets `time` as its modification time before it takes
+    /// the target's name. A FIFO or a device written in place keeps its own.
+    pub fn set_modified(&mut self, time: SystemTime) {
+        if let Sink::Atomic(atomic) = self.writer.get_mut() {
+            atomic.modified = Some(time);
+        }
+    }
+
     /// Writes body bytes. Exit 23 on failure.
     pub fn write_all(&mut self, data: &[u8]) -> anyhow::Result<()> {
         self.writer
@@ -302,6 +311,7 @@ fn open_file(path: &Path, partial: &PartialFile) -> io::Result<Sink> {
     Ok(Sink::Atomic(Box::new(Atomic {
         discard: false,
         replace: true,
+        modified: None,
         temp: Some(temp),
         dir: open_dir(&place.dir()),
         place,
@@ -340,6 +350,7 @@ fn open_kept(path: &Path, url: &str, partial: &PartialFile) -> io::Result<Atomic
         partial: partial.clone(),
         discard: false,
         replace: true,
+        modified: None,
     })
 }
 
@@ -475,9 +486,24 @@ mod tests {
     }
 
     #[test]
+    fn the_time_is_the_files_before_it_has_the_targets_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.bin");
+        let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
+        let mut output = open(&file(path.clone())).unwrap();
+        output.write_all(b"x").unwrap();
+        output.set_modified(time);
+        output.commit(None).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), time);
+    }
+
+    #[test]
     fn a_non_regular_file_is_written_in_place() {
         let mut output = open(&file("/dev/null")).unwrap();
         output.write_all(b"discarded").unwrap();
+        // Its time is not ours to set.
+        let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
+        output.set_modified(time);
         assert_eq!(output.commit(None).unwrap(), "/dev/null");
         // Not replaced by a regular file, which root could have done.
         assert!(
@@ -485,6 +511,10 @@ mod tests {
                 .unwrap()
                 .file_type()
                 .is_char_device()
+        );
+        assert_ne!(
+            fs::metadata("/dev/null").unwrap().modified().ok(),
+            Some(time)
         );
     }
 
