@@ -186,7 +186,11 @@ impl<C: Connect> Attempts<C> {
             let mut response = attempt(&self.connector, &request, self.total, &self.observed)?;
             heads.push(response.head.raw.clone());
             if let Some(next) = follow(&mut redirects, &response.head, &url)? {
-                response.exchange.drain(response.framing);
+                // Read to its end, the connection may take the next request
+                // (when other URLs of its origin keep it alive).
+                if response.exchange.drain(response.framing) {
+                    self.release(response, &url);
+                }
                 self.observed.redirected();
                 url = next;
                 continue;

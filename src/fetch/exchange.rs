@@ -315,8 +315,9 @@ impl<S: Wire> Exchange<S> {
 
     /// Reads and discards a redirect's body, within `MAX_DRAINED_BODY` and
     /// the timeout as a whole. Nothing of it is kept, so a failure only
-    /// ends the reading.
-    pub fn drain(&mut self, framing: Framing) {
+    /// ends the reading. True when the body was read to its end (the
+    /// connection may then carry another request).
+    pub fn drain(&mut self, framing: Framing) -> bool {
         self.bound_step("the redirect body");
         let mut drained = 0u64;
         let result = self.body(framing, |data| {
@@ -328,9 +329,10 @@ impl<S: Wire> Exchange<S> {
             }
             Ok(())
         });
-        if let Err(err) = result {
+        if let Err(err) = &result {
             debug!("draining the redirect body: {err:#}");
         }
+        result.is_ok()
     }
 
     /// Gives a step of bounded size the timeout as a whole, within the

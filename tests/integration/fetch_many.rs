@@ -234,6 +234,36 @@ fn sequential_urls_share_one_kept_alive_connection() {
 }
 
 #[test]
+fn a_redirect_to_the_same_origin_takes_the_kept_connection() {
+    let server = KeepAlive::start(|path| {
+        match path {
+        "/old" => Reply {
+            bytes: b"HTTP/1.1 301 Moved Permanently\r\nLocation: /new\r\nContent-Length: 5\r\n\r\nmoved"
+                .to_vec(),
+            after: After::Keep,
+            delay: Duration::ZERO,
+        },
+        path => ok(&body_of(path)),
+    }
+    });
+    let dir = Dir::empty();
+    let output = fetch(&dir, &urls(&server, &["/old", "/b"]), &[]);
+    assert_eq!(code(&output), 0, "stderr: {}", text(&output.stderr));
+    let requests: Vec<String> = server
+        .counts()
+        .requests
+        .iter()
+        .map(|r| r.1.clone())
+        .collect();
+    assert_eq!(
+        requests,
+        ["GET /old HTTP/1.1", "GET /new HTTP/1.1", "GET /b HTTP/1.1"]
+    );
+    assert_eq!(server.connection_of_each(), [1, 1, 1], "one connection");
+    assert_eq!(dir.read("old"), body_of("/new"));
+}
+
+#[test]
 fn a_single_url_still_says_connection_close() {
     let server = KeepAlive::start(|path| ok(&body_of(path)));
     let dir = Dir::empty();
