@@ -59,15 +59,30 @@ pub fn limit_malloc_arenas(arenas: u64) -> u64 {
 /// `MALLOC_ARENA_MAX=N`, or `glibc.malloc.arena_max=N` among the
 /// colon-separated `GLIBC_TUNABLES`. Zero means no limit to glibc.
 fn arenas_set_by_user(malloc_arena_max: Option<&str>, tunables: Option<&str>) -> Option<u64> {
+    // The last of several settings is the one glibc keeps.
     let from_tunables = tunables.and_then(|tunables| {
         tunables
-            .split(':')
+            .rsplit(':')
             .find_map(|tunable| tunable.strip_prefix("glibc.malloc.arena_max="))
     });
     [from_tunables, malloc_arena_max]
         .into_iter()
         .flatten()
-        .find_map(|value| value.trim().parse::<u64>().ok().filter(|&n| n > 0))
+        .find_map(|value| glibc_number(value.trim()).filter(|&n| n > 0))
+}
+
+/// A number as glibc reads one from the environment (strtoul with base 0):
+/// decimal, `0x` hexadecimal, or `0` octal.
+fn glibc_number(text: &str) -> Option<u64> {
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else if text.len() > 1
+        && let Some(octal) = text.strip_prefix('0')
+    {
+        u64::from_str_radix(octal, 8).ok()
+    } else {
+        text.parse().ok()
+    }
 }
 
 /// The cores the process may run on.
@@ -274,6 +289,10 @@ mod tests {
         let tunables = "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=2";
         assert_eq!(arenas_set_by_user(Some("1"), Some(tunables)), Some(2));
         assert_eq!(arenas_set_by_user(None, Some("glibc.malloc.check=0")), None);
+        let twice = "glibc.malloc.arena_max=2:glibc.malloc.arena_max=3";
+        assert_eq!(arenas_set_by_user(None, Some(twice)), Some(3), "the last");
+        assert_eq!(arenas_set_by_user(Some("0x10"), None), Some(16));
+        assert_eq!(arenas_set_by_user(Some("010"), None), Some(8));
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! through `/dev/tty`, never stdin or stdout, which may carry data, and the
 //! terminal's echo is off while it is typed.
 //!
-//! A signal that ends the process meanwhile (Ctrl-C, Ctrl-\\, SIGTERM,
+//! The signals that end a process at a prompt (Ctrl-C, Ctrl-\\, SIGTERM,
 //! SIGHUP) must not leave the user's terminal without echo, as a process
 //! killed at a password prompt otherwise does: while the echo is off, a
 //! handler of ours puts the terminal's settings back, then gives the signal
 //! to whatever handled it before (the default: the process ends by it, as
-//! the shell expects). `tcsetattr`, `sigaction` and `raise` are among the
-//! calls a signal handler may make.
+//! the shell expects). `tcsetattr`, `sigaction`, `signal` and `raise` are
+//! among the calls a signal handler may make. Stopping (Ctrl-Z) is not
+//! handled: the shell has the terminal while the job is stopped, and once
+//! it goes on, what is typed may show.
 
 use std::cell::UnsafeCell;
 use std::fs::{File, OpenOptions};
@@ -59,23 +61,33 @@ static PROMPT: Mutex<()> = Mutex::new(());
 /// then the signal to its previous handler, which gets it as this returns.
 #[allow(unsafe_code)]
 extern "C" fn put_back_then_resend(signal: libc::c_int) {
+    // SAFETY: errno is this thread's; it is put back as it was, since the
+    // interrupted code may be about to read it.
+    let errno = unsafe { *libc::__errno_location() };
     let fd = RESTORE.fd.load(Ordering::Acquire);
-    if fd < 0 {
-        return;
-    }
-    let Some(at) = ENDING.iter().position(|&ending| ending == signal) else {
-        return;
-    };
-    // SAFETY: `fd` is set, so the cells were written (see `Restore`);
-    // tcsetattr, sigaction and raise are async-signal-safe. The signal is
-    // blocked while its handler runs, so the one raised here is delivered
-    // to the restored action once this returns.
+    // SAFETY: tcsetattr, sigaction and raise are async-signal-safe. With
+    // `fd` set, the cells were written before it was (see `Restore`). The
+    // signal is blocked while its handler runs, so the one raised here is
+    // delivered once this returns, to the action put back: the previous
+    // one, or the default where there was none to read, never this handler.
+    // With `fd` cleared, the prompt's end has already put the previous
+    // actions back, and the signal only needs sending again.
     unsafe {
-        libc::tcsetattr(fd, libc::TCSAFLUSH, (*RESTORE.termios.get()).as_ptr());
-        if let Some(previous) = &(*RESTORE.previous.get())[at] {
-            libc::sigaction(signal, previous, std::ptr::null_mut());
+        if fd >= 0 {
+            // TCSANOW: a handler must not wait for output to drain.
+            libc::tcsetattr(fd, libc::TCSANOW, (*RESTORE.termios.get()).as_ptr());
+            let at = ENDING.iter().position(|&ending| ending == signal);
+            match at.and_then(|at| (*RESTORE.previous.get())[at].as_ref()) {
+                Some(previous) => {
+                    libc::sigaction(signal, previous, std::ptr::null_mut());
+                }
+                None => {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+            }
         }
         libc::raise(signal);
+        *libc::__errno_location() = errno;
     }
 }
 
@@ -89,20 +101,15 @@ impl SignalsPutBack {
     #[allow(unsafe_code)]
     fn new(fd: libc::c_int) -> io::Result<SignalsPutBack> {
         let prompt = PROMPT.lock().unwrap_or_else(PoisonError::into_inner);
-        // SAFETY: under PROMPT, with no handler installed (fd is -1), this
-        // is the only access to the cells. tcgetattr writes a termios into
-        // the cell; sigaction reads `ours` and writes the previous action
-        // into a zeroed sigaction of our own.
+        // SAFETY: under PROMPT, with no handler of ours installed (fd is
+        // -1), this is the only access to the cells: every one is written
+        // (the settings, then each previous action, read without changing
+        // it) before `fd` is stored and before the handler is installed.
+        // tcgetattr writes a termios into the cell; sigaction reads `ours`
+        // and writes actions into zeroed sigactions of our own.
         unsafe {
             if libc::tcgetattr(fd, (*RESTORE.termios.get()).as_mut_ptr()) != 0 {
                 return Err(io::Error::last_os_error());
-            }
-            RESTORE.fd.store(fd, Ordering::Release);
-            let mut ours: libc::sigaction = std::mem::zeroed();
-            ours.sa_sigaction = put_back_then_resend as extern "C" fn(libc::c_int) as usize;
-            libc::sigemptyset(&mut ours.sa_mask);
-            for signal in ENDING {
-                libc::sigaddset(&mut ours.sa_mask, signal);
             }
             let previous = &mut *RESTORE.previous.get();
             for (at, signal) in ENDING.into_iter().enumerate() {
@@ -111,8 +118,20 @@ impl SignalsPutBack {
                     continue;
                 }
                 let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, &ours, &mut old) == 0 {
+                if libc::sigaction(signal, std::ptr::null(), &mut old) == 0 {
                     previous[at] = Some(old);
+                }
+            }
+            RESTORE.fd.store(fd, Ordering::Release);
+            let mut ours: libc::sigaction = std::mem::zeroed();
+            ours.sa_sigaction = put_back_then_resend as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut ours.sa_mask);
+            for signal in ENDING {
+                libc::sigaddset(&mut ours.sa_mask, signal);
+            }
+            for (at, signal) in ENDING.into_iter().enumerate() {
+                if previous[at].is_some() {
+                    libc::sigaction(signal, &ours, std::ptr::null_mut());
                 }
             }
         }

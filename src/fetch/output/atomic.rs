@@ -138,6 +138,8 @@ impl Temp {
             }
             Temp::Named(temp) => temp.persist(target).map(drop).map_err(|err| err.error),
             Temp::Kept(partial) => {
+                // -C and -J never go together: a kept part always replaces.
+                debug_assert!(replace, "a kept part cannot keep an existing file");
                 std::fs::rename(partial.path(), target)?;
                 if let Err(err) = std::fs::remove_file(partial.meta_path()) {
                     debug!("removing {}: {err}", file_name(partial.meta_path()));
