@@ -13,7 +13,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::support::dir::{Dir, meta_name, part_name};
+use crate::support::dir::{Dir, files_open_in, meta_name, part_name};
 use crate::support::other_user::{
     NOBODY, NOGROUP, Nobody, ProtectedSymlinks, Watcher, root, sticky_dir,
 };
@@ -173,13 +173,8 @@ fn watched_download(args: &[&str]) -> (crate::support::other_user::Watched, Vec<
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    let dir = shared.path().canonicalize().expect("canonicalize");
     wait_for("the download to be under way", STEP, || {
-        let fds = fs::read_dir(format!("/proc/{}/fd", fetch.id())).ok()?;
-        fds.filter_map(Result::ok)
-            .filter_map(|fd| fs::read_link(fd.path()).ok())
-            .any(|path| path.parent() == Some(dir.as_path()))
-            .then_some(())
+        (files_open_in(fetch.id(), shared.path()) > 0).then_some(())
     });
     watcher.catch_up(1);
     cue.give();
@@ -542,13 +537,8 @@ fn a_directory_swapped_during_the_download_does_not_move_the_file() {
                 .args(["fetch", &server.url("/x"), "-o", "a/out.bin", "-q"])
                 .stdout(Stdio::null()),
         );
-        let a = root.path().join("a").canonicalize().expect("canonicalize");
         wait_for("the download to be under way", STEP, || {
-            let fds = fs::read_dir(format!("/proc/{}/fd", fetch.id())).ok()?;
-            fds.filter_map(Result::ok)
-                .filter_map(|fd| fs::read_link(fd.path()).ok())
-                .any(|path| path.parent() == Some(a.as_path()))
-                .then_some(())
+            (files_open_in(fetch.id(), &root.path().join("a")) > 0).then_some(())
         });
         // a/ becomes b/, and a is now a link to elsewhere/.
         fs::rename(root.path().join("a"), root.path().join("b")).expect("rename");

@@ -19,7 +19,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::support::acceptor::Acceptor;
-use crate::support::dir::{Dir, meta_name, part_name};
+use crate::support::dir::{Dir, files_open_in, meta_name, part_name};
 use crate::support::{Process, STEP, code, run_bounded_with_input, sockdemo, text, wait_for};
 
 /// What the server does after a response.
@@ -742,19 +742,6 @@ fn interrupted(flags: &[&str]) -> Dir {
         "{flags:?}: {stderr}"
     );
     dir
-}
-
-/// The files under `dir` that process `pid` holds open (a file not yet
-/// linked into the directory shows as `dir/#N (deleted)`).
-fn files_open_in(pid: u32, dir: &std::path::Path) -> usize {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return 0;
-    };
-    let inside = format!("{}/", dir.display());
-    fds.filter_map(Result::ok)
-        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-        .filter(|target| target.to_string_lossy().starts_with(&inside))
-        .count()
 }
 
 #[test]

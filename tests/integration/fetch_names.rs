@@ -346,13 +346,8 @@ fn remote_header_name_keeps_a_file_that_appears_during_the_download() {
             .stderr(Stdio::piped()),
     );
     let stderr = crate::support::read_all_of(fetch.stderr());
-    let inside = dir.path().canonicalize().expect("canonicalize");
     wait_for("the download to be under way", STEP, || {
-        let fds = fs::read_dir(format!("/proc/{}/fd", fetch.id())).ok()?;
-        fds.filter_map(Result::ok)
-            .filter_map(|fd| fs::read_link(fd.path()).ok())
-            .any(|path| path.parent() == Some(inside.as_path()))
-            .then_some(())
+        dir.open_by(fetch.id()).then_some(())
     });
     // The name was free when the head came; now another program takes it.
     fs::write(dir.path().join("report.txt"), b"mine").expect("write");

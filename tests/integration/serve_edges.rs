@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::talk::Client;
-use crate::support::{STEP, Server, precondition, wait_for};
+use crate::support::{STEP, Server, lowered_to, precondition, wait_for};
 
 /// Connects until a client is welcomed rather than told `Busy`; returns how
 /// long that took.
@@ -171,16 +171,6 @@ fn under_address_space_limit(kib: u64, args: &[&str]) -> Command {
         .arg(env!("CARGO_BIN_EXE_sockdemo"))
         .args(args);
     command
-}
-
-/// The number a warning says `--max-connections` was lowered to.
-fn lowered_to(warning: &str) -> usize {
-    warning
-        .split("lowered to ")
-        .nth(1)
-        .and_then(|rest| rest.split(':').next())
-        .and_then(|n| n.replace(',', "").parse().ok())
-        .unwrap_or_else(|| panic!("no number in {warning:?}"))
 }
 
 /// About 200 MB: room for a few hundred connection threads, where the

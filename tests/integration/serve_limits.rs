@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::talk::Client;
 use crate::support::{
-    STEP, Server, code, command, precondition, run_bounded, sockdemo, text, tool_runs,
+    STEP, Server, code, command, lowered_to, precondition, run_bounded, sockdemo, text, tool_runs,
 };
 
 /// The prlimit tool (util-linux) sets a process's limits. False if skipped.
@@ -53,12 +53,7 @@ fn under_a_low_limit_max_connections_is_lowered_and_the_rest_are_told_busy() {
         warning.contains(": the open-file limit (ulimit -n) allows about "),
         "{warning}"
     );
-    let allowed: usize = warning
-        .split("lowered to ")
-        .nth(1)
-        .and_then(|rest| rest.split(':').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no number in {warning:?}"));
+    let allowed = lowered_to(&warning);
     assert!((1..48).contains(&allowed), "{warning}");
 
     let mut served: Vec<Client> = (0..allowed).map(|_| Client::greeted(server.addr)).collect();

@@ -90,17 +90,9 @@ impl Dir {
         self.path().join(name).exists()
     }
 
-    /// Whether the process `pid` has a file in this directory open (an
-    /// unnamed temporary file included: `/proc/PID/fd` shows it as
-    /// `DIR/#INODE (deleted)`).
+    /// Whether the process `pid` has a file in this directory open.
     pub fn open_by(&self, pid: u32) -> bool {
-        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-            return false;
-        };
-        let dir = self.path().canonicalize().expect("canonicalize");
-        fds.filter_map(Result::ok)
-            .filter_map(|fd| fs::read_link(fd.path()).ok())
-            .any(|target| target.parent() == Some(dir.as_path()))
+        files_open_in(pid, self.path()) > 0
     }
 
     /// `out.bin` holds what it held before, and nothing else is there.
@@ -108,4 +100,18 @@ impl Dir {
         assert_eq!(self.read("out.bin"), PRECIOUS, "out.bin was modified");
         assert_eq!(self.entries(), ["out.bin"], "a file was left behind");
     }
+}
+
+/// How many files in `dir` (not below it) the process `pid` has open, an
+/// unnamed temporary file included: `/proc/PID/fd` shows it as
+/// `DIR/#INODE (deleted)`.
+pub fn files_open_in(pid: u32, dir: &Path) -> usize {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    let dir = dir.canonicalize().expect("canonicalize");
+    fds.filter_map(Result::ok)
+        .filter_map(|fd| fs::read_link(fd.path()).ok())
+        .filter(|target| target.parent() == Some(dir.as_path()))
+        .count()
 }

@@ -205,6 +205,17 @@ pub fn lines_of(reader: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
+/// The number a server's warning says `--max-connections` was lowered to
+/// (`--max-connections 30,000 lowered to 1,234: ...`).
+pub fn lowered_to(warning: &str) -> usize {
+    warning
+        .split("lowered to ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no number in {warning:?}"))
+}
+
 /// Waits up to `timeout` for a line containing `needle`, or panics.
 pub fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
